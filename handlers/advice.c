@@ -1,0 +1,155 @@
+/* advice.c - parse the advice policy and turn it into counted madvise calls. */
+#include "handlers/advice.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random"};
+static const char *const advice_names[ADVICE_COUNT] = {"normal", "sequential", "random",
+                                                       "willneed", "dontneed"};
+static const int advice_values[ADVICE_COUNT] = {MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM,
+                                                MADV_WILLNEED, MADV_DONTNEED};
+#define MAPPING_WIDE ((1u << ADVICE_NORMAL) | (1u << ADVICE_SEQUENTIAL) | (1u << ADVICE_RANDOM))
+
+const char *access_class_name(enum access_class c) { return class_names[c]; }
+const char *advice_name(enum advice a) { return advice_names[a]; }
+
+void advice_policy_defaults(struct advice_policy *p)
+{
+    p->mask[ACCESS_STREAM] = (1u << ADVICE_SEQUENTIAL) | (1u << ADVICE_WILLNEED);
+    p->mask[ACCESS_RANDOM] = (1u << ADVICE_RANDOM) | (1u << ADVICE_WILLNEED);
+}
+
+static int lookup(const char *const *names, int n, const char *s, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(names[i]) == len && strncmp(names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) {
+        snprintf(err, errlen, "'%s' is not CLASS=LIST (classes: stream, random)", spec);
+        return false;
+    }
+    int c = lookup(class_names, ACCESS_CLASS_COUNT, spec, (size_t)(eq - spec));
+    if (c < 0) {
+        snprintf(err, errlen, "unknown access class '%.*s' (classes: stream, random)",
+                 (int)(eq - spec), spec);
+        return false;
+    }
+    unsigned mask = 0;
+    bool none = false;
+    const char *item = eq + 1;
+    for (;;) {
+        const char *comma = strchr(item, ',');
+        size_t len = comma ? (size_t)(comma - item) : strlen(item);
+        int a = lookup(advice_names, ADVICE_COUNT, item, len);
+        if (len == 4 && strncmp(item, "none", 4) == 0) {
+            none = true;
+        } else if (a < 0) {
+            snprintf(err, errlen,
+                     "unknown advice '%.*s' (none, normal, sequential, random, willneed, "
+                     "dontneed)",
+                     (int)len, item);
+            return false;
+        } else {
+            mask |= 1u << a;
+        }
+        if (!comma)
+            break;
+        item = comma + 1;
+    }
+    if (none && mask) {
+        snprintf(err, errlen, "'none' cannot be combined with other advice in '%s'", spec);
+        return false;
+    }
+    if (__builtin_popcount(mask & MAPPING_WIDE) > 1) {
+        snprintf(err, errlen, "at most one of normal, sequential, random in '%s'", spec);
+        return false;
+    }
+    p->mask[c] = mask;
+    return true;
+}
+
+void advice_policy_format(const struct advice_policy *p, enum access_class c, char *out,
+                          size_t outsz)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int a = 0; a < ADVICE_COUNT; a++)
+        if (p->mask[c] & (1u << a)) {
+            int w = snprintf(out + n, outsz - n, "%s%s", n ? "," : "", advice_names[a]);
+            if (w < 0 || (size_t)w >= outsz - n)
+                return;
+            n += (size_t)w;
+        }
+    if (n == 0)
+        snprintf(out, outsz, "none");
+}
+
+static void counted_madvise(struct advice_stats *s, enum access_class c, enum advice a,
+                            void *addr, size_t len)
+{
+    int rc = madvise(addr, len, advice_values[a]);
+    atomic_fetch_add_explicit(&s->calls[c][a][rc == 0 ? 0 : 1], 1, memory_order_relaxed);
+}
+
+void advice_on_map(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+                   void *base, size_t len)
+{
+    if (len == 0)
+        return;
+    for (int a = ADVICE_NORMAL; a <= ADVICE_RANDOM; a++)
+        if (p->mask[c] & (1u << a))
+            counted_madvise(s, c, (enum advice)a, base, len);
+}
+
+static size_t page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+/* True when any page of [addr, addr+len) is not resident; addr is page aligned. */
+static bool span_is_cold(const unsigned char *addr, size_t len, size_t ps)
+{
+    enum { MAX_PAGES = 2048 };
+    unsigned char vec[MAX_PAGES];
+    size_t pages = (len + ps - 1) / ps;
+    if (pages > MAX_PAGES)
+        pages = MAX_PAGES;
+    if (mincore((void *)addr, pages * ps, vec) != 0)
+        return false; /* cannot tell: treat as warm, no hint */
+    for (size_t i = 0; i < pages; i++)
+        if (!(vec[i] & 1))
+            return true;
+    return false;
+}
+
+bool advice_prefetch(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+                     const void *base, uint64_t off, uint64_t len, size_t window)
+{
+    if (!(p->mask[c] & (1u << ADVICE_WILLNEED)) || len == 0)
+        return false;
+    size_t ps = page_size();
+    uint64_t start = off - off % ps;
+    uint64_t end = off + len;
+    const unsigned char *addr = (const unsigned char *)base + start;
+    if (window < ps)
+        window = ps;
+    if (!span_is_cold(addr, (size_t)(end - start < window ? end - start : window), ps))
+        return false;
+    for (int i = 0; i < ADVICE_PREFETCH_WINDOWS && start < end; i++) {
+        size_t chunk = (size_t)(end - start < window ? end - start : window);
+        counted_madvise(s, c, ADVICE_WILLNEED, (void *)((const unsigned char *)base + start),
+                        chunk);
+        start += chunk;
+    }
+    return true;
+}

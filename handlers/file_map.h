@@ -1,0 +1,48 @@
+/* file_map.h - the cache of file mappings, one per (path, access class).
+ *
+ * file_map_acquire() returns a reference to a read-only MAP_SHARED mapping of the file that
+ * `fd`/`st` describe, built once and reused while the file keeps its identity (device, inode,
+ * size, mtime). A file replaced by rename or changed in place gets a new mapping; holders of
+ * the old one keep it until they release it, and the last release unmaps it. A new mapping
+ * gets its class's mapping-wide advice. The cache holds at most `capacity` entries and drops
+ * the least recently used. All functions are thread safe; the caller keeps ownership of fd.
+ */
+#ifndef MMAPD_FILE_MAP_H
+#define MMAPD_FILE_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "handlers/advice.h"
+#include "handlers/http_date.h"
+
+struct file_map;
+struct mapped_file;
+
+struct file_info {
+    const unsigned char *base; /* NULL for an empty file */
+    uint64_t size;
+    time_t mtime;
+    char etag[64];                    /* strong, quoted */
+    char last_modified[HTTP_DATE_LEN];
+    const char *content_type;         /* static string */
+};
+
+struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
+                                 struct advice_stats *stats);
+/* Call only when no reference is held any more (after the HTTP daemon stopped). */
+void file_map_destroy(struct file_map *fm);
+
+/* Returns 0 and a reference in *out, or an errno value. */
+int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct stat *st,
+                     enum access_class cls, struct mapped_file **out);
+void file_map_release(struct mapped_file *m);
+
+const struct file_info *mapped_file_info(const struct mapped_file *m);
+
+/* Live mappings, including replaced ones still held by responses. */
+void file_map_counts(struct file_map *fm, uint64_t *files, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,30 @@
+/* handler_ctx.h - what the request handlers share: the one piece of server state they see.
+ *
+ * Built by the server at start-up (server/daemon.c), read by every handler on every MHD
+ * thread. Only the atomics change while serving; everything else is fixed before the daemon
+ * starts.
+ */
+#ifndef MMAPD_HANDLER_CTX_H
+#define MMAPD_HANDLER_CTX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handlers/advice.h"
+#include "handlers/file_map.h"
+
+struct handler_ctx {
+    int root_fd;             /* O_DIRECTORY descriptor of the served root */
+    bool allow_dotfiles;
+    size_t max_ranges;
+    size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
+    struct advice_policy policy;
+    struct advice_stats advice_stats;
+    struct file_map *maps;
+    _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
+    _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
+};
+
+#endif

@@ -1,0 +1,74 @@
+/* router.c - request dispatch and the per-request in-flight accounting. */
+#include "handlers/router.h"
+
+#include <string.h>
+
+#include "handlers/files.h"
+#include "handlers/handler_ctx.h"
+#include "handlers/health.h"
+#include "handlers/reply.h"
+
+#define FILES_PREFIX "/files/"
+
+static bool is_get_or_head(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static enum MHD_Result dispatch(struct handler_ctx *ctx, struct MHD_Connection *c,
+                                const char *url, const char *method)
+{
+    enum MHD_Result (*probe)(struct handler_ctx *, struct MHD_Connection *) = NULL;
+    if (strcmp(url, "/healthz") == 0)
+        probe = health_live;
+    else if (strcmp(url, "/readyz") == 0)
+        probe = health_ready;
+    else if (strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) != 0)
+        return reply_status(c, 404);
+
+    if (!is_get_or_head(method))
+        return reply_method_not_allowed(c, "GET, HEAD");
+    if (probe)
+        return probe(ctx, c);
+    return files_handle(ctx, c, url + strlen(FILES_PREFIX));
+}
+
+enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls)
+{
+    struct handler_ctx *ctx = cls;
+    (void)version;
+    (void)upload_data;
+    if (*req_cls == NULL) {
+        /* First call, headers complete: count the request. Answering here would make MHD
+         * close the connection after the response, so answer on the next call. */
+        *req_cls = ctx;
+        atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) { /* a request body is never used: discard it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(ctx, c, url, method);
+}
+
+void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct handler_ctx *ctx = cls;
+    (void)c;
+    (void)toe;
+    if (*req_cls) {
+        atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+        *req_cls = NULL;
+    }
+}
+
+size_t router_keep_escaped(void *cls, struct MHD_Connection *c, char *uri)
+{
+    (void)cls;
+    (void)c;
+    return strlen(uri);
+}

@@ -1,0 +1,247 @@
+/* config.c - the option table: parsing, range checks, defaults and --help. */
+#include "server/config.h"
+
+#include <ctype.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handlers/multipart.h"
+#include "server/listen_addr.h"
+
+enum opt_kind { OPT_PATH, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_DOTFILES, OPT_ADVICE };
+
+struct option_def {
+    const char *name;
+    enum opt_kind kind;
+    size_t offset;
+    unsigned long long min, max;
+    const char *metavar;
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct mmapd_config, f)
+#define KIB 1024ull
+
+static const struct option_def options[] = {
+    {"root", OPT_PATH, FIELD(root), 0, 0, "DIR",
+     "directory to serve (default: the demo directory, created on first run)"},
+    {"demo-dir", OPT_PATH, FIELD(demo_dir), 0, 0, "DIR",
+     "where the demo directory lives (default: $XDG_DATA_HOME/mmapd/demo)"},
+    {"listen", OPT_LISTEN, FIELD(listen), 0, 0, "HOST:PORT",
+     "address to listen on: IPV4:PORT, [IPV6]:PORT, :PORT; port 0 picks a free port "
+     "(default 127.0.0.1:8080)"},
+    {"threads", OPT_UINT, FIELD(threads), 1, 1024, "N",
+     "HTTP worker threads (default: the number of CPUs)"},
+    {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "N",
+     "connections at once, all clients (default 1024)"},
+    {"max-connections-per-ip", OPT_UINT, FIELD(max_connections_per_ip), 0, 1000000, "N",
+     "connections at once from one IP address, 0 = no limit (default 0)"},
+    {"connection-timeout", OPT_UINT, FIELD(connection_timeout), 0, 86400, "SECONDS",
+     "close a connection idle this long, 0 = never (default 30)"},
+    {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",
+     "memory pool per connection, suffix K or M allowed (default 64K)"},
+    {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
+     "ranges in one Range header; more answer 416 (default 64, at most 511)"},
+    {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
+     "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)"},
+    {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
+     "file mappings kept open, least recently used dropped first (default 1024)"},
+    {"dotfiles", OPT_DOTFILES, FIELD(allow_dotfiles), 0, 0, "deny|allow",
+     "serve names that start with '.' (default deny; '.' and '..' are always refused)"},
+    {"advice", OPT_ADVICE, FIELD(advice), 0, 0, "CLASS=LIST",
+     "madvise policy for an access class, repeatable: stream=sequential,willneed (default), "
+     "random=random,willneed (default); advice: none normal sequential random willneed "
+     "dontneed"},
+    {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
+     "read options from a JSON object whose keys are the option names"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const struct option_def *find(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+bool config_is_option(const char *name) { return find(name) != NULL; }
+
+void config_each_option(void (*fn)(const char *name, void *cls), void *cls)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fn(options[i].name, cls);
+}
+
+void config_env_name(const char *name, char *out, size_t outsz)
+{
+    size_t n = (size_t)snprintf(out, outsz, "MMAPD_");
+    for (const char *p = name; *p && n + 1 < outsz; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n < outsz ? n : outsz - 1] = '\0';
+}
+
+static unsigned cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+void config_defaults(struct mmapd_config *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        snprintf(c->demo_dir, sizeof c->demo_dir, "%s/mmapd/demo", xdg);
+    else if (home && home[0] == '/')
+        snprintf(c->demo_dir, sizeof c->demo_dir, "%s/.local/share/mmapd/demo", home);
+    else
+        snprintf(c->demo_dir, sizeof c->demo_dir, "/tmp/mmapd-demo-%u", (unsigned)getuid());
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    c->threads = cpu_count();
+    if (c->threads > 1024)
+        c->threads = 1024;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = 0;
+    c->connection_timeout = 30;
+    c->connection_memory = 64 * KIB;
+    c->max_ranges = 64;
+    c->drain_timeout = 10;
+    c->map_cache = 1024;
+    c->allow_dotfiles = false;
+    advice_policy_defaults(&c->advice);
+}
+
+/* Decimal digits with an optional binary suffix (K, KiB, M, MiB, G, GiB) when `units`. */
+static bool parse_number(const char *s, bool units, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *p = s;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (*p && units) {
+        unsigned shift = 0;
+        if (strcmp(p, "K") == 0 || strcmp(p, "KiB") == 0 || strcmp(p, "k") == 0)
+            shift = 10;
+        else if (strcmp(p, "M") == 0 || strcmp(p, "MiB") == 0)
+            shift = 20;
+        else if (strcmp(p, "G") == 0 || strcmp(p, "GiB") == 0)
+            shift = 30;
+        else
+            return false;
+        if (v > (ULLONG_MAX >> shift))
+            return false;
+        v <<= shift;
+        p += strlen(p);
+    }
+    if (*p)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool config_set(struct mmapd_config *c, const char *name, const char *value, const char *source,
+                char *err, size_t errlen)
+{
+    const struct option_def *o = find(name);
+    char *field;
+    unsigned long long v;
+    if (!o) {
+        snprintf(err, errlen, "%s: unknown option '%s' (see --help)", source, name);
+        return false;
+    }
+    field = (char *)c + o->offset;
+    switch (o->kind) {
+    case OPT_PATH:
+        if (value[0] == '\0' || strlen(value) >= PATH_MAX) {
+            snprintf(err, errlen, "%s: expected a path, got '%.200s'", source, value);
+            return false;
+        }
+        snprintf(field, PATH_MAX, "%s", value);
+        return true;
+    case OPT_LISTEN: {
+        struct listen_addr a;
+        char why[256];
+        if (strlen(value) >= sizeof c->listen || !listen_addr_parse(value, &a, why, sizeof why)) {
+            snprintf(err, errlen, "%s: '%.200s' is not an address to listen on "
+                     "(IPV4:PORT, [IPV6]:PORT or :PORT, port 0-65535)", source, value);
+            return false;
+        }
+        snprintf(c->listen, sizeof c->listen, "%s", value);
+        return true;
+    }
+    case OPT_UINT:
+    case OPT_SIZE:
+        if (!parse_number(value, o->kind == OPT_SIZE, &v) || v < o->min || v > o->max) {
+            snprintf(err, errlen, "%s: '%.200s' is not a whole number from %llu to %llu%s", source,
+                     value, o->min, o->max, o->kind == OPT_SIZE ? " (bytes; K or M suffix)" : "");
+            return false;
+        }
+        if (o->kind == OPT_SIZE)
+            *(size_t *)(void *)field = (size_t)v;
+        else
+            *(unsigned *)(void *)field = (unsigned)v;
+        return true;
+    case OPT_DOTFILES:
+        if (strcmp(value, "allow") != 0 && strcmp(value, "deny") != 0) {
+            snprintf(err, errlen, "%s: expected 'allow' or 'deny', got '%.200s'", source, value);
+            return false;
+        }
+        c->allow_dotfiles = strcmp(value, "allow") == 0;
+        return true;
+    case OPT_ADVICE: {
+        char why[256];
+        if (!advice_policy_set(&c->advice, value, why, sizeof why)) {
+            snprintf(err, errlen, "%s: %s", source, why);
+            return false;
+        }
+        return true;
+    }
+    }
+    return false;
+}
+
+bool config_check(const struct mmapd_config *c, char *err, size_t errlen)
+{
+    /* MHD copies a multipart response's iovec into the connection pool (16 B per element)
+     * and aborts the process when it does not fit: keep room for the largest one. */
+    size_t need = 16 * KIB + (2 * (size_t)c->max_ranges + 1) * 32;
+    if (c->connection_memory < need) {
+        snprintf(err, errlen,
+                 "--connection-memory %zu is too small for --max-ranges %u: needs at least %zu",
+                 c->connection_memory, c->max_ranges, need);
+        return false;
+    }
+    return true;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mmapd [--root DIR] [--listen HOST:PORT] [OPTIONS]\n"
+            "Serves files under DIR out of memory-mapped regions over HTTP, with madvise hints\n"
+            "chosen per endpoint. Every option is also an environment variable (MMAPD_ and the\n"
+            "name in upper case, '-' as '_') and a key of the --config JSON object;\n"
+            "precedence: flag > environment > config file > default.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char env[64];
+        config_env_name(options[i].name, env, sizeof env);
+        fprintf(out, "  --%s %s\n      %s\n      [%s]\n", options[i].name, options[i].metavar,
+                options[i].help, env);
+    }
+    fprintf(out, "  --help, -h\n      this text\n  --version, -V\n      version and libraries\n");
+}

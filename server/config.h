@@ -1,0 +1,56 @@
+/* config.h - mmapd's settings: defaults, one setter per option, cross-checks, help text.
+ *
+ * Every option has one name ("max-ranges") used as the flag (--max-ranges), the environment
+ * variable (MMAPD_MAX_RANGES) and the JSON config key ("max-ranges"). config_set() parses
+ * and range-checks one value; on error it returns false and writes one line naming `source`
+ * (the flag, variable or file key) and what was expected. Nothing here prints or exits.
+ */
+#ifndef MMAPD_CONFIG_H
+#define MMAPD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "handlers/advice.h"
+
+struct mmapd_config {
+    char root[PATH_MAX];     /* "" : serve the demo directory */
+    char demo_dir[PATH_MAX];
+    char listen[128];
+    char config_file[PATH_MAX];
+    unsigned threads;
+    unsigned max_connections;
+    unsigned max_connections_per_ip; /* 0: no per-IP limit */
+    unsigned connection_timeout;     /* seconds, 0: never */
+    size_t connection_memory;        /* bytes per connection (MHD memory pool) */
+    unsigned max_ranges;
+    unsigned drain_timeout;          /* seconds */
+    unsigned map_cache;              /* mapping cache entries */
+    bool allow_dotfiles;
+    struct advice_policy advice;
+};
+
+/* Fills in the defaults; the demo directory and thread count depend on the environment
+ * ($XDG_DATA_HOME or $HOME, the CPUs this process may run on). */
+void config_defaults(struct mmapd_config *c);
+
+/* True when `name` (without "--") is an option. */
+bool config_is_option(const char *name);
+
+bool config_set(struct mmapd_config *c, const char *name, const char *value, const char *source,
+                char *err, size_t errlen);
+
+/* Checks that the options fit together (memory pool large enough for max-ranges). */
+bool config_check(const struct mmapd_config *c, char *err, size_t errlen);
+
+/* The environment variable for option `name`: "MMAPD_" and upper case, '-' as '_'. */
+void config_env_name(const char *name, char *out, size_t outsz);
+
+/* Calls fn for every option name, in help order. */
+void config_each_option(void (*fn)(const char *name, void *cls), void *cls);
+
+void config_usage(FILE *out);
+
+#endif

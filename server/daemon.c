@@ -1,0 +1,146 @@
+/* daemon.c - start, drain and stop the libmicrohttpd daemon around the handlers. */
+#include "server/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers/router.h"
+#include "server/listen_addr.h"
+#include "server/log.h"
+#include "server/read_ahead.h"
+#include "server/signals.h"
+
+static bool open_root(const char *root, int *fd, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(root, &st) != 0) {
+        snprintf(err, errlen, "--root %s: %s", root, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--root %s: not a directory", root);
+        return false;
+    }
+    int d = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0 || faccessat(d, ".", R_OK | X_OK, 0) != 0) {
+        snprintf(err, errlen, "--root %s: not readable: %s", root, strerror(errno));
+        if (d >= 0)
+            close(d);
+        return false;
+    }
+    *fd = d;
+    return true;
+}
+
+static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg, int family)
+{
+    struct MHD_OptionItem opts[16];
+    size_t n = 0;
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL); /* first, or MHD warns */
+    OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL);
+    if (cfg->max_connections_per_ip)
+        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, NULL);
+    if (cfg->threads > 1)
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)router_completed, &s->handlers);
+    OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)router_keep_escaped, NULL);
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(flags, 0, NULL, NULL, router_access, &s->handlers,
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,
+                  size_t errlen)
+{
+    struct listen_addr addr;
+    memset(s, 0, sizeof *s);
+    s->listen_fd = -1;
+    s->handlers.root_fd = -1;
+    if (!listen_addr_parse(cfg->listen, &addr, err, errlen) ||
+        !open_root(root, &s->handlers.root_fd, err, errlen))
+        goto fail;
+    s->handlers.allow_dotfiles = cfg->allow_dotfiles;
+    s->handlers.max_ranges = cfg->max_ranges;
+    s->handlers.policy = cfg->advice;
+    s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
+    s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
+                                       &s->handlers.advice_stats);
+    if (!s->handlers.maps) {
+        snprintf(err, errlen, "out of memory for the mapping cache");
+        goto fail;
+    }
+    if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
+                            errlen))
+        goto fail;
+    s->mhd = start_mhd(s, cfg, addr.ss.ss_family);
+    if (!s->mhd) {
+        snprintf(err, errlen, "libmicrohttpd could not start on %s (see the log line above)",
+                 s->bound);
+        goto fail;
+    }
+    return true;
+fail:
+    server_stop(s);
+    return false;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs)
+{
+    atomic_store(&s->handlers.draining, true);
+    int fd = MHD_quiesce_daemon(s->mhd);
+    if (fd >= 0) {
+        close(fd);
+        s->listen_fd = -1;
+    }
+    double deadline = now_s() + timeout_s;
+    for (;;) {
+        uint64_t left = atomic_load(&s->handlers.in_flight);
+        if (left == 0 || now_s() >= deadline)
+            return (unsigned long)left;
+        int sig = signals_wait(sigs, 20);
+        if (sig > 0) {
+            log_info("received %s again, stopping now", strsignal(sig));
+            return (unsigned long)atomic_load(&s->handlers.in_flight);
+        }
+    }
+}
+
+void server_stop(struct server *s)
+{
+    if (s->mhd) {
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+    }
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    file_map_destroy(s->handlers.maps);
+    s->handlers.maps = NULL;
+    if (s->handlers.root_fd >= 0) {
+        close(s->handlers.root_fd);
+        s->handlers.root_fd = -1;
+    }
+}

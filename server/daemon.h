@@ -1,0 +1,35 @@
+/* daemon.h - the server context: served root, mapping cache, listening socket, MHD daemon.
+ *
+ * server_start() opens and checks the root, binds the listening socket and starts the MHD
+ * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config).
+ * On failure it returns false with one line in `err` and leaves nothing running or open.
+ * server_drain() stops accepting and waits until no request is in flight or the drain
+ * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
+ */
+#ifndef MMAPD_DAEMON_H
+#define MMAPD_DAEMON_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "handlers/handler_ctx.h"
+#include "server/config.h"
+
+struct server {
+    struct handler_ctx handlers;
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char bound[80];          /* "127.0.0.1:8080" */
+    bool read_ahead_from_sysfs;
+};
+
+bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,
+                  size_t errlen);
+
+/* Returns the number of requests still in flight when it gave up (0: drained). */
+unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs);
+
+void server_stop(struct server *s);
+
+#endif

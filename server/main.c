@@ -1,0 +1,73 @@
+/* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT.
+ * Exit status: 0 after a clean stop, 2 for bad configuration or a failed start. */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/config_load.h"
+#include "server/daemon.h"
+#include "server/demo.h"
+#include "server/log.h"
+#include "server/signals.h"
+
+extern char **environ;
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "mmapd: error: %s\n", msg);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static struct mmapd_config cfg; /* large (paths); static storage, owned by main only */
+    struct server server;
+    sigset_t sigs;
+    char err[1024];
+
+    if (!signals_block(&sigs))
+        return fail("cannot block SIGTERM/SIGINT");
+    switch (config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+    case CONFIG_HELP:
+        config_usage(stdout);
+        return 0;
+    case CONFIG_VERSION:
+        printf("mmapd %s (libmicrohttpd %s, jansson %s)\n", MMAPD_VERSION, MHD_get_version(),
+               JANSSON_VERSION);
+        return 0;
+    case CONFIG_ERROR:
+        return fail(err);
+    case CONFIG_RUN:
+        break;
+    }
+
+    bool demo = cfg.root[0] == '\0', demo_created = false;
+    const char *root = demo ? cfg.demo_dir : cfg.root;
+    if (demo && !demo_prepare(cfg.demo_dir, &demo_created, err, sizeof err))
+        return fail(err);
+    if (!server_start(&server, &cfg, root, err, sizeof err))
+        return fail(err);
+
+    char stream[64], random[64];
+    advice_policy_format(&cfg.advice, ACCESS_STREAM, stream, sizeof stream);
+    advice_policy_format(&cfg.advice, ACCESS_RANDOM, random, sizeof random);
+    log_info("listening on http://%s", server.bound);
+    log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
+             demo ? (demo_created ? ", just created)" : ")") : "");
+    log_info("threads=%u max-connections=%u connection-timeout=%us connection-memory=%zu "
+             "max-ranges=%u advice stream=%s random=%s read-ahead=%zuKiB%s",
+             cfg.threads, cfg.max_connections, cfg.connection_timeout, cfg.connection_memory,
+             cfg.max_ranges, stream, random, server.handlers.prefetch_window / 1024,
+             server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)");
+
+    int sig = signals_wait(&sigs, -1);
+    log_info("received %s, draining for up to %us", strsignal(sig), cfg.drain_timeout);
+    unsigned long left = server_drain(&server, cfg.drain_timeout, &sigs);
+    if (left)
+        log_info("drain ended with %lu request(s) in flight; closing them", left);
+    server_stop(&server);
+    log_info("stopped");
+    return 0;
+}
