@@ -183,37 +183,6 @@ static void apply_env_option(const char *name, void *cls)
     }
 }
 
-struct known_ctx {
-    const char *var;
-    bool found;
-};
-
-static void match_env_name(const char *name, void *cls)
-{
-    struct known_ctx *k = cls;
-    char var[64];
-    config_env_name(name, var, sizeof var);
-    size_t n = strlen(var);
-    if (strncmp(k->var, var, n) == 0 && k->var[n] == '=')
-        k->found = true;
-}
-
-static bool check_env_names(char *const envp[], char *err, size_t errlen)
-{
-    for (char *const *e = envp; e && *e; e++) {
-        if (strncmp(*e, "MMAPD_", 6) != 0)
-            continue;
-        struct known_ctx k = {*e, false};
-        config_each_option(match_env_name, &k);
-        if (!k.found) {
-            snprintf(err, errlen, "unknown environment variable %.*s (see --help)",
-                     (int)strcspn(*e, "="), *e);
-            return false;
-        }
-    }
-    return true;
-}
-
 enum config_result config_load(struct mmapd_config *c, int argc, char *const argv[],
                                char *const envp[], char *err, size_t errlen)
 {
@@ -233,8 +202,6 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
         if (strcmp(name, "config") == 0)
             config_path = value;
     }
-    if (!check_env_names(envp, err, errlen))
-        return CONFIG_ERROR;
     if (config_path) {
         if (config_path[0] == '\0') {
             snprintf(err, errlen, "--config: expected a path");

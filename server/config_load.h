@@ -3,8 +3,9 @@
  * config_load() starts from the defaults and applies, in order, the config file (--config or
  * MMAPD_CONFIG), the MMAPD_* variables of `envp`, and the flags, so a flag beats a variable
  * beats the file beats the default. --advice may repeat (each sets one class); other options
- * keep their last value. Unknown flags, unknown MMAPD_* variables and unknown JSON keys are
- * errors. On CONFIG_ERROR `err` holds one line naming the problem.
+ * keep their last value. Unknown flags and unknown JSON keys are errors; other MMAPD_*
+ * variables are ignored (Kubernetes sets MMAPD_SERVICE_HOST and the like for a service
+ * named mmapd). On CONFIG_ERROR `err` holds one line naming the problem.
  */
 #ifndef MMAPD_CONFIG_LOAD_H
 #define MMAPD_CONFIG_LOAD_H

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# deps.sh - installs what mmapd needs on Debian 12: `deps.sh build` (compile and run) or
+# `deps.sh test` (also the test tools). Installs only what is missing; needs root for that.
+set -euo pipefail
+
+build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev)
+test_pkgs=(libcmocka-dev curl python3 procps)
+
+want=("${build_pkgs[@]}")
+[ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
