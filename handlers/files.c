@@ -42,12 +42,10 @@ static bool add_body_headers(struct MHD_Response *r, const struct file_info *fi,
 static struct MHD_Response *whole_file_response(struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
-    if (fi->size == 0) {
-        file_map_release(m);
-        return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    }
-    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-        (size_t)fi->size, (void *)fi->base, release_cb, m);
+    void *body = fi->size ? (void *)fi->base : (void *)""; /* an empty file has no mapping */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls((size_t)fi->size, body,
+                                                               release_cb, m);
     if (!r)
         file_map_release(m);
     return r;

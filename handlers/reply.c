@@ -18,12 +18,17 @@ static struct MHD_Response *json_response(json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    if (!text)
-        return NULL;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
+    size_t len = text ? strlen(text) : 0;
+    char *body = text ? realloc(text, len + 2) : NULL; /* end with a newline, for curl */
+    if (!body) {
         free(text);
+        return NULL;
+    }
+    body[len++] = '\n';
+    body[len] = '\0';
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
         return NULL;
     }
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES) {
