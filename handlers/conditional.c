@@ -71,14 +71,14 @@ enum cond_decision cond_evaluate(const struct preconditions *pre, const struct v
     if (pre->if_match) {
         if (!cond_etag_list_matches(pre->if_match, v->etag, false))
             return COND_PRECONDITION_FAILED;
-    } else if (pre->if_unmodified_since && http_date_parse(pre->if_unmodified_since, &t)) {
+    } else if (pre->if_unmodified_since && http_date_parse(pre->if_unmodified_since, v->now, &t)) {
         if (v->last_modified > t)
             return COND_PRECONDITION_FAILED;
     }
     if (pre->if_none_match) {
         if (cond_etag_list_matches(pre->if_none_match, v->etag, true))
             return COND_NOT_MODIFIED;
-    } else if (pre->if_modified_since && http_date_parse(pre->if_modified_since, &t)) {
+    } else if (pre->if_modified_since && http_date_parse(pre->if_modified_since, v->now, &t)) {
         if (v->last_modified <= t)
             return COND_NOT_MODIFIED;
     }
@@ -101,5 +101,5 @@ bool cond_if_range(const char *if_range, const struct validators *v)
         return *p == '\0' && len == strlen(v->etag) && memcmp(tag, v->etag, len) == 0;
     }
     time_t t;
-    return http_date_parse(p, &t) && t == v->last_modified;
+    return http_date_parse(p, v->now, &t) && t == v->last_modified;
 }

@@ -14,7 +14,8 @@
 
 struct validators {
     const char *etag;     /* strong entity-tag, quoted: "\"abc\"" */
-    time_t last_modified; /* seconds */
+    time_t last_modified; /* seconds, never later than now */
+    time_t now;           /* the request's time, for two-digit years in RFC 850 dates */
 };
 
 struct preconditions {

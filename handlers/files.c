@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handlers/conditional.h"
@@ -21,12 +22,26 @@ static const char *header(struct MHD_Connection *c, const char *name)
 
 static void release_cb(void *cls) { file_map_release(cls); }
 
+/* The file's validators as of now. RFC 9110 8.8.2.1: a modification time in the future is
+ * replaced by now. */
+static struct validators validators_of(const struct file_info *fi)
+{
+    time_t now = time(NULL);
+    return (struct validators){fi->etag, fi->mtime <= now ? fi->mtime : now, now};
+}
+
 /* Validators every 200/206/304 carries; false when MHD ran out of memory. */
 static bool add_validators(struct MHD_Response *r, const struct file_info *fi)
 {
+    struct validators v = validators_of(fi);
+    char future[HTTP_DATE_LEN];
+    const char *lm = fi->last_modified;
+    if (v.last_modified != fi->mtime) {
+        http_date_format(v.last_modified, future);
+        lm = future;
+    }
     return MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, fi->etag) == MHD_YES &&
-           MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, fi->last_modified) ==
-               MHD_YES;
+           MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, lm) == MHD_YES;
 }
 
 static bool add_body_headers(struct MHD_Response *r, const struct file_info *fi,
@@ -150,7 +165,7 @@ static enum MHD_Result serve(struct handler_ctx *ctx, struct MHD_Connection *c,
     const struct file_info *fi = mapped_file_info(m);
     const char *range = header(c, MHD_HTTP_HEADER_RANGE);
     const char *if_range = header(c, MHD_HTTP_HEADER_IF_RANGE);
-    struct validators v = {fi->etag, fi->mtime};
+    struct validators v = validators_of(fi);
 
     if (!range || (if_range && !cond_if_range(if_range, &v)))
         return send_whole(ctx, c, m);
@@ -220,7 +235,7 @@ enum MHD_Result files_handle(struct handler_ctx *ctx, struct MHD_Connection *c,
         .if_modified_since = header(c, MHD_HTTP_HEADER_IF_MODIFIED_SINCE),
         .if_unmodified_since = header(c, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
     };
-    struct validators v = {fi->etag, fi->mtime};
+    struct validators v = validators_of(fi);
     switch (cond_evaluate(&pre, &v)) {
     case COND_PRECONDITION_FAILED:
         file_map_release(m);

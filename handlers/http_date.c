@@ -78,14 +78,19 @@ static bool parse_imf(const char *p, struct tm *tm)
            lit(&p, " GMT") && *p == '\0';
 }
 
-/* "Sunday, 06-Nov-94 08:49:37 GMT"; two-digit years < 70 are 20xx (RFC 9110 5.6.7). */
-static bool parse_rfc850(const char *p, struct tm *tm)
+/* "Sunday, 06-Nov-94 08:49:37 GMT"; the century comes from `now` (RFC 9110 5.6.7). */
+static bool parse_rfc850(const char *p, time_t now, struct tm *tm)
 {
     if (!(day_name(&p, true) && lit(&p, ", ") && digits(&p, 2, &tm->tm_mday) && lit(&p, "-") &&
           month_name(&p, &tm->tm_mon) && lit(&p, "-") && digits(&p, 2, &tm->tm_year) &&
           lit(&p, " ") && time_of_day(&p, tm) && lit(&p, " GMT") && *p == '\0'))
         return false;
-    tm->tm_year += tm->tm_year < 70 ? 2000 : 1900;
+    struct tm now_tm;
+    int this_year = gmtime_r(&now, &now_tm) ? now_tm.tm_year + 1900 : 1970;
+    int year = this_year - this_year % 100 + tm->tm_year;
+    if (year > this_year + 50)
+        year -= 100;
+    tm->tm_year = year;
     return true;
 }
 
@@ -105,20 +110,37 @@ static bool parse_asctime(const char *p, struct tm *tm)
            digits(&p, 4, &tm->tm_year) && *p == '\0';
 }
 
-bool http_date_parse(const char *s, time_t *out)
+static bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int days_in_month(int y, int mon /* 0-11 */)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return days[mon] + (mon == 1 && is_leap(y));
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12). */
+static long long days_from_civil(long long y, int m, int d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+bool http_date_parse(const char *s, time_t now, time_t *out)
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    if (!parse_imf(s, &tm) && !(memset(&tm, 0, sizeof tm), parse_rfc850(s, &tm)) &&
+    if (!parse_imf(s, &tm) && !(memset(&tm, 0, sizeof tm), parse_rfc850(s, now, &tm)) &&
         !(memset(&tm, 0, sizeof tm), parse_asctime(s, &tm)))
         return false;
-    if (tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-        tm.tm_sec > 60)
+    /* tm_year holds the full year here */
+    if (tm.tm_mday < 1 || tm.tm_mday > days_in_month(tm.tm_year, tm.tm_mon) ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
         return false;
-    tm.tm_year -= 1900;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return false;
-    *out = t;
+    long long days = days_from_civil(tm.tm_year, tm.tm_mon + 1, tm.tm_mday);
+    *out = (time_t)(days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
     return true;
 }

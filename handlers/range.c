@@ -137,8 +137,8 @@ size_t range_coalesce(struct byte_range *r, size_t n)
     qsort(r, n, sizeof *r, cmp_first);
     size_t w = 0;
     for (size_t i = 1; i < n; i++) {
-        /* adjacent when r[i].first == r[w].last + 1; last < UINT64_MAX since clamped to size */
-        if (r[i].first <= r[w].last + 1) {
+        /* overlapping, or adjacent (first == last + 1, which cannot wrap at UINT64_MAX) */
+        if (r[w].last == UINT64_MAX || r[i].first <= r[w].last + 1) {
             if (r[i].last > r[w].last)
                 r[w].last = r[i].last;
         } else {

@@ -2,6 +2,7 @@
 #include "handlers/router.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "handlers/files.h"
 #include "handlers/handler_ctx.h"
@@ -15,9 +16,25 @@ static bool is_get_or_head(const char *method)
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
+/* The path of a request target: origin-form as is; absolute-form ("http://host/path", which
+ * RFC 9112 3.2.2 says a server must accept) without its scheme and authority. */
+static const char *target_path(const char *url)
+{
+    const char *rest = NULL;
+    if (strncasecmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    if (!rest)
+        return url;
+    const char *slash = strchr(rest, '/');
+    return slash ? slash : "/";
+}
+
 static enum MHD_Result dispatch(struct handler_ctx *ctx, struct MHD_Connection *c,
                                 const char *url, const char *method)
 {
+    url = target_path(url);
     enum MHD_Result (*probe)(struct handler_ctx *, struct MHD_Connection *) = NULL;
     if (strcmp(url, "/healthz") == 0)
         probe = health_live;

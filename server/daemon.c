@@ -45,6 +45,7 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
     OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL); /* first, or MHD warns */
     OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
+    OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL); /* refuse malformed requests with 400 */
     OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL);
     if (cfg->max_connections_per_ip)
         OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL);
