@@ -32,7 +32,7 @@ struct file_map {
     size_t count, capacity;
     uint64_t tick;
     const struct advice_policy *policy;
-    struct advice_stats *stats;
+    struct metrics *metrics;
     _Atomic uint64_t live_files, live_bytes;
 };
 
@@ -45,7 +45,7 @@ static uint64_t hash_key(const char *path, enum access_class cls)
 }
 
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
-                                 struct advice_stats *stats)
+                                 struct metrics *metrics)
 {
     struct file_map *fm = calloc(1, sizeof *fm);
     if (!fm)
@@ -61,7 +61,7 @@ struct file_map *file_map_create(size_t capacity, const struct advice_policy *po
     }
     fm->capacity = capacity;
     fm->policy = policy;
-    fm->stats = stats;
+    fm->metrics = metrics;
     return fm;
 }
 
@@ -157,7 +157,7 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
             return NULL;
         }
         m->info.base = p;
-        advice_on_map(fm->policy, fm->stats, cls, p, (size_t)m->info.size);
+        advice_on_map(fm->policy, fm->metrics, cls, p, (size_t)m->info.size);
     }
     m->info.mtime = st->st_mtim.tv_sec;
     snprintf(m->info.etag, sizeof m->info.etag, "\"%jx-%jx-%jx\"", (uintmax_t)st->st_ino,

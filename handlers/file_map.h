@@ -31,7 +31,7 @@ struct file_info {
 };
 
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
-                                 struct advice_stats *stats);
+                                 struct metrics *metrics);
 /* Call only when no reference is held any more (after the HTTP daemon stopped). */
 void file_map_destroy(struct file_map *fm);
 

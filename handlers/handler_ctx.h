@@ -21,8 +21,8 @@ struct handler_ctx {
     size_t max_ranges;
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
-    struct advice_stats advice_stats;
     struct file_map *maps;
+    struct metrics *metrics;
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
 };

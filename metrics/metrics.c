@@ -174,6 +174,21 @@ void metrics_read_error(struct metrics *m, enum metric_read_error reason)
     add(&my_shard(m)->read_errors[reason], 1);
 }
 
+/* Shards that may hold counts: the claimed ones and the shared overflow shard. */
+static bool shard_in_use(struct metrics *m, unsigned i)
+{
+    return i == MAX_SHARDS || i < atomic_load_explicit(&m->claimed, memory_order_relaxed);
+}
+
+uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i <= MAX_SHARDS; i++)
+        if (shard_in_use(m, i))
+            sum += load(&m->shards[i].madvise[access_class][advice][ok ? 0 : 1]);
+    return sum;
+}
+
 /* ---- rendering ---- */
 
 /* The sum of all shards, as plain numbers. */
@@ -201,10 +216,9 @@ static void sum_into(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 
 static void sum_shards(struct metrics *m, struct totals *t)
 {
-    unsigned n = atomic_load_explicit(&m->claimed, memory_order_relaxed);
     memset(t, 0, sizeof *t);
     for (unsigned i = 0; i <= MAX_SHARDS; i++) {
-        if (i >= n && i < MAX_SHARDS)
+        if (!shard_in_use(m, i))
             continue;
         const struct shard *s = &m->shards[i];
         SUM_FIELD(t, s, requests);

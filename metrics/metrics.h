@@ -63,6 +63,9 @@ void metrics_range(struct metrics *m, enum metric_range kind);
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
 void metrics_read_error(struct metrics *m, enum metric_read_error reason);
 
+/* The madvise calls counted so far for one class, advice and result (sums the shards). */
+uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok);
+
 /* Renders every family; returns malloc'd text (len in *len) or NULL when out of memory. */
 char *metrics_render(struct metrics *m, const struct metrics_inputs *in,
                      enum exposition_format fmt, size_t *len);

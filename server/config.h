@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "handlers/advice.h"
+#include "metrics/metrics.h"
 
 struct mmapd_config {
     char root[PATH_MAX];     /* "" : serve the demo directory */
@@ -28,7 +29,8 @@ struct mmapd_config {
     unsigned max_ranges;
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* mapping cache entries */
-    bool allow_dotfiles;
+    int allow_dotfiles;              /* 0 deny, 1 allow */
+    int instrument;                  /* enum instrument_level */
     struct advice_policy advice;
 };
 
