@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "handlers/etag.h"
 #include "handlers/mime.h"
 
 struct mapped_file {
@@ -160,9 +161,7 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
         advice_on_map(fm->policy, fm->metrics, cls, p, (size_t)m->info.size);
     }
     m->info.mtime = st->st_mtim.tv_sec;
-    snprintf(m->info.etag, sizeof m->info.etag, "\"%jx-%jx-%jx\"", (uintmax_t)st->st_ino,
-             (uintmax_t)st->st_size,
-             (uintmax_t)st->st_mtim.tv_sec * 1000000000u + (uintmax_t)st->st_mtim.tv_nsec);
+    etag_format(st, m->info.etag);
     http_date_format(m->info.mtime, m->info.last_modified);
     m->info.content_type = mime_type_for(rel);
     m->owner = fm;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "handlers/advice.h"
+#include "handlers/etag.h"
 #include "handlers/http_date.h"
 
 struct file_map;
@@ -25,7 +26,7 @@ struct file_info {
     const unsigned char *base; /* NULL for an empty file */
     uint64_t size;
     time_t mtime;
-    char etag[64];                    /* strong, quoted */
+    char etag[ETAG_LEN];              /* strong, quoted: etag_format() */
     char last_modified[HTTP_DATE_LEN];
     const char *content_type;         /* static string */
 };

@@ -15,6 +15,7 @@
 #include "handlers/reply.h"
 #include "handlers/residency.h"
 #include "handlers/url_path.h"
+#include "metrics/strbuf.h"
 
 static const char *header(struct request *req, const char *name)
 {
@@ -218,30 +219,36 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     return ret;
 }
 
-static unsigned path_status_http(enum path_status st)
+/* 301 to "/files/RAW/": a directory named without its trailing slash, as nginx does. */
+static enum MHD_Result redirect_to_directory(struct request *req, const char *raw_path)
 {
-    switch (st) {
-    case PATH_EMPTY: return 404;
-    case PATH_BAD_REQUEST: return 400;
-    case PATH_FORBIDDEN: return 403;
-    case PATH_TOO_LONG: return 414;
-    case PATH_OK:
-    default: return 0;
+    struct strbuf loc = {0};
+    strbuf_printf(&loc, "/files/%s/", raw_path);
+    char *location = strbuf_take(&loc, NULL);
+    uint64_t len = 0;
+    struct MHD_Response *r = location ? reply_error_response(301, &len) : NULL;
+    if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES) {
+        MHD_destroy_response(r);
+        r = NULL;
     }
+    free(location);
+    return reply_queue(req, 301, r, len);
 }
 
 enum MHD_Result files_handle(struct request *req, const char *raw_path)
 {
     struct handler_ctx *ctx = req->ctx;
     char rel[PATH_MAX];
-    unsigned status = path_status_http(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
-                                                       sizeof rel));
+    unsigned status = url_path_http_status(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
+                                                           sizeof rel));
     if (status)
         return reply_status(req, status);
 
     int fd;
-    struct stat st;
+    struct stat st = {0};
     int open_status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
+    if (open_status == 403 && S_ISDIR(st.st_mode))
+        return redirect_to_directory(req, raw_path);
     if (open_status)
         return reply_status(req, (unsigned)open_status);
 

@@ -62,6 +62,7 @@ enum MHD_Result reply_error(struct request *req, unsigned status, const char *me
 static const char *status_message(unsigned status)
 {
     switch (status) {
+    case 301: return "moved permanently";
     case 400: return "bad request";
     case 403: return "forbidden";
     case 404: return "not found";

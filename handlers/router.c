@@ -8,6 +8,7 @@
 #include "handlers/files.h"
 #include "handlers/request.h"
 #include "handlers/health.h"
+#include "handlers/listing.h"
 #include "handlers/metrics_page.h"
 #include "handlers/reply.h"
 
@@ -46,7 +47,7 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     } else if (strcmp(url, "/metrics") == 0) {
         req->rec.handler = MH_METRICS;
         handle = metrics_page;
-    } else if (strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0) {
+    } else if (strcmp(url, "/files") == 0 || strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0) {
         req->rec.handler = MH_FILES;
     } else {
         req->rec.handler = MH_OTHER;
@@ -56,7 +57,12 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         return reply_method_not_allowed(req, "GET, HEAD");
     if (handle)
         return handle(req);
-    return files_handle(req, url + strlen(FILES_PREFIX));
+    /* "/files" and "/files/DIR/" are directory listings; anything else names a file */
+    const char *raw = strcmp(url, "/files") == 0 ? "" : url + strlen(FILES_PREFIX);
+    size_t n = strlen(raw);
+    if (n == 0 || raw[n - 1] == '/')
+        return listing_handle_url(req, raw);
+    return files_handle(req, raw);
 }
 
 enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *url,

@@ -54,20 +54,25 @@ struct shard {
 
 struct metrics {
     enum instrument_level level;
+    uint64_t birth_ns; /* with the address, tells this object from a freed one */
     _Atomic unsigned claimed;
     struct shard shards[MAX_SHARDS + 1]; /* the last one is shared by late threads */
 };
 
 /* Each thread remembers its shard of the metrics it last recorded into. This cache is the
- * only thread-local state; the shards themselves belong to the metrics object. */
+ * only thread-local state; the shards themselves belong to the metrics object. The owner is
+ * known by its address and creation time: a metrics object created where a destroyed one was
+ * must not inherit the old object's cached shard (its `claimed` count starts again at 0, so
+ * that shard would not be summed, and its fault baseline would be unset). */
 static _Thread_local struct {
     const struct metrics *owner;
+    uint64_t owner_birth_ns;
     struct shard *shard;
 } tls;
 
 static struct shard *my_shard(struct metrics *m)
 {
-    if (tls.owner == m)
+    if (tls.owner == m && tls.owner_birth_ns == m->birth_ns)
         return tls.shard;
     unsigned i = atomic_fetch_add_explicit(&m->claimed, 1, memory_order_relaxed);
     struct shard *s = &m->shards[i < MAX_SHARDS ? i : MAX_SHARDS];
@@ -77,6 +82,7 @@ static struct shard *my_shard(struct metrics *m)
         s->last_majflt = ru.ru_majflt;
     }
     tls.owner = m;
+    tls.owner_birth_ns = m->birth_ns;
     tls.shard = s;
     return s;
 }
@@ -98,6 +104,7 @@ struct metrics *metrics_create(enum instrument_level level)
         return NULL;
     memset(m, 0, sizeof *m);
     m->level = level;
+    m->birth_ns = metrics_now_ns();
     return m;
 }
 
@@ -161,7 +168,8 @@ void metrics_request_done(struct metrics *m, const struct request_record *r)
 
 void metrics_range(struct metrics *m, enum metric_range kind)
 {
-    add(&my_shard(m)->ranges[kind], 1);
+    if (m->level != INSTRUMENT_OFF)
+        add(&my_shard(m)->ranges[kind], 1);
 }
 
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok)

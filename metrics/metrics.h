@@ -29,8 +29,9 @@ enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
 #define METRICS_ADVICE_CLASSES 2
 #define METRICS_ADVICE_KINDS 5
 
-/* How much each request records: OFF nothing per request; BASIC counts, bytes and durations;
- * FULL also page faults (getrusage per request) and page-cache misses. */
+/* How much each request records: OFF nothing per request (no request, duration, byte or range
+ * counts; madvise calls and read errors are still counted); BASIC counts, bytes, durations
+ * and range outcomes; FULL also page faults (getrusage per request) and page-cache misses. */
 enum instrument_level { INSTRUMENT_OFF, INSTRUMENT_BASIC, INSTRUMENT_FULL };
 
 struct metrics;
