@@ -21,18 +21,19 @@ size=$((64 * 1024 * 1024))
 head -c "$size" /dev/urandom > "$work/bench.bin"
 cat "$work/bench.bin" > /dev/null   # warm the page cache
 
-start() { # $1 level -> prints port
-  build/bench/mmapd --root "$work" --listen 127.0.0.1:0 --instrument "$1" 2>"$work/$1.log" &
+declare -A port
+start() { # $1 level: starts mmapd, sets port[$1]
+  build/bench/mmapd --root "$work" --listen 127.0.0.1:0 --instrument "$1" \
+    >/dev/null 2>"$work/$1.log" &
   pids+=($!)
   for _ in $(seq 100); do
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$1.log" | sed 's/.*://' || true)
-    [ -n "$port" ] && { echo "$port"; return; }
+    port[$1]=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$1.log" | sed 's/.*://' || true)
+    [ -n "${port[$1]}" ] && return
     sleep 0.05
   done
-  echo "mmapd did not start" >&2; exit 1
+  echo "mmapd did not start: $(cat "$work/$1.log")" >&2; exit 1
 }
-declare -A port
-for level in off basic full; do port[$level]=$(start $level); done
+for level in off basic full; do start $level; done
 
 : > "$work/raw.csv"
 for r in $(seq "$reps"); do
