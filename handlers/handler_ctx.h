@@ -18,6 +18,7 @@
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
     bool allow_dotfiles;
+    char instance_name[64];  /* sent as Mmapd-Instance when not empty */
     size_t max_ranges;
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;

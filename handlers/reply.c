@@ -11,6 +11,11 @@ enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Res
         return MHD_NO;
     req->rec.status = status;
     req->rec.body_bytes = body_len;
+    if (req->ctx->instance_name[0] &&
+        MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
     enum MHD_Result ret = MHD_queue_response(req->conn, status, r);
     MHD_destroy_response(r);
     return ret;

@@ -1,7 +1,8 @@
 /* reply.h - queueing responses, and the small ones shared by all handlers.
  *
  * Each function builds, queues and destroys one response, records the status and body length
- * in the request (for the metrics) and returns what MHD_queue_response() returned. Error
+ * in the request (for the metrics), names the instance (Mmapd-Instance, when configured) and
+ * returns what MHD_queue_response() returned. Error
  * bodies are {"error": MESSAGE, "status": N} and a newline.
  */
 #ifndef MMAPD_REPLY_H

@@ -11,7 +11,7 @@
 #include "handlers/multipart.h"
 #include "server/listen_addr.h"
 
-enum opt_kind { OPT_PATH, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE };
+enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE };
 
 struct option_def {
     const char *name;
@@ -64,6 +64,9 @@ static const struct option_def options[] = {
      "madvise policy for an access class, repeatable: stream=sequential,willneed (default), "
      "random=random,willneed (default); advice: none normal sequential random willneed "
      "dontneed", NULL},
+    {"instance-name", OPT_NAME, FIELD(instance_name), 1, sizeof(((struct mmapd_config *)0)->instance_name) - 1,
+     "NAME", "sent as the Mmapd-Instance header of every response, to tell replicas apart "
+     "behind a load balancer: letters, digits, '.', '_', '-' (default: none)", NULL},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
      "read options from a JSON object whose keys are the option names", NULL},
 };
@@ -183,6 +186,19 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
         }
         snprintf(field, PATH_MAX, "%s", value);
         return true;
+    case OPT_NAME: {
+        size_t n = strlen(value);
+        bool ok = n >= o->min && n <= o->max;
+        for (const char *p = value; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-';
+        if (!ok) {
+            snprintf(err, errlen, "%s: '%.200s' is not a name of 1 to %llu letters, digits, "
+                     "'.', '_' or '-'", source, value, o->max);
+            return false;
+        }
+        memcpy(field, value, n + 1);
+        return true;
+    }
     case OPT_LISTEN: {
         struct listen_addr a;
         char why[256];

@@ -21,6 +21,7 @@ struct mmapd_config {
     char demo_dir[PATH_MAX];
     char listen[128];
     char config_file[PATH_MAX];
+    char instance_name[64];  /* "" : no Mmapd-Instance header */
     unsigned threads;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */

@@ -77,6 +77,8 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         !open_root(root, &s->handlers.root_fd, err, errlen))
         goto fail;
     s->handlers.allow_dotfiles = cfg->allow_dotfiles != 0;
+    snprintf(s->handlers.instance_name, sizeof s->handlers.instance_name, "%s",
+             cfg->instance_name);
     s->handlers.max_ranges = cfg->max_ranges;
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
