@@ -38,7 +38,7 @@ for level in off basic full; do start $level; done
 : > "$work/raw.csv"
 for r in $(seq "$reps"); do
   for level in off basic full; do
-    FILE=bench.bin SIZE=$size wrk -t1 -c64 -d"${secs}s" -s tests/bench/random_4k.lua \
+    FILE=bench.bin SIZE=$size BLOCK=4096 wrk -t1 -c64 -d"${secs}s" -s tests/bench/wrk_report.lua \
       "http://127.0.0.1:${port[$level]}/" | grep '^RESULT' | sed "s/^RESULT/$level $r/" >> "$work/raw.csv"
   done
 done

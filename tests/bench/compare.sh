@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# compare.sh - mmapd against the static servers a user would pick instead, same files, same
+# run: lighttpd (defaults), nginx (sendfile on; 1 worker and auto) and Caddy (file_server).
+# Scenarios (wrk -t1, warm page cache): random 4 KiB ranges at c16 and c64, random 1 MiB
+# ranges at c64, the whole 64 MiB file at c4. Each case runs REPS times, servers interleaved
+# within each repetition; a short checked pass first validates every server's answers
+# (status and body length and bytes). Before each run it waits for an idle machine, and
+# records CPU steal; a run with more than 5 % steal is repeated once.
+#   usage: tests/bench/compare.sh [REPS=3] [SECONDS=5]
+# Writes tests/bench/results/compare.md (medians, min..max, mmapd/peer ratios),
+# compare.csv (every run) and compare.png (gnuplot), and prints the markdown.
+# Needs: wrk nginx-light lighttpd caddy gnuplot-nox (apt-get install them). On demand only:
+# never part of the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+reps=${1:-3}
+secs=${2:-5}
+for cmd in wrk nginx lighttpd caddy gnuplot curl python3; do
+  command -v "$cmd" >/dev/null || { echo "compare.sh needs $cmd (apt-get install wrk nginx-light lighttpd caddy gnuplot-nox curl python3)" >&2; exit 1; }
+done
+scripts/deps.sh build
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMMAPD_TESTS=OFF >/dev/null
+cmake --build build/bench -j"$(nproc)" >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+size=$((64 * 1024 * 1024))
+mkdir -p "$work/www/files" "$work/tmp"
+chmod 755 "$work" "$work/www" "$work/www/files"   # nginx workers run as www-data
+head -c "$size" /dev/urandom > "$work/www/files/bench.bin"
+chmod 644 "$work/www/files/bench.bin"
+cat "$work/www/files/bench.bin" > /dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+declare -A port
+wait_port() { # $1 name
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:${port[$1]}/files/bench.bin" -r 0-0 && return
+    sleep 0.05
+  done
+  echo "$1 did not start" >&2; exit 1
+}
+
+# mmapd
+build/bench/mmapd --root "$work/www/files" --listen 127.0.0.1:0 >/dev/null 2>"$work/mmapd.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  port[mmapd]=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/mmapd.log" | sed 's/.*://' || true)
+  [ -n "${port[mmapd]}" ] && break
+  sleep 0.05
+done
+# nginx: one worker, and one per CPU
+for mode in 1 auto; do
+  name=nginx-$mode
+  port[$name]=$(free_port)
+  cat > "$work/$name.conf" <<CONF
+worker_processes $mode;
+daemon off;
+pid $work/$name.pid;
+error_log $work/$name.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  server { listen 127.0.0.1:${port[$name]}; root $work/www; }
+}
+CONF
+  nginx -c "$work/$name.conf" -p "$work" >/dev/null 2>&1 &
+  pids+=($!)
+done
+# lighttpd: defaults
+port[lighttpd]=$(free_port)
+cat > "$work/lighttpd.conf" <<CONF
+server.document-root = "$work/www"
+server.bind = "127.0.0.1"
+server.port = ${port[lighttpd]}
+server.pid-file = "$work/lighttpd.pid"
+server.errorlog = "$work/lighttpd.err"
+CONF
+lighttpd -D -f "$work/lighttpd.conf" >/dev/null 2>&1 &
+pids+=($!)
+# Caddy: file_server
+port[caddy]=$(free_port)
+cat > "$work/Caddyfile" <<CONF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:${port[caddy]} {
+  root * $work/www
+  file_server
+}
+CONF
+HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >/dev/null 2>"$work/caddy.err" &
+pids+=($!)
+
+servers=(mmapd lighttpd nginx-1 nginx-auto caddy)
+for s in "${servers[@]}"; do wait_port "$s"; done
+
+# checked pass: every server answers a range and the whole file correctly
+python3 - "$work/www/files/bench.bin" "${servers[@]/%/}" <<PY
+import sys, urllib.request, random
+data = open(sys.argv[1], "rb").read()
+ports = {$(for s in "${servers[@]}"; do printf '"%s": %s, ' "$s" "${port[$s]}"; done)}
+bad = 0
+for name, port in ports.items():
+    for _ in range(20):
+        off = random.randrange(0, len(data) // 4096) * 4096
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/files/bench.bin",
+                                     headers={"Range": f"bytes={off}-{off + 4095}"})
+        with urllib.request.urlopen(req) as r:
+            body = r.read()
+            if r.status != 206 or body != data[off:off + 4096]:
+                print(f"{name}: bad range answer {r.status} {len(body)}", file=sys.stderr); bad += 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/files/bench.bin") as r:
+        body = r.read()
+        if r.status != 200 or body != data:
+            print(f"{name}: bad whole-file answer {r.status} {len(body)}", file=sys.stderr); bad += 1
+sys.exit(1 if bad else 0)
+PY
+
+steal_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+wait_idle() {
+  for _ in $(seq 60); do
+    awk -v max="${IDLE_LOAD:-0.5}" '{exit !($1 < max)}' /proc/loadavg && return
+    sleep 1
+  done
+  echo "warning: machine not idle (loadavg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+}
+run_one() { # scenario block conns server rep -> appends a CSV line
+  local scen=$1 block=$2 conns=$3 srv=$4 rep=$5 try line s0 t0 s1 t1 steal
+  for try in 1 2; do
+    read -r s0 t0 < <(steal_ticks)
+    line=$(FILE=bench.bin SIZE=$size BLOCK=$block wrk -t1 -c"$conns" -d"${secs}s" \
+      -s tests/bench/wrk_report.lua "http://127.0.0.1:${port[$srv]}/" | grep '^RESULT' || true)
+    read -r s1 t1 < <(steal_ticks)
+    steal=$(awk -v a="$s0" -v b="$s1" -v c="$t0" -v d="$t1" 'BEGIN{printf "%.1f", (d>c)?100*(b-a)/(d-c):0}')
+    awk -v s="$steal" 'BEGIN{exit !(s > 5)}' || break
+    echo "steal ${steal}% in $scen/$srv: repeating" >&2
+  done
+  [ -n "$line" ] || { echo "wrk failed for $scen/$srv" >&2; exit 1; }
+  echo "$scen,$srv,$rep,$(echo "$line" | sed 's/RESULT //; s/[a-z0-9_]*=//g; s/ /,/g'),$steal" >> "$work/runs.csv"
+}
+
+echo "scenario,server,rep,req_s,mb_s,p50_us,p99_us,errors,steal_pct" > "$work/runs.csv"
+scenarios=("r4k_c16 4096 16" "r4k_c64 4096 64" "r1m_c64 1048576 64" "whole_c4 0 4")
+for rep in $(seq "$reps"); do
+  for sc in "${scenarios[@]}"; do
+    read -r scen block conns <<<"$sc"
+    for srv in "${servers[@]}"; do
+      wait_idle
+      run_one "$scen" "$block" "$conns" "$srv" "$rep"
+    done
+  done
+done
+
+mkdir -p tests/bench/results
+cp "$work/runs.csv" tests/bench/results/compare.csv
+python3 - tests/bench/results/compare.csv "$reps" "$secs" "$work/plot.dat" > tests/bench/results/compare.md <<'PY'
+import csv, statistics, sys, datetime, os
+rows = list(csv.DictReader(open(sys.argv[1])))
+reps, secs, plot = sys.argv[2], sys.argv[3], sys.argv[4]
+servers = ["mmapd", "lighttpd", "nginx-1", "nginx-auto", "caddy"]
+scen = ["r4k_c16", "r4k_c64", "r1m_c64", "whole_c4"]
+label = {"r4k_c16": "random 4 KiB ranges, c16", "r4k_c64": "random 4 KiB ranges, c64",
+         "r1m_c64": "random 1 MiB ranges, c64", "whole_c4": "whole 64 MiB file, c4"}
+def med(sc, sv, k):
+    v = [float(r[k]) for r in rows if r["scenario"] == sc and r["server"] == sv]
+    return statistics.median(v), min(v), max(v)
+print("# mmapd against lighttpd, nginx and Caddy (warm page cache)\n")
+print(f"Command: `tests/bench/compare.sh {reps} {secs}` on {datetime.date.today()}, "
+      f"{os.cpu_count()} CPUs, wrk -t1 on loopback, {secs} s per run, {reps} interleaved runs "
+      "per case; medians, min..max; ratio = mmapd / server (req/s, and p99 for latency).\n")
+with open(plot, "w") as p:
+    p.write("scenario " + " ".join(servers) + "\n")
+    for sc in scen:
+        print(f"## {label[sc]}\n")
+        print("| server | req/s | min..max | MB/s | p50 us | p99 us | mmapd/server req/s | mmapd/server p99 |")
+        print("|---|---|---|---|---|---|---|---|")
+        m_rs, m_p99 = med(sc, "mmapd", "req_s")[0], med(sc, "mmapd", "p99_us")[0]
+        vals = []
+        for sv in servers:
+            rs, lo, hi = med(sc, sv, "req_s")
+            vals.append(rs)
+            print(f"| {sv} | {rs:.0f} | {lo:.0f}..{hi:.0f} | {med(sc, sv, 'mb_s')[0]:.0f} | "
+                  f"{med(sc, sv, 'p50_us')[0]:.0f} | {med(sc, sv, 'p99_us')[0]:.0f} | "
+                  f"{m_rs / rs:.2f} | {m_p99 / med(sc, sv, 'p99_us')[0]:.2f} |")
+        print()
+        p.write(sc + " " + " ".join(f"{v / vals[1]:.3f}" for v in vals) + "\n")
+print("Errors (non-2xx, socket) over all runs: " +
+      ", ".join(f"{sv} {sum(int(r['errors']) for r in rows if r['server'] == sv)}" for sv in servers) +
+      f"; highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}%.")
+PY
+gnuplot <<GP
+set terminal png size 900,500
+set output "tests/bench/results/compare.png"
+set title "req/s relative to lighttpd (warm page cache, medians)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right
+set ylabel "req/s / lighttpd req/s"
+set yrange [0:*]
+plot for [i=2:6] "$work/plot.dat" using i:xtic(1) title columnhead(i)
+GP
+cat tests/bench/results/compare.md
