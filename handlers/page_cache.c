@@ -2,7 +2,6 @@
 #include "handlers/page_cache.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -24,8 +23,6 @@ struct cachestat {
 };
 
 #define MINCORE_CHUNK 4096 /* pages per mincore() call: 16 MiB of 4 KiB pages */
-
-static _Atomic bool no_cachestat;
 
 static uint64_t page_size(void)
 {
@@ -76,18 +73,16 @@ int page_cache_resident(int fd, uint64_t size, uint64_t *out)
         return 0;
     }
 #ifdef __NR_cachestat
-    if (!atomic_load_explicit(&no_cachestat, memory_order_relaxed)) {
-        struct cachestat_range range = {0, 0};
-        struct cachestat cs = {0};
-        if (syscall(__NR_cachestat, fd, &range, &cs, 0u) == 0) {
-            *out = clamp(cs.nr_cache, size);
-            return 0;
-        }
-        if (errno == ENOSYS || errno == EPERM) /* EPERM: a seccomp filter (Docker's) */
-            atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
-        else if (errno != EOPNOTSUPP)
-            return errno;
+    struct cachestat_range range = {0, 0};
+    struct cachestat cs = {0};
+    if (syscall(__NR_cachestat, fd, &range, &cs, 0u) == 0) {
+        *out = clamp(cs.nr_cache, size);
+        return 0;
     }
+    /* ENOSYS: before Linux 6.5; EPERM: a seccomp filter (Docker's); EOPNOTSUPP: this
+     * filesystem. A failed call costs next to nothing, so it is not remembered. */
+    if (errno != ENOSYS && errno != EPERM && errno != EOPNOTSUPP)
+        return errno;
 #endif
     return page_cache_resident_mincore(fd, size, out);
 }

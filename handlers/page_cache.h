@@ -4,7 +4,7 @@
  * min(cached pages x page size, size) in *out. It falls back to page_cache_resident_mincore()
  * (a read-only MAP_SHARED mapping of the file, mincore(2) over it in chunks, munmap) when the
  * kernel has no cachestat (ENOSYS, or EPERM from a seccomp filter such as Docker's default;
- * remembered, so later calls go straight to the fallback) or refuses it for this file
+ * tried again on every call: a refused system call costs next to nothing) or refuses it for this file
  * (EOPNOTSUPP: hugetlbfs). Neither reads the file or faults a page in. Both return 0, or an
  * errno value with *out untouched. `fd` must be open for reading, not O_PATH: cachestat
  * refuses O_PATH descriptors and mmap needs read access. A `size` of 0 gives 0 without a
