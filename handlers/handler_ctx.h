@@ -12,13 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handlers/access.h"
 #include "handlers/advice.h"
+#include "handlers/cors.h"
 #include "handlers/file_map.h"
 
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
     bool allow_dotfiles;
     char instance_name[64];  /* sent as Mmapd-Instance when not empty */
+    const struct token_set *tokens; /* NULL: the data endpoints are open */
+    bool metrics_auth;              /* /metrics needs a token too */
+    struct cors_policy cors;
     size_t max_ranges;
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;

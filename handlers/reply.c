@@ -4,6 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* CORS headers on every response to an allowed origin, errors included: a 404 or 416
+ * without them reaches a browser script as an opaque CORS failure. */
+static bool add_cors(const struct request *req, struct MHD_Response *r)
+{
+    const char *origin = req->cors_origin;
+    if (!origin)
+        return true;
+    return MHD_add_response_header(r, "Access-Control-Allow-Origin", origin) == MHD_YES &&
+           (strcmp(origin, "*") == 0 || MHD_add_response_header(r, "Vary", "Origin") == MHD_YES) &&
+           MHD_add_response_header(r, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS) ==
+               MHD_YES;
+}
+
 enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Response *r,
                             uint64_t body_len)
 {
@@ -11,8 +24,9 @@ enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Res
         return MHD_NO;
     req->rec.status = status;
     req->rec.body_bytes = body_len;
-    if (req->ctx->instance_name[0] &&
-        MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) {
+    if ((req->ctx->instance_name[0] &&
+         MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) ||
+        !add_cors(req, r)) {
         MHD_destroy_response(r);
         return MHD_NO;
     }
@@ -69,6 +83,7 @@ static const char *status_message(unsigned status)
     switch (status) {
     case 301: return "moved permanently";
     case 400: return "bad request";
+    case 401: return "a bearer token is required";
     case 403: return "forbidden";
     case 404: return "not found";
     case 405: return "method not allowed";
@@ -99,4 +114,33 @@ enum MHD_Result reply_method_not_allowed(struct request *req, const char *allow)
         r = NULL;
     }
     return reply_queue(req, 405, r, len);
+}
+
+enum MHD_Result reply_unauthorized(struct request *req, bool invalid_token)
+{
+    uint64_t len = 0;
+    struct MHD_Response *r = reply_error_response(401, &len);
+    const char *challenge = invalid_token ? "Bearer realm=\"mmapd\", error=\"invalid_token\""
+                                          : "Bearer realm=\"mmapd\"";
+    if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge) != MHD_YES) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return reply_queue(req, 401, r, len);
+}
+
+enum MHD_Result reply_preflight(struct request *req)
+{
+    if (!req->cors_origin)
+        return reply_error(req, 403, "origin not allowed");
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (r && (MHD_add_response_header(r, "Access-Control-Allow-Methods", CORS_ALLOW_METHODS) !=
+                  MHD_YES ||
+              MHD_add_response_header(r, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS) !=
+                  MHD_YES ||
+              MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE) != MHD_YES)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return reply_queue(req, 204, r, 0);
 }

@@ -1,8 +1,9 @@
 /* reply.h - queueing responses, and the small ones shared by all handlers.
  *
  * Each function builds, queues and destroys one response, records the status and body length
- * in the request (for the metrics), names the instance (Mmapd-Instance, when configured) and
- * returns what MHD_queue_response() returned. Error
+ * in the request (for the metrics), names the instance (Mmapd-Instance, when configured), adds
+ * the CORS headers when the request's origin is allowed, and returns what MHD_queue_response()
+ * returned. Error
  * bodies are {"error": MESSAGE, "status": N} and a newline.
  */
 #ifndef MMAPD_REPLY_H
@@ -25,6 +26,12 @@ enum MHD_Result reply_json(struct request *req, unsigned status, json_t *doc);
 
 /* Queues a 405 naming the allowed methods ("GET, HEAD"). */
 enum MHD_Result reply_method_not_allowed(struct request *req, const char *allow);
+
+/* 401 with WWW-Authenticate: Bearer (error="invalid_token" when a token was presented). */
+enum MHD_Result reply_unauthorized(struct request *req, bool invalid_token);
+
+/* 204 answer to a CORS preflight (the request's origin is allowed), or 403 (it is not). */
+enum MHD_Result reply_preflight(struct request *req);
 
 /* The standard JSON error response for `status`, not yet queued, so that the caller can add
  * headers (Content-Range on a 416); its body length in *len; NULL when out of memory. */

@@ -16,6 +16,7 @@ struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
     struct request_record rec;
+    const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
 };
 
 #endif

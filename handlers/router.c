@@ -34,6 +34,15 @@ static const char *target_path(const char *url)
     return slash ? slash : "/";
 }
 
+/* The data endpoints (files, listings, samples) need a token when tokens are configured;
+ * /metrics only with --metrics-auth token; health probes never. */
+static bool needs_token(const struct handler_ctx *ctx, enum metric_handler h)
+{
+    if (!ctx->tokens)
+        return false;
+    return h == MH_FILES || h == MH_LIST || h == MH_SAMPLE || (h == MH_METRICS && ctx->metrics_auth);
+}
+
 static enum MHD_Result dispatch(struct request *req, const char *url, const char *method)
 {
     enum MHD_Result (*handle)(struct request *) = NULL;
@@ -51,10 +60,23 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         req->rec.handler = MH_FILES;
     } else {
         req->rec.handler = MH_OTHER;
-        return reply_status(req, 404);
     }
+    struct handler_ctx *ctx = req->ctx;
+    req->cors_origin = cors_allow_origin(
+        &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
+    if (req->rec.handler == MH_OTHER)
+        return reply_status(req, 404);
+    if (ctx->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return reply_preflight(req);
     if (!is_get_or_head(method))
         return reply_method_not_allowed(req, "GET, HEAD");
+    if (needs_token(ctx, req->rec.handler)) {
+        const char *auth =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        enum auth_result a = token_set_check(ctx->tokens, auth);
+        if (a != AUTH_OK)
+            return reply_unauthorized(req, a == AUTH_INVALID);
+    }
     if (handle)
         return handle(req);
     /* "/files" and "/files/DIR/" are directory listings; anything else names a file */

@@ -21,12 +21,12 @@ static const double duration_bounds[DURATION_BUCKETS] = {
     0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 
 /* The status codes mmapd and libmicrohttpd answer with; anything else counts as "other". */
-static const unsigned codes[] = {200, 206, 304, 400, 401, 403, 404, 405, 406, 408, 412,
-                                 413, 414, 416, 429, 431, 500, 501, 503, 505};
+static const unsigned codes[] = {200, 204, 206, 301, 304, 400, 401, 403, 404, 405, 406, 408,
+                                 412, 413, 414, 416, 429, 431, 500, 501, 503, 505};
 #define N_CODES (sizeof codes / sizeof codes[0])
 static const char *const code_names[N_CODES + 1] = {
-    "200", "206", "304", "400", "401", "403", "404", "405", "406", "408", "412",
-    "413", "414", "416", "429", "431", "500", "501", "503", "505", "other"};
+    "200", "204", "206", "301", "304", "400", "401", "403", "404", "405", "406", "408",
+    "412", "413", "414", "416", "429", "431", "500", "501", "503", "505", "other"};
 
 static const char *const handler_names[MH_COUNT] = {"files",   "sample", "list",
                                                     "metrics", "health", "other"};

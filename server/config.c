@@ -11,7 +11,7 @@
 #include "handlers/multipart.h"
 #include "server/listen_addr.h"
 
-enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE };
+enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS };
 
 struct option_def {
     const char *name;
@@ -25,6 +25,7 @@ struct option_def {
 
 static const char *const dotfiles_choices[] = {"deny", "allow", NULL};
 static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
+static const char *const metrics_auth_choices[] = {"open", "token", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
 #define KIB 1024ull
@@ -67,6 +68,15 @@ static const struct option_def options[] = {
     {"instance-name", OPT_NAME, FIELD(instance_name), 1, sizeof(((struct mmapd_config *)0)->instance_name) - 1,
      "NAME", "sent as the Mmapd-Instance header of every response, to tell replicas apart "
      "behind a load balancer: letters, digits, '.', '_', '-' (default: none)", NULL},
+    {"auth-token-file", OPT_PATH, FIELD(auth_token_file), 0, 0, "FILE",
+     "require 'Authorization: Bearer TOKEN' for /files, /sample and listings; one token per "
+     "line, several allowed (default: open)", NULL},
+    {"metrics-auth", OPT_CHOICE, FIELD(metrics_auth), 0, 0, "open|token",
+     "whether /metrics also needs a token from --auth-token-file (default open)",
+     metrics_auth_choices},
+    {"cors-origin", OPT_CORS, FIELD(cors), 0, 0, "ORIGINS",
+     "allow browser scripts from these origins ('*' or a comma-separated list like "
+     "https://app.example.org) to read responses, preflight included (default: off)", NULL},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
      "read options from a JSON object whose keys are the option names", NULL},
 };
@@ -230,6 +240,14 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
             }
         snprintf(err, errlen, "%s: expected %s, got '%.200s'", source, o->metavar, value);
         return false;
+    case OPT_CORS: {
+        char why[256];
+        if (!cors_policy_parse(&c->cors, value, why, sizeof why)) {
+            snprintf(err, errlen, "%s: %s", source, why);
+            return false;
+        }
+        return true;
+    }
     case OPT_ADVICE: {
         char why[256];
         if (!advice_policy_set(&c->advice, value, why, sizeof why)) {
@@ -244,6 +262,10 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
 
 bool config_check(const struct mmapd_config *c, char *err, size_t errlen)
 {
+    if (c->metrics_auth && c->auth_token_file[0] == '\0') {
+        snprintf(err, errlen, "--metrics-auth token needs --auth-token-file");
+        return false;
+    }
     /* MHD copies a multipart response's iovec into the connection pool (16 B per element)
      * and aborts the process when it does not fit: keep room for the largest one. */
     size_t need = 16 * KIB + (2 * (size_t)c->max_ranges + 1) * 32;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "handlers/advice.h"
+#include "handlers/cors.h"
 #include "metrics/metrics.h"
 
 struct mmapd_config {
@@ -22,6 +23,7 @@ struct mmapd_config {
     char listen[128];
     char config_file[PATH_MAX];
     char instance_name[64];  /* "" : no Mmapd-Instance header */
+    char auth_token_file[PATH_MAX]; /* "" : the data endpoints are open */
     unsigned threads;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */
@@ -32,6 +34,8 @@ struct mmapd_config {
     unsigned map_cache;              /* mapping cache entries */
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */
+    int metrics_auth;                /* 0 open, 1 token */
+    struct cors_policy cors;
     struct advice_policy advice;
 };
 

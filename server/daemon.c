@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -79,6 +80,18 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.allow_dotfiles = cfg->allow_dotfiles != 0;
     snprintf(s->handlers.instance_name, sizeof s->handlers.instance_name, "%s",
              cfg->instance_name);
+    s->handlers.cors = cfg->cors;
+    s->handlers.metrics_auth = cfg->metrics_auth != 0;
+    if (cfg->auth_token_file[0]) {
+        s->tokens = malloc(sizeof *s->tokens);
+        if (!s->tokens) {
+            snprintf(err, errlen, "out of memory for the tokens");
+            goto fail;
+        }
+        if (!token_set_load(s->tokens, cfg->auth_token_file, err, errlen))
+            goto fail;
+        s->handlers.tokens = s->tokens;
+    }
     s->handlers.max_ranges = cfg->max_ranges;
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
@@ -147,6 +160,11 @@ void server_stop(struct server *s)
     s->handlers.maps = NULL;
     metrics_destroy(s->handlers.metrics);
     s->handlers.metrics = NULL;
+    if (s->tokens)
+        memset(s->tokens, 0, sizeof *s->tokens); /* no token left in freed memory */
+    free(s->tokens);
+    s->tokens = NULL;
+    s->handlers.tokens = NULL;
     if (s->handlers.root_fd >= 0) {
         close(s->handlers.root_fd);
         s->handlers.root_fd = -1;

@@ -22,6 +22,7 @@ struct server {
     int listen_fd;
     char bound[80];          /* "127.0.0.1:8080" */
     bool read_ahead_from_sysfs;
+    struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
 };
 
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,
