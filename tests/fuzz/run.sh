@@ -26,7 +26,7 @@ sources() {
     range) echo handlers/range.c ;;
     url_path) echo handlers/url_path.c ;;
     conditional) echo handlers/conditional.c handlers/http_date.c ;;
-    config) echo server/config.c server/config_load.c server/listen_addr.c "${metrics[@]}" ;;
+    config) echo server/config.c server/config_load.c server/listen_addr.c handlers/cors.c "${metrics[@]}" ;;
     exposition) echo metrics/exposition.c metrics/strbuf.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;
   esac
