@@ -175,37 +175,61 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
     return m;
 }
 
+/* The entry for (rel, cls) and the link that points to it, or NULL; lock held. */
+static struct mapped_file **find_locked(struct file_map *fm, const char *rel,
+                                        enum access_class cls)
+{
+    size_t b = (size_t)hash_key(rel, cls) & (fm->nbuckets - 1);
+    for (struct mapped_file **l = &fm->buckets[b]; *l; l = &(*l)->next)
+        if ((*l)->cls == cls && strcmp((*l)->path, rel) == 0)
+            return l;
+    return NULL;
+}
+
+/* A reference to *l's entry, marked used; lock held. */
+static struct mapped_file *take_locked(struct file_map *fm, struct mapped_file *m)
+{
+    m->last_used = ++fm->tick;
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
+                   const struct stat *st, struct mapped_file **out)
+{
+    pthread_mutex_lock(&fm->lock);
+    struct mapped_file **l = find_locked(fm, rel, cls);
+    bool hit = l && same_identity(*l, st);
+    if (hit)
+        *out = take_locked(fm, *l);
+    pthread_mutex_unlock(&fm->lock);
+    return hit;
+}
+
 int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct stat *st,
                      enum access_class cls, struct mapped_file **out)
 {
     struct mapped_file *stale = NULL, *evicted = NULL, *m;
     int err = 0;
-    size_t b = (size_t)hash_key(rel, cls) & (fm->nbuckets - 1);
 
     pthread_mutex_lock(&fm->lock);
-    for (struct mapped_file **l = &fm->buckets[b]; *l; l = &(*l)->next) {
-        m = *l;
-        if (m->cls != cls || strcmp(m->path, rel) != 0)
-            continue;
-        if (same_identity(m, st)) {
-            m->last_used = ++fm->tick;
-            atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
-            pthread_mutex_unlock(&fm->lock);
-            *out = m;
-            return 0;
-        }
-        stale = unlink_entry(fm, l);
-        break;
+    struct mapped_file **l = find_locked(fm, rel, cls);
+    if (l && same_identity(*l, st)) {
+        *out = take_locked(fm, *l);
+        pthread_mutex_unlock(&fm->lock);
+        return 0;
     }
+    if (l)
+        stale = unlink_entry(fm, l);
     m = map_new(fm, rel, fd, st, cls, &err);
     if (m) {
         if (fm->count >= fm->capacity)
             evicted = evict_lru(fm);
-        m->last_used = ++fm->tick;
+        size_t b = (size_t)hash_key(rel, cls) & (fm->nbuckets - 1);
         m->next = fm->buckets[b];
         fm->buckets[b] = m;
         fm->count++;
-        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); /* the caller's */
+        take_locked(fm, m); /* the caller's reference; the cache holds the first */
     }
     pthread_mutex_unlock(&fm->lock);
 

@@ -10,6 +10,7 @@
 #ifndef MMAPD_FILE_MAP_H
 #define MMAPD_FILE_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -40,6 +41,12 @@ void file_map_destroy(struct file_map *fm);
 int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct stat *st,
                      enum access_class cls, struct mapped_file **out);
 void file_map_release(struct mapped_file *m);
+
+/* The fast path: a reference to the cached mapping of (rel, cls) when it still has the
+ * identity `st` describes (from a stat of the path), without opening anything; false when
+ * there is none (then open the file beneath the root and call file_map_acquire()). */
+bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
+                   const struct stat *st, struct mapped_file **out);
 
 const struct file_info *mapped_file_info(const struct mapped_file *m);
 

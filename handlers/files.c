@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,6 +237,30 @@ static enum MHD_Result redirect_to_directory(struct request *req, const char *ra
     return reply_queue(req, 301, r, len);
 }
 
+/* A reference to the stream mapping of `rel`, or the status to answer (301 for a directory).
+ * Fast path: one fstatat() confirms that the cached mapping is still the file at this path
+ * (same device, inode, size, mtime); a stat that leaves the root through a symlink cannot
+ * match, since every cached mapping was opened beneath the root. Otherwise the file is
+ * opened with openat2(RESOLVE_BENEATH) and (re)mapped. */
+static unsigned open_mapping(struct request *req, const char *rel, struct mapped_file **m)
+{
+    struct handler_ctx *ctx = req->ctx;
+    struct stat st = {0};
+    if (fstatat(ctx->root_fd, rel, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+        file_map_find(ctx->maps, rel, ACCESS_STREAM, &st, m))
+        return 0;
+    int fd;
+    memset(&st, 0, sizeof st);
+    int status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
+    if (status == 403 && S_ISDIR(st.st_mode))
+        return 301;
+    if (status)
+        return (unsigned)status;
+    int err = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_STREAM, m);
+    close(fd);
+    return err ? 500 : 0;
+}
+
 enum MHD_Result files_handle(struct request *req, const char *raw_path)
 {
     struct handler_ctx *ctx = req->ctx;
@@ -244,19 +270,12 @@ enum MHD_Result files_handle(struct request *req, const char *raw_path)
     if (status)
         return reply_status(req, status);
 
-    int fd;
-    struct stat st = {0};
-    int open_status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
-    if (open_status == 403 && S_ISDIR(st.st_mode))
-        return redirect_to_directory(req, raw_path);
-    if (open_status)
-        return reply_status(req, (unsigned)open_status);
-
     struct mapped_file *m;
-    int err = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_STREAM, &m);
-    close(fd);
-    if (err)
-        return reply_error(req, 500, "cannot map file");
+    unsigned status_open = open_mapping(req, rel, &m);
+    if (status_open == 301)
+        return redirect_to_directory(req, raw_path);
+    if (status_open)
+        return reply_status(req, status_open);
 
     const struct file_info *fi = mapped_file_info(m);
     struct preconditions pre = {

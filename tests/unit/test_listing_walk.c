@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static char long_name[256];
 
 static void put_file(const char *dir, const char *name, const char *data)
 {
-    char path[512];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -36,14 +37,14 @@ static void put_file(const char *dir, const char *name, const char *data)
 
 static void put_link(const char *dir, const char *name, const char *target)
 {
-    char path[512];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     assert_int_equal(symlink(target, path), 0);
 }
 
 static void put_dir(const char *dir, const char *name)
 {
-    char path[512];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     assert_int_equal(mkdir(path, 0755), 0);
 }
