@@ -101,10 +101,13 @@ def check_context(tmp):
         f.write("FROM debian:bookworm-slim\nCOPY . /ctx\n"
                 "RUN for x in build .git tests; do test ! -e /ctx/$x || { echo in context: $x; exit 1; }; done"
                 " && test -f /ctx/CMakeLists.txt && test -d /ctx/server\n")
-    p = podman("build", *RUNTIME, "--format", "docker", "--pull=never", "--no-cache", "-q",
-               "-f", dockerfile, "-t", f"localhost/mmapd-test-context:{os.getpid()}", REPO)
-    check(p.returncode == 0, f"build context check failed:\n{p.stdout}{p.stderr}")
-    podman("rmi", "-f", f"localhost/mmapd-test-context:{os.getpid()}")
+    tag = f"localhost/mmapd-test-context:{os.getpid()}"
+    try:
+        p = podman("build", *RUNTIME, "--format", "docker", "--pull=never", "--no-cache", "-q",
+                   "-f", dockerfile, "-t", tag, REPO)
+        check(p.returncode == 0, f"build context check failed:\n{p.stdout}{p.stderr}")
+    finally:
+        podman("rmi", "-f", tag)
 
 
 def make_data():

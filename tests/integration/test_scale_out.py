@@ -4,7 +4,7 @@ Starts the script (replicas, the consistent-hash balancer and a Prometheus with
 file_sd_configs, all on free loopback ports) over a directory of 300 files, then checks:
 
 - every response through the balancer is correct: whole files and byte ranges equal the
-  files' bytes, /sample/<path> answers (404 until that endpoint exists) from the replica
+  files' bytes, /sample/<path> is answered (404 until that endpoint exists) by the replica
   that serves /files/<path>;
 - each path goes to the same replica every time (Mmapd-Instance header), and every replica
   gets a share of the paths;
@@ -142,7 +142,9 @@ def pass_over(client, files, sent):
         check(status == 206 and body == data[first:last + 1], f"range of /files/{name}: {status}")
         status, inst3, _ = client.get("/sample/" + name)
         sent["n"] += 1
-        check(status in (200, 404), f"/sample/{name}: {status}")
+        # any answer of mmapd's own (404 before /sample exists, 400 without its query): what
+        # matters here is which replica gives it
+        check(100 <= status < 500, f"/sample/{name}: {status}")
         check(inst is not None and inst == inst2 == inst3,
               f"{name} answered by {inst}, {inst2} (range), {inst3} (/sample)")
         where[name] = inst
