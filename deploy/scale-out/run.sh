@@ -182,43 +182,48 @@ write_targets() {
 write_targets
 cp "$here/nginx.conf" "$state/nginx.conf"
 
-# --- nginx on a free port (picked free, retried if another process took it meanwhile)
-balancer_port=
-for _ in 1 2 3 4 5; do
-  balancer_port=$(free_port)
-  echo "listen 127.0.0.1:$balancer_port;" >"$state/listen.conf"
+# launch_nginx PORT, launch_prometheus PORT: start one in the background, set its pid.
+launch_nginx() {
+  echo "listen 127.0.0.1:$1;" >"$state/listen.conf"
   "$nginx" -p "$state/" -c "$state/nginx.conf" -e "$state/error.log" -g 'daemon off;' </dev/null \
-    >>"$state/nginx.out" 2>&1 &
+    >>"$state/error.log" 2>&1 &
   nginx_pid=$!
-  wait_http "http://127.0.0.1:$balancer_port/healthz" 10 "$nginx_pid" && break
-  stop_pid "$nginx_pid" QUIT
-  wait "$nginx_pid" 2>/dev/null || true
-  nginx_pid=
-  grep -q "Address already in use" "$state/error.log" "$state/nginx.out" 2>/dev/null ||
-    { log "nginx did not start:"; cat "$state/error.log" "$state/nginx.out" >&2 2>/dev/null; exit 1; }
-done
-[ -n "$nginx_pid" ] || { log "nginx found no free port"; exit 1; }
+}
+launch_prometheus() {
+  "$prometheus" --config.file="$state/scale-out/prometheus.yml" \
+    --storage.tsdb.path="$state/prometheus-data" \
+    --web.listen-address="127.0.0.1:$1" --log.level=warn </dev/null >>"$state/prometheus.log" 2>&1 &
+  prom_pid=$!
+}
 
-# --- Prometheus, configured as in the repository, beside its rules and targets
+# on_free_port NAME PID_VAR PORT_VAR READY_PATH LOG SIGNAL: runs launch_NAME on a port picked
+# free until it answers http://127.0.0.1:PORT/READY_PATH (30 s). When LOG says the port was
+# taken meanwhile, it stops that try (SIGNAL) and picks another; any other failure exits.
+on_free_port() {
+  local name=$1 path=$4 logfile=$5 sig=$6 try
+  local -n pid_of=$2 port_of=$3
+  for try in 1 2 3 4 5; do
+    port_of=$(free_port)
+    "launch_$name" "$port_of"
+    wait_http "http://127.0.0.1:$port_of$path" 30 "$pid_of" && return 0
+    stop_pid "$pid_of" "$sig"
+    wait "$pid_of" 2>/dev/null || true
+    pid_of=
+    grep -qi "address already in use" "$logfile" ||
+      { log "$name did not start (try $try):"; tail -20 "$logfile" >&2; exit 1; }
+  done
+  log "$name found no free port"
+  exit 1
+}
+
+# --- the balancer, then Prometheus configured as in the repository, beside its rules and targets
+balancer_port=
+on_free_port nginx nginx_pid balancer_port /healthz "$state/error.log" QUIT
 prom_port=
 if [ -n "$prometheus" ]; then
   cp "$here/prometheus.yml" "$state/scale-out/prometheus.yml"
   cp "$here/../prometheus/rules.yml" "$state/prometheus/rules.yml"
-  for _ in 1 2 3 4 5; do
-    prom_port=$(free_port)
-    "$prometheus" --config.file="$state/scale-out/prometheus.yml" \
-      --storage.tsdb.path="$state/prometheus-data" \
-      --web.listen-address="127.0.0.1:$prom_port" --log.level=warn </dev/null \
-      >>"$state/prometheus.log" 2>&1 &
-    prom_pid=$!
-    wait_http "http://127.0.0.1:$prom_port/-/ready" 30 "$prom_pid" && break
-    stop_pid "$prom_pid" TERM
-    wait "$prom_pid" 2>/dev/null || true
-    prom_pid=
-    grep -q "address already in use" "$state/prometheus.log" ||
-      { log "prometheus did not start:"; tail -20 "$state/prometheus.log" >&2; exit 1; }
-  done
-  [ -n "$prom_pid" ] || { log "prometheus found no free port"; exit 1; }
+  on_free_port prometheus prom_pid prom_port /-/ready "$state/prometheus.log" TERM
 fi
 
 # --- tell
