@@ -4,7 +4,11 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev)
-test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget clang libclang-rt-14-dev)
+# clang and libclang-rt-14-dev: the fuzz targets. nginx, yamllint and python3-yaml: the
+# deploy/ tests (scale-out balancer, manifest lint). The container test installs podman,
+# runc and debootstrap itself (deploy/podman-base-image.sh).
+test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget
+           nginx yamllint python3-yaml clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
