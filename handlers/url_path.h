@@ -22,4 +22,7 @@ enum path_status {
 
 enum path_status url_path_decode(const char *raw, bool allow_dotfiles, char *out, size_t outsz);
 
+/* The value of one hex digit of a percent-escape (either case), or -1. */
+int url_hex_digit(char c);
+
 #endif
