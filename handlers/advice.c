@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
+
 static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random"};
 static const char *const advice_names[ADVICE_COUNT] = {"normal", "sequential", "random",
                                                        "willneed", "dontneed"};
@@ -93,63 +95,36 @@ void advice_policy_format(const struct advice_policy *p, enum access_class c, ch
         snprintf(out, outsz, "none");
 }
 
-static void counted_madvise(struct advice_stats *s, enum access_class c, enum advice a,
-                            void *addr, size_t len)
+static void counted_madvise(struct metrics *m, enum access_class c, enum advice a, void *addr,
+                            size_t len)
 {
-    int rc = madvise(addr, len, advice_values[a]);
-    atomic_fetch_add_explicit(&s->calls[c][a][rc == 0 ? 0 : 1], 1, memory_order_relaxed);
+    metrics_madvise(m, c, a, madvise(addr, len, advice_values[a]) == 0);
 }
 
-void advice_on_map(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access_class c,
                    void *base, size_t len)
 {
     if (len == 0)
         return;
     for (int a = ADVICE_NORMAL; a <= ADVICE_RANDOM; a++)
         if (p->mask[c] & (1u << a))
-            counted_madvise(s, c, (enum advice)a, base, len);
+            counted_madvise(m, c, (enum advice)a, base, len);
 }
 
-static size_t page_size(void)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    return ps > 0 ? (size_t)ps : 4096;
-}
-
-/* True when any page of [addr, addr+len) is not resident; addr is page aligned. */
-static bool span_is_cold(const unsigned char *addr, size_t len, size_t ps)
-{
-    enum { MAX_PAGES = 2048 };
-    unsigned char vec[MAX_PAGES];
-    size_t pages = (len + ps - 1) / ps;
-    if (pages > MAX_PAGES)
-        pages = MAX_PAGES;
-    if (mincore((void *)addr, pages * ps, vec) != 0)
-        return false; /* cannot tell: treat as warm, no hint */
-    for (size_t i = 0; i < pages; i++)
-        if (!(vec[i] & 1))
-            return true;
-    return false;
-}
-
-bool advice_prefetch(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
                      const void *base, uint64_t off, uint64_t len, size_t window)
 {
-    if (!(p->mask[c] & (1u << ADVICE_WILLNEED)) || len == 0)
-        return false;
-    size_t ps = page_size();
-    uint64_t start = off - off % ps;
-    uint64_t end = off + len;
-    const unsigned char *addr = (const unsigned char *)base + start;
-    if (window < ps)
-        window = ps;
-    if (!span_is_cold(addr, (size_t)(end - start < window ? end - start : window), ps))
-        return false;
+    if (!advice_wants(p, c, ADVICE_WILLNEED) || len == 0)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t start = off - off % page, end = off + len;
+    if (window < page)
+        window = (size_t)page;
     for (int i = 0; i < ADVICE_PREFETCH_WINDOWS && start < end; i++) {
         size_t chunk = (size_t)(end - start < window ? end - start : window);
-        counted_madvise(s, c, ADVICE_WILLNEED, (void *)((const unsigned char *)base + start),
+        counted_madvise(m, c, ADVICE_WILLNEED, (void *)((const unsigned char *)base + start),
                         chunk);
         start += chunk;
     }
-    return true;
 }

@@ -2,16 +2,15 @@
  *
  * A policy maps each access class (stream: /files, random: /sample) to a set of advice
  * names: at most one of normal/sequential/random (applied to the class's mapping when it is
- * created), plus willneed (on the requested span before sending, only when it is cold, in
+ * created), plus willneed (on the requested span before sending, when it is cold, in
  * windows of at most read_ahead_kb, never more than ADVICE_PREFETCH_WINDOWS windows per
  * request) and dontneed (after sending). "none" is the empty set.
  * advice_policy_set() parses "CLASS=LIST" and returns false with a message for bad input.
- * Applying never fails a request: each madvise call is counted in advice_stats as ok/error.
+ * Applying never fails a request: each madvise call is counted in the metrics as ok/error.
  */
 #ifndef MMAPD_ADVICE_H
 #define MMAPD_ADVICE_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,9 +32,7 @@ struct advice_policy {
     unsigned mask[ACCESS_CLASS_COUNT]; /* bit (1u << enum advice) */
 };
 
-struct advice_stats {
-    _Atomic uint64_t calls[ACCESS_CLASS_COUNT][ADVICE_COUNT][2]; /* [..][..][0 ok, 1 error] */
-};
+struct metrics;
 
 const char *access_class_name(enum access_class c);
 const char *advice_name(enum advice a);
@@ -46,14 +43,18 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
 void advice_policy_format(const struct advice_policy *p, enum access_class c, char *out,
                           size_t outsz);
 
+static inline bool advice_wants(const struct advice_policy *p, enum access_class c, enum advice a)
+{
+    return (p->mask[c] & (1u << a)) != 0;
+}
+
 /* Mapping-wide advice (normal/sequential/random) on a fresh mapping of class c. */
-void advice_on_map(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access_class c,
                    void *base, size_t len);
 
-/* WILLNEED over [off, off+len) of a mapping when the policy asks for it and the first
- * window is not resident (mincore); at most ADVICE_PREFETCH_WINDOWS windows of `window`
- * bytes. Returns true when the span was found cold. */
-bool advice_prefetch(const struct advice_policy *p, struct advice_stats *s, enum access_class c,
+/* WILLNEED over [off, off+len) of a mapping (the caller found it cold): windows of `window`
+ * bytes, at most ADVICE_PREFETCH_WINDOWS of them. Does nothing unless the policy has it. */
+void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
                      const void *base, uint64_t off, uint64_t len, size_t window);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "handlers/etag.h"
 #include "handlers/mime.h"
 
 struct mapped_file {
@@ -32,7 +33,7 @@ struct file_map {
     size_t count, capacity;
     uint64_t tick;
     const struct advice_policy *policy;
-    struct advice_stats *stats;
+    struct metrics *metrics;
     _Atomic uint64_t live_files, live_bytes;
 };
 
@@ -45,7 +46,7 @@ static uint64_t hash_key(const char *path, enum access_class cls)
 }
 
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
-                                 struct advice_stats *stats)
+                                 struct metrics *metrics)
 {
     struct file_map *fm = calloc(1, sizeof *fm);
     if (!fm)
@@ -61,7 +62,7 @@ struct file_map *file_map_create(size_t capacity, const struct advice_policy *po
     }
     fm->capacity = capacity;
     fm->policy = policy;
-    fm->stats = stats;
+    fm->metrics = metrics;
     return fm;
 }
 
@@ -157,12 +158,10 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
             return NULL;
         }
         m->info.base = p;
-        advice_on_map(fm->policy, fm->stats, cls, p, (size_t)m->info.size);
+        advice_on_map(fm->policy, fm->metrics, cls, p, (size_t)m->info.size);
     }
     m->info.mtime = st->st_mtim.tv_sec;
-    snprintf(m->info.etag, sizeof m->info.etag, "\"%jx-%jx-%jx\"", (uintmax_t)st->st_ino,
-             (uintmax_t)st->st_size,
-             (uintmax_t)st->st_mtim.tv_sec * 1000000000u + (uintmax_t)st->st_mtim.tv_nsec);
+    etag_format(st, m->info.etag);
     http_date_format(m->info.mtime, m->info.last_modified);
     m->info.content_type = mime_type_for(rel);
     m->owner = fm;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "handlers/advice.h"
+#include "handlers/etag.h"
 #include "handlers/http_date.h"
 
 struct file_map;
@@ -25,13 +26,13 @@ struct file_info {
     const unsigned char *base; /* NULL for an empty file */
     uint64_t size;
     time_t mtime;
-    char etag[64];                    /* strong, quoted */
+    char etag[ETAG_LEN];              /* strong, quoted: etag_format() */
     char last_modified[HTTP_DATE_LEN];
     const char *content_type;         /* static string */
 };
 
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
-                                 struct advice_stats *stats);
+                                 struct metrics *metrics);
 /* Call only when no reference is held any more (after the HTTP daemon stopped). */
 void file_map_destroy(struct file_map *fm);
 

@@ -4,7 +4,8 @@
  * RESOLVE_NO_MAGICLINKS), non-blocking (a FIFO never stalls the caller), and fstat()s it.
  * It returns 0 with *fd and *st set for a regular file, else the HTTP status to answer
  * (404 missing, 403 refused or not a regular file, 414 name too long, 500 anything else)
- * with no descriptor left open. Nothing outside the root is ever opened.
+ * with no descriptor left open. When the path opened but is not a regular file, *st still
+ * describes it (so a caller can tell a directory). Nothing outside the root is ever opened.
  */
 #ifndef MMAPD_FILE_OPEN_H
 #define MMAPD_FILE_OPEN_H

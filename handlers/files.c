@@ -13,11 +13,13 @@
 #include "handlers/multipart.h"
 #include "handlers/range.h"
 #include "handlers/reply.h"
+#include "handlers/residency.h"
 #include "handlers/url_path.h"
+#include "metrics/strbuf.h"
 
-static const char *header(struct MHD_Connection *c, const char *name)
+static const char *header(struct request *req, const char *name)
 {
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 static void release_cb(void *cls) { file_map_release(cls); }
@@ -69,7 +71,7 @@ static struct MHD_Response *whole_file_response(struct mapped_file *m)
 /* 304: validators and no body. The response is the whole file, which MHD never sends for a
  * 304, so that Content-Length is the 200's length as RFC 9110 8.6 requires (MHD always
  * writes one). Consumes the mapping reference. */
-static enum MHD_Result send_not_modified(struct MHD_Connection *c, struct mapped_file *m)
+static enum MHD_Result send_not_modified(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
     struct MHD_Response *r = whole_file_response(m);
@@ -77,28 +79,31 @@ static enum MHD_Result send_not_modified(struct MHD_Connection *c, struct mapped
         MHD_destroy_response(r);
         r = NULL;
     }
-    return reply_queue(c, MHD_HTTP_NOT_MODIFIED, r);
+    return reply_queue(req, MHD_HTTP_NOT_MODIFIED, r, 0);
 }
 
 /* 416 with "Content-Range: bytes * /SIZE". Consumes the mapping reference. */
-static enum MHD_Result send_unsatisfiable(struct MHD_Connection *c, struct mapped_file *m)
+static enum MHD_Result send_unsatisfiable(struct request *req, struct mapped_file *m)
 {
     char cr[48];
     snprintf(cr, sizeof cr, "bytes */%" PRIu64, mapped_file_info(m)->size);
     file_map_release(m);
-    struct MHD_Response *r = reply_error_response(MHD_HTTP_RANGE_NOT_SATISFIABLE);
+    uint64_t len = 0;
+    struct MHD_Response *r = reply_error_response(MHD_HTTP_RANGE_NOT_SATISFIABLE, &len);
     if (r && (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr) != MHD_YES ||
               MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes") != MHD_YES)) {
         MHD_destroy_response(r);
         r = NULL;
     }
-    return reply_queue(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+    return reply_queue(req, MHD_HTTP_RANGE_NOT_SATISFIABLE, r, len);
 }
 
-/* Adds the 200/206 headers and queues `r`; NULL `r` closes the connection. */
-static enum MHD_Result queue_body(struct MHD_Connection *c, unsigned status,
-                                  struct MHD_Response *r, const struct file_info *fi,
-                                  const char *content_type, const char *content_range)
+/* Adds the 200/206 headers and queues `r` (a body of `len` bytes); NULL `r` closes the
+ * connection. */
+static enum MHD_Result queue_body(struct request *req, unsigned status,
+                                  struct MHD_Response *r, uint64_t len,
+                                  const struct file_info *fi, const char *content_type,
+                                  const char *content_range)
 {
     if (r && (!add_body_headers(r, fi, content_type) ||
               (content_range && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE,
@@ -106,69 +111,85 @@ static enum MHD_Result queue_body(struct MHD_Connection *c, unsigned status,
         MHD_destroy_response(r);
         r = NULL;
     }
-    return reply_queue(c, status, r);
+    return reply_queue(req, status, r, len);
 }
 
-static void prefetch(struct handler_ctx *ctx, const struct file_info *fi,
+/* Residency check of a requested span: counts the bytes found cold and, when the policy
+ * asks for it, prefetches them. Skipped when neither the hint nor the metrics need it. */
+static void prefetch(struct request *req, const struct file_info *fi,
                      const struct byte_range *span)
 {
-    advice_prefetch(&ctx->policy, &ctx->advice_stats, ACCESS_STREAM, fi->base, span->first,
-                    range_length(span), ctx->prefetch_window);
+    struct handler_ctx *ctx = req->ctx;
+    bool hint = advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED);
+    if (!hint && metrics_level(ctx->metrics) != INSTRUMENT_FULL)
+        return;
+    uint64_t missing =
+        residency_missing(fi->base, span->first, range_length(span), ctx->prefetch_window);
+    req->rec.miss_bytes += missing;
+    if (missing && hint)
+        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, fi->base, span->first,
+                        range_length(span), ctx->prefetch_window);
 }
 
 /* 200 with the whole file. Consumes the mapping reference. */
-static enum MHD_Result send_whole(struct handler_ctx *ctx, struct MHD_Connection *c,
-                                  struct mapped_file *m)
+static enum MHD_Result send_whole(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
     if (fi->size) {
         struct byte_range all = {0, fi->size - 1};
-        prefetch(ctx, fi, &all);
+        prefetch(req, fi, &all);
     }
-    return queue_body(c, MHD_HTTP_OK, whole_file_response(m), fi, fi->content_type, NULL);
+    return queue_body(req, MHD_HTTP_OK, whole_file_response(m), fi->size, fi, fi->content_type,
+                      NULL);
 }
 
 /* 206 with one range. Consumes the mapping reference. */
-static enum MHD_Result send_range(struct handler_ctx *ctx, struct MHD_Connection *c,
-                                  struct mapped_file *m, const struct byte_range *span)
+static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
+                                  const struct byte_range *span)
 {
     const struct file_info *fi = mapped_file_info(m);
     char cr[80];
     snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, span->first, span->last,
              fi->size);
-    prefetch(ctx, fi, span);
+    prefetch(req, fi, span);
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
         (size_t)range_length(span), (void *)(fi->base + span->first), release_cb, m);
     if (!r)
         file_map_release(m);
-    return queue_body(c, MHD_HTTP_PARTIAL_CONTENT, r, fi, fi->content_type, cr);
+    return queue_body(req, MHD_HTTP_PARTIAL_CONTENT, r, range_length(span), fi,
+                      fi->content_type, cr);
 }
 
 /* 206 multipart/byteranges. Consumes the mapping reference. */
-static enum MHD_Result send_multipart(struct handler_ctx *ctx, struct MHD_Connection *c,
-                                      struct mapped_file *m, const struct byte_range *r, size_t n)
+static enum MHD_Result send_multipart(struct request *req, struct mapped_file *m,
+                                      const struct byte_range *r, size_t n)
 {
     const struct file_info *fi = mapped_file_info(m);
     for (size_t i = 0; i < n; i++)
-        prefetch(ctx, fi, &r[i]);
+        prefetch(req, fi, &r[i]);
     char content_type[MULTIPART_CONTENT_TYPE_LEN];
-    struct MHD_Response *resp = multipart_response(m, r, n, content_type);
+    uint64_t len = 0;
+    struct MHD_Response *resp = multipart_response(m, r, n, content_type, &len);
     if (!resp)
         file_map_release(m);
-    return queue_body(c, MHD_HTTP_PARTIAL_CONTENT, resp, fi, content_type, NULL);
+    return queue_body(req, MHD_HTTP_PARTIAL_CONTENT, resp, len, fi, content_type, NULL);
 }
 
 /* Decides the shape of a 2xx answer from Range and If-Range. Consumes the reference. */
-static enum MHD_Result serve(struct handler_ctx *ctx, struct MHD_Connection *c,
-                             struct mapped_file *m)
+static enum MHD_Result serve(struct request *req, struct mapped_file *m)
 {
+    struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
-    const char *range = header(c, MHD_HTTP_HEADER_RANGE);
-    const char *if_range = header(c, MHD_HTTP_HEADER_IF_RANGE);
+    const char *range = header(req, MHD_HTTP_HEADER_RANGE);
+    const char *if_range = header(req, MHD_HTTP_HEADER_IF_RANGE);
     struct validators v = validators_of(fi);
 
-    if (!range || (if_range && !cond_if_range(if_range, &v)))
-        return send_whole(ctx, c, m);
+    if (!range)
+        return send_whole(req, m);
+    if (if_range && !cond_if_range(if_range, &v)) {
+        metrics_range(ctx->metrics, MR_IGNORED);
+        return send_whole(req, m);
+    }
 
     struct byte_range *ranges = malloc(ctx->max_ranges * sizeof *ranges);
     if (!ranges) {
@@ -179,71 +200,80 @@ static enum MHD_Result serve(struct handler_ctx *ctx, struct MHD_Connection *c,
     enum MHD_Result ret;
     switch (range_parse(range, fi->size, ctx->max_ranges, ranges, &n)) {
     case RANGE_IGNORED:
-        ret = send_whole(ctx, c, m);
+        metrics_range(ctx->metrics, MR_IGNORED);
+        ret = send_whole(req, m);
         break;
     case RANGE_UNSATISFIABLE:
     case RANGE_TOO_MANY:
-        ret = send_unsatisfiable(c, m);
+        metrics_range(ctx->metrics, MR_UNSATISFIABLE);
+        ret = send_unsatisfiable(req, m);
         break;
     case RANGE_OK:
     default:
         n = range_coalesce(ranges, n);
-        ret = n == 1 ? send_range(ctx, c, m, &ranges[0]) : send_multipart(ctx, c, m, ranges, n);
+        metrics_range(ctx->metrics, n == 1 ? MR_SINGLE : MR_MULTI);
+        ret = n == 1 ? send_range(req, m, &ranges[0]) : send_multipart(req, m, ranges, n);
         break;
     }
     free(ranges);
     return ret;
 }
 
-static unsigned path_status_http(enum path_status st)
+/* 301 to "/files/RAW/": a directory named without its trailing slash, as nginx does. */
+static enum MHD_Result redirect_to_directory(struct request *req, const char *raw_path)
 {
-    switch (st) {
-    case PATH_EMPTY: return 404;
-    case PATH_BAD_REQUEST: return 400;
-    case PATH_FORBIDDEN: return 403;
-    case PATH_TOO_LONG: return 414;
-    case PATH_OK:
-    default: return 0;
+    struct strbuf loc = {0};
+    strbuf_printf(&loc, "/files/%s/", raw_path);
+    char *location = strbuf_take(&loc, NULL);
+    uint64_t len = 0;
+    struct MHD_Response *r = location ? reply_error_response(301, &len) : NULL;
+    if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES) {
+        MHD_destroy_response(r);
+        r = NULL;
     }
+    free(location);
+    return reply_queue(req, 301, r, len);
 }
 
-enum MHD_Result files_handle(struct handler_ctx *ctx, struct MHD_Connection *c,
-                             const char *raw_path)
+enum MHD_Result files_handle(struct request *req, const char *raw_path)
 {
+    struct handler_ctx *ctx = req->ctx;
     char rel[PATH_MAX];
-    unsigned status = path_status_http(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
-                                                       sizeof rel));
+    unsigned status = url_path_http_status(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
+                                                           sizeof rel));
     if (status)
-        return reply_status(c, status);
+        return reply_status(req, status);
 
     int fd;
-    struct stat st;
+    struct stat st = {0};
     int open_status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
+    if (open_status == 403 && S_ISDIR(st.st_mode))
+        return redirect_to_directory(req, raw_path);
     if (open_status)
-        return reply_status(c, (unsigned)open_status);
+        return reply_status(req, (unsigned)open_status);
 
     struct mapped_file *m;
     int err = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_STREAM, &m);
     close(fd);
     if (err)
-        return reply_error(c, 500, "cannot map file");
+        return reply_error(req, 500, "cannot map file");
 
     const struct file_info *fi = mapped_file_info(m);
     struct preconditions pre = {
-        .if_match = header(c, MHD_HTTP_HEADER_IF_MATCH),
-        .if_none_match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH),
-        .if_modified_since = header(c, MHD_HTTP_HEADER_IF_MODIFIED_SINCE),
-        .if_unmodified_since = header(c, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
+        .if_match = header(req, MHD_HTTP_HEADER_IF_MATCH),
+        .if_none_match = header(req, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .if_modified_since = header(req, MHD_HTTP_HEADER_IF_MODIFIED_SINCE),
+        .if_unmodified_since = header(req, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
     };
     struct validators v = validators_of(fi);
     switch (cond_evaluate(&pre, &v)) {
     case COND_PRECONDITION_FAILED:
         file_map_release(m);
-        return reply_status(c, MHD_HTTP_PRECONDITION_FAILED);
+        return reply_status(req, MHD_HTTP_PRECONDITION_FAILED);
     case COND_NOT_MODIFIED:
-        return send_not_modified(c, m);
+        return send_not_modified(req, m);
     case COND_PROCEED:
     default:
-        return serve(ctx, c, m);
+        return serve(req, m);
     }
 }

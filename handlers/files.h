@@ -11,9 +11,8 @@
 
 #include <microhttpd.h>
 
-#include "handlers/handler_ctx.h"
+#include "handlers/request.h"
 
-enum MHD_Result files_handle(struct handler_ctx *ctx, struct MHD_Connection *c,
-                             const char *raw_path);
+enum MHD_Result files_handle(struct request *req, const char *raw_path);
 
 #endif

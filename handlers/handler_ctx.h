@@ -18,11 +18,12 @@
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
     bool allow_dotfiles;
+    char instance_name[64];  /* sent as Mmapd-Instance when not empty */
     size_t max_ranges;
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
-    struct advice_stats advice_stats;
     struct file_map *maps;
+    struct metrics *metrics;
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
 };

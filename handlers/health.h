@@ -5,9 +5,9 @@
 
 #include <microhttpd.h>
 
-#include "handlers/handler_ctx.h"
+#include "handlers/request.h"
 
-enum MHD_Result health_live(struct handler_ctx *ctx, struct MHD_Connection *c);
-enum MHD_Result health_ready(struct handler_ctx *ctx, struct MHD_Connection *c);
+enum MHD_Result health_live(struct request *req);
+enum MHD_Result health_ready(struct request *req);
 
 #endif

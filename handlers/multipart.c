@@ -30,7 +30,8 @@ static void make_boundary(const struct file_info *fi, const struct byte_range *r
 }
 
 struct MHD_Response *multipart_response(struct mapped_file *m, const struct byte_range *r,
-                                        size_t n, char content_type[MULTIPART_CONTENT_TYPE_LEN])
+                                        size_t n, char content_type[MULTIPART_CONTENT_TYPE_LEN],
+                                        uint64_t *body_len)
 {
     const struct file_info *fi = mapped_file_info(m);
     char boundary[32];
@@ -52,7 +53,9 @@ struct MHD_Response *multipart_response(struct mapped_file *m, const struct byte
     }
 
     size_t used = 0;
+    uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
+        total += range_length(&r[i]);
         int w = snprintf(b->text + used, text_cap - used,
                          "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64
                          "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
@@ -64,6 +67,7 @@ struct MHD_Response *multipart_response(struct mapped_file *m, const struct byte
     }
     int w = snprintf(b->text + used, text_cap - used, "\r\n--%s--\r\n", boundary);
     iov[2 * n] = (struct MHD_IoVec){b->text + used, (size_t)w};
+    total += used + (size_t)w;
 
     b->map = m;
     struct MHD_Response *resp =
@@ -75,5 +79,6 @@ struct MHD_Response *multipart_response(struct mapped_file *m, const struct byte
     }
     snprintf(content_type, MULTIPART_CONTENT_TYPE_LEN, "multipart/byteranges; boundary=%s",
              boundary);
+    *body_len = total;
     return resp;
 }

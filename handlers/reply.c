@@ -4,17 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum MHD_Result reply_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Response *r,
+                            uint64_t body_len)
 {
     if (!r)
         return MHD_NO;
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    req->rec.status = status;
+    req->rec.body_bytes = body_len;
+    if (req->ctx->instance_name[0] &&
+        MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = MHD_queue_response(req->conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-/* A response with `doc` (consumed) as its application/json body, or NULL. */
-static struct MHD_Response *json_response(json_t *doc)
+/* A response with `doc` (consumed) as its application/json body (*len bytes), or NULL. */
+static struct MHD_Response *json_response(json_t *doc, uint64_t *len_out)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
@@ -26,6 +34,7 @@ static struct MHD_Response *json_response(json_t *doc)
     }
     body[len++] = '\n';
     body[len] = '\0';
+    *len_out = len;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
@@ -38,9 +47,11 @@ static struct MHD_Response *json_response(json_t *doc)
     return r;
 }
 
-enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *doc)
+enum MHD_Result reply_json(struct request *req, unsigned status, json_t *doc)
 {
-    return reply_queue(c, status, json_response(doc));
+    uint64_t len = 0;
+    struct MHD_Response *r = json_response(doc, &len);
+    return reply_queue(req, status, r, len);
 }
 
 static json_t *error_doc(unsigned status, const char *message)
@@ -48,14 +59,15 @@ static json_t *error_doc(unsigned status, const char *message)
     return json_pack("{s:s, s:i}", "error", message, "status", (int)status);
 }
 
-enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *message)
+enum MHD_Result reply_error(struct request *req, unsigned status, const char *message)
 {
-    return reply_json(c, status, error_doc(status, message));
+    return reply_json(req, status, error_doc(status, message));
 }
 
 static const char *status_message(unsigned status)
 {
     switch (status) {
+    case 301: return "moved permanently";
     case 400: return "bad request";
     case 403: return "forbidden";
     case 404: return "not found";
@@ -68,22 +80,23 @@ static const char *status_message(unsigned status)
     }
 }
 
-enum MHD_Result reply_status(struct MHD_Connection *c, unsigned status)
+enum MHD_Result reply_status(struct request *req, unsigned status)
 {
-    return reply_error(c, status, status_message(status));
+    return reply_error(req, status, status_message(status));
 }
 
-struct MHD_Response *reply_error_response(unsigned status)
+struct MHD_Response *reply_error_response(unsigned status, uint64_t *len)
 {
-    return json_response(error_doc(status, status_message(status)));
+    return json_response(error_doc(status, status_message(status)), len);
 }
 
-enum MHD_Result reply_method_not_allowed(struct MHD_Connection *c, const char *allow)
+enum MHD_Result reply_method_not_allowed(struct request *req, const char *allow)
 {
-    struct MHD_Response *r = reply_error_response(405);
+    uint64_t len = 0;
+    struct MHD_Response *r = reply_error_response(405, &len);
     if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) {
         MHD_destroy_response(r);
         r = NULL;
     }
-    return reply_queue(c, 405, r);
+    return reply_queue(req, 405, r, len);
 }

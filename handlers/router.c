@@ -1,12 +1,15 @@
 /* router.c - request dispatch and the per-request in-flight accounting. */
 #include "handlers/router.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "handlers/files.h"
-#include "handlers/handler_ctx.h"
+#include "handlers/request.h"
 #include "handlers/health.h"
+#include "handlers/listing.h"
+#include "handlers/metrics_page.h"
 #include "handlers/reply.h"
 
 #define FILES_PREFIX "/files/"
@@ -31,23 +34,35 @@ static const char *target_path(const char *url)
     return slash ? slash : "/";
 }
 
-static enum MHD_Result dispatch(struct handler_ctx *ctx, struct MHD_Connection *c,
-                                const char *url, const char *method)
+static enum MHD_Result dispatch(struct request *req, const char *url, const char *method)
 {
+    enum MHD_Result (*handle)(struct request *) = NULL;
     url = target_path(url);
-    enum MHD_Result (*probe)(struct handler_ctx *, struct MHD_Connection *) = NULL;
-    if (strcmp(url, "/healthz") == 0)
-        probe = health_live;
-    else if (strcmp(url, "/readyz") == 0)
-        probe = health_ready;
-    else if (strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) != 0)
-        return reply_status(c, 404);
-
+    if (strcmp(url, "/healthz") == 0) {
+        req->rec.handler = MH_HEALTH;
+        handle = health_live;
+    } else if (strcmp(url, "/readyz") == 0) {
+        req->rec.handler = MH_HEALTH;
+        handle = health_ready;
+    } else if (strcmp(url, "/metrics") == 0) {
+        req->rec.handler = MH_METRICS;
+        handle = metrics_page;
+    } else if (strcmp(url, "/files") == 0 || strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0) {
+        req->rec.handler = MH_FILES;
+    } else {
+        req->rec.handler = MH_OTHER;
+        return reply_status(req, 404);
+    }
     if (!is_get_or_head(method))
-        return reply_method_not_allowed(c, "GET, HEAD");
-    if (probe)
-        return probe(ctx, c);
-    return files_handle(ctx, c, url + strlen(FILES_PREFIX));
+        return reply_method_not_allowed(req, "GET, HEAD");
+    if (handle)
+        return handle(req);
+    /* "/files" and "/files/DIR/" are directory listings; anything else names a file */
+    const char *raw = strcmp(url, "/files") == 0 ? "" : url + strlen(FILES_PREFIX);
+    size_t n = strlen(raw);
+    if (n == 0 || raw[n - 1] == '/')
+        return listing_handle_url(req, raw);
+    return files_handle(req, raw);
 }
 
 enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -58,9 +73,17 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
     (void)version;
     (void)upload_data;
     if (*req_cls == NULL) {
-        /* First call, headers complete: count the request. Answering here would make MHD
+        /* First call, headers complete: start the request. Answering here would make MHD
          * close the connection after the response, so answer on the next call. */
-        *req_cls = ctx;
+        struct request *req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->ctx = ctx;
+        req->conn = c;
+        req->rec.start_ns = metrics_now_ns();
+        req->rec.method = metrics_method(method);
+        req->rec.handler = MH_OTHER;
+        *req_cls = req;
         atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
         return MHD_YES;
     }
@@ -68,19 +91,24 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return dispatch(ctx, c, url, method);
+    return dispatch(*req_cls, url, method);
 }
 
 void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     struct handler_ctx *ctx = cls;
+    struct request *req = *req_cls;
     (void)c;
-    (void)toe;
-    if (*req_cls) {
-        atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
-        *req_cls = NULL;
-    }
+    if (!req)
+        return;
+    /* body bytes count only when all were handed to the kernel; HEAD sends none */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || req->rec.method == MM_HEAD)
+        req->rec.body_bytes = 0;
+    metrics_request_done(ctx->metrics, &req->rec);
+    atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+    free(req);
+    *req_cls = NULL;
 }
 
 size_t router_keep_escaped(void *cls, struct MHD_Connection *c, char *uri)

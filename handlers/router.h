@@ -1,9 +1,9 @@
 /* router.h - the MHD access handler and completion callback: dispatch by path and method.
  *
- * Routes: /files/<path> (GET, HEAD), /healthz and /readyz (GET, HEAD); anything else 404,
- * a known path with another method 405 with Allow. The cls of both callbacks is the
- * struct handler_ctx. A request counts in ctx->in_flight from its first handler call until
- * MHD reports it completed.
+ * Routes (GET, HEAD): /files/<path>, the listings /files and /files/<dir>/, /healthz, /readyz,
+ * /metrics; anything else 404, a known path with another method 405 with Allow. The cls of both callbacks is the struct
+ * handler_ctx. A request (struct request) lives from its first handler call until MHD reports
+ * it completed: it counts in ctx->in_flight meanwhile, and is recorded in the metrics then.
  */
 #ifndef MMAPD_ROUTER_H
 #define MMAPD_ROUTER_H

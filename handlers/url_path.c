@@ -58,3 +58,15 @@ enum path_status url_path_decode(const char *raw, bool allow_dotfiles, char *out
     }
     return PATH_OK;
 }
+
+unsigned url_path_http_status(enum path_status st)
+{
+    switch (st) {
+    case PATH_EMPTY: return 404;
+    case PATH_BAD_REQUEST: return 400;
+    case PATH_FORBIDDEN: return 403;
+    case PATH_TOO_LONG: return 414;
+    case PATH_OK:
+    default: return 0;
+    }
+}

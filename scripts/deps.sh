@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev)
-test_pkgs=(libcmocka-dev curl python3 procps)
+test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

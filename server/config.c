@@ -11,7 +11,7 @@
 #include "handlers/multipart.h"
 #include "server/listen_addr.h"
 
-enum opt_kind { OPT_PATH, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_DOTFILES, OPT_ADVICE };
+enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE };
 
 struct option_def {
     const char *name;
@@ -20,43 +20,55 @@ struct option_def {
     unsigned long long min, max;
     const char *metavar;
     const char *help;
+    const char *const *choices; /* OPT_CHOICE: NULL-terminated; the field is an int index */
 };
+
+static const char *const dotfiles_choices[] = {"deny", "allow", NULL};
+static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
 #define KIB 1024ull
 
 static const struct option_def options[] = {
     {"root", OPT_PATH, FIELD(root), 0, 0, "DIR",
-     "directory to serve (default: the demo directory, created on first run)"},
+     "directory to serve (default: the demo directory, created on first run)", NULL},
     {"demo-dir", OPT_PATH, FIELD(demo_dir), 0, 0, "DIR",
-     "where the demo directory lives (default: $XDG_DATA_HOME/mmapd/demo)"},
+     "where the demo directory lives (default: $XDG_DATA_HOME/mmapd/demo)", NULL},
     {"listen", OPT_LISTEN, FIELD(listen), 0, 0, "HOST:PORT",
      "address to listen on: IPV4:PORT, [IPV6]:PORT, :PORT; port 0 picks a free port "
-     "(default 127.0.0.1:8080)"},
+     "(default 127.0.0.1:8080)", NULL},
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "N",
-     "HTTP worker threads (default: the number of CPUs)"},
+     "HTTP worker threads (default: the number of CPUs)", NULL},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "N",
-     "connections at once, all clients (default 1024)"},
+     "connections at once, all clients (default 1024)", NULL},
     {"max-connections-per-ip", OPT_UINT, FIELD(max_connections_per_ip), 0, 1000000, "N",
-     "connections at once from one IP address, 0 = no limit (default 0)"},
+     "connections at once from one IP address, 0 = no limit (default 0)", NULL},
     {"connection-timeout", OPT_UINT, FIELD(connection_timeout), 0, 86400, "SECONDS",
-     "close a connection idle this long, 0 = never (default 30)"},
+     "close a connection idle this long, 0 = never (default 30)", NULL},
     {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",
-     "memory pool per connection, suffix K or M allowed (default 64K)"},
+     "memory pool per connection, suffix K or M allowed (default 64K)", NULL},
     {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
-     "ranges in one Range header; more answer 416 (default 64, at most 511)"},
+     "ranges in one Range header; more answer 416 (default 64, at most 511)", NULL},
     {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
-     "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)"},
+     "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
-     "file mappings kept open, least recently used dropped first (default 1024)"},
-    {"dotfiles", OPT_DOTFILES, FIELD(allow_dotfiles), 0, 0, "deny|allow",
-     "serve names that start with '.' (default deny; '.' and '..' are always refused)"},
+     "file mappings kept open, least recently used dropped first (default 1024)", NULL},
+    {"dotfiles", OPT_CHOICE, FIELD(allow_dotfiles), 0, 0, "deny|allow",
+     "serve names that start with '.' (default deny; '.' and '..' are always refused)",
+     dotfiles_choices},
+    {"instrument", OPT_CHOICE, FIELD(instrument), 0, 0, "off|basic|full",
+     "per-request metrics: off; basic (counts, bytes, durations); full (also page faults "
+     "and page-cache misses) (default full)",
+     instrument_choices},
     {"advice", OPT_ADVICE, FIELD(advice), 0, 0, "CLASS=LIST",
      "madvise policy for an access class, repeatable: stream=sequential,willneed (default), "
      "random=random,willneed (default); advice: none normal sequential random willneed "
-     "dontneed"},
+     "dontneed", NULL},
+    {"instance-name", OPT_NAME, FIELD(instance_name), 1, sizeof(((struct mmapd_config *)0)->instance_name) - 1,
+     "NAME", "sent as the Mmapd-Instance header of every response, to tell replicas apart "
+     "behind a load balancer: letters, digits, '.', '_', '-' (default: none)", NULL},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
-     "read options from a JSON object whose keys are the option names"},
+     "read options from a JSON object whose keys are the option names", NULL},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -116,7 +128,8 @@ void config_defaults(struct mmapd_config *c)
     c->max_ranges = 64;
     c->drain_timeout = 10;
     c->map_cache = 1024;
-    c->allow_dotfiles = false;
+    c->allow_dotfiles = 0;
+    c->instrument = INSTRUMENT_FULL;
     advice_policy_defaults(&c->advice);
 }
 
@@ -173,6 +186,19 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
         }
         snprintf(field, PATH_MAX, "%s", value);
         return true;
+    case OPT_NAME: {
+        size_t n = strlen(value);
+        bool ok = n >= o->min && n <= o->max;
+        for (const char *p = value; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-';
+        if (!ok) {
+            snprintf(err, errlen, "%s: '%.200s' is not a name of 1 to %llu letters, digits, "
+                     "'.', '_' or '-'", source, value, o->max);
+            return false;
+        }
+        memcpy(field, value, n + 1);
+        return true;
+    }
     case OPT_LISTEN: {
         struct listen_addr a;
         char why[256];
@@ -196,13 +222,14 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
         else
             *(unsigned *)(void *)field = (unsigned)v;
         return true;
-    case OPT_DOTFILES:
-        if (strcmp(value, "allow") != 0 && strcmp(value, "deny") != 0) {
-            snprintf(err, errlen, "%s: expected 'allow' or 'deny', got '%.200s'", source, value);
-            return false;
-        }
-        c->allow_dotfiles = strcmp(value, "allow") == 0;
-        return true;
+    case OPT_CHOICE:
+        for (int i = 0; o->choices[i]; i++)
+            if (strcmp(value, o->choices[i]) == 0) {
+                *(int *)(void *)field = i;
+                return true;
+            }
+        snprintf(err, errlen, "%s: expected %s, got '%.200s'", source, o->metavar, value);
+        return false;
     case OPT_ADVICE: {
         char why[256];
         if (!advice_policy_set(&c->advice, value, why, sizeof why)) {

@@ -14,12 +14,14 @@
 #include <stdio.h>
 
 #include "handlers/advice.h"
+#include "metrics/metrics.h"
 
 struct mmapd_config {
     char root[PATH_MAX];     /* "" : serve the demo directory */
     char demo_dir[PATH_MAX];
     char listen[128];
     char config_file[PATH_MAX];
+    char instance_name[64];  /* "" : no Mmapd-Instance header */
     unsigned threads;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */
@@ -28,7 +30,8 @@ struct mmapd_config {
     unsigned max_ranges;
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* mapping cache entries */
-    bool allow_dotfiles;
+    int allow_dotfiles;              /* 0 deny, 1 allow */
+    int instrument;                  /* enum instrument_level */
     struct advice_policy advice;
 };
 

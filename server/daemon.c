@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers/router.h"
+#include "metrics/metrics.h"
 #include "server/listen_addr.h"
 #include "server/log.h"
 #include "server/read_ahead.h"
@@ -75,14 +76,18 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     if (!listen_addr_parse(cfg->listen, &addr, err, errlen) ||
         !open_root(root, &s->handlers.root_fd, err, errlen))
         goto fail;
-    s->handlers.allow_dotfiles = cfg->allow_dotfiles;
+    s->handlers.allow_dotfiles = cfg->allow_dotfiles != 0;
+    snprintf(s->handlers.instance_name, sizeof s->handlers.instance_name, "%s",
+             cfg->instance_name);
     s->handlers.max_ranges = cfg->max_ranges;
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
-    s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
-                                       &s->handlers.advice_stats);
+    s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
+    if (s->handlers.metrics)
+        s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
+                                           s->handlers.metrics);
     if (!s->handlers.maps) {
-        snprintf(err, errlen, "out of memory for the mapping cache");
+        snprintf(err, errlen, "out of memory for the metrics or the mapping cache");
         goto fail;
     }
     if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
@@ -140,6 +145,8 @@ void server_stop(struct server *s)
     }
     file_map_destroy(s->handlers.maps);
     s->handlers.maps = NULL;
+    metrics_destroy(s->handlers.metrics);
+    s->handlers.metrics = NULL;
     if (s->handlers.root_fd >= 0) {
         close(s->handlers.root_fd);
         s->handlers.root_fd = -1;

@@ -159,7 +159,7 @@ with Server(root) as s:
           f"POST and chunked PUT with bodies, then GET: {[(r[0], r[2][:50]) for r in resp]}")
 
     # --- unknown paths: 404 JSON
-    for path in ("/nope", "/files", "/filesx", "/files/missing.txt", "/files/sub/missing.json", "/",
+    for path in ("/nope", "/filesx", "/files/missing.txt", "/files/sub/missing.json", "/",
                  "/file/small.txt", "/FILES/small.txt"):
         status, h, body, _ = curl(s.url(path))
         check(status == 404, f"GET {path}: status {status}, expected 404")

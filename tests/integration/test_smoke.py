@@ -11,4 +11,13 @@ with Server(root) as s:
     status, h, body, _ = curl(s.url("/files/small.txt"), "-r", "10-15")
     check(status == 206 and body == files["small.txt"][10:16], f"range: {status} {body!r}")
     check(h.get("content-range") == f"bytes 10-15/{len(files['small.txt'])}", f"content-range {h}")
+    check("mmapd-instance" not in h, f"no Mmapd-Instance header unless configured: {h}")
+
+# --instance-name names the replica on every response, errors included
+with Server(root, args=["--instance-name", "replica-1"]) as s:
+    for path, want in (("/files/small.txt", 200), ("/nope", 404), ("/healthz", 200),
+                       ("/files/", 200), ("/metrics", 200)):
+        status, h, _, _ = curl(s.url(path))
+        check(status == want and h.get("mmapd-instance") == "replica-1",
+              f"{path}: {status} Mmapd-Instance={h.get('mmapd-instance')!r}")
 done()

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,25 +14,54 @@
 #include <unistd.h>
 
 #include "handlers/advice.h"
+#include "handlers/residency.h"
+#include "metrics/metrics.h"
 
 #define BIT(a) (1u << (a))
 
 static size_t ps(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-static uint64_t calls(struct advice_stats *s, enum access_class c, enum advice a, int error)
+/* madvise calls counted in `m` for one class, advice and result (error: 1 = failed). */
+static uint64_t calls(struct metrics *m, enum access_class c, enum advice a, int error)
 {
-    return atomic_load(&s->calls[c][a][error]);
+    return metrics_madvise_count(m, c, a, error == 0);
 }
 
-static uint64_t total_calls(struct advice_stats *s)
+static uint64_t total_calls(struct metrics *m)
 {
     uint64_t n = 0;
     for (int c = 0; c < ACCESS_CLASS_COUNT; c++)
         for (int a = 0; a < ADVICE_COUNT; a++)
             for (int e = 0; e < 2; e++)
-                n += atomic_load(&s->calls[c][a][e]);
+                n += calls(m, (enum access_class)c, (enum advice)a, e);
     return n;
 }
+
+/* What the /files handler does before sending a span (handlers/files.c): ask how much of
+ * the span's first window is not resident, and give WILLNEED hints only when some is.
+ * Returns whether the span was found cold. */
+static bool prefetch(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                     const void *base, uint64_t off, uint64_t len, size_t window)
+{
+    uint64_t missing = residency_missing(base, off, len, window);
+    if (missing)
+        advice_willneed(p, m, c, base, off, len, window);
+    return missing != 0;
+}
+
+static int metrics_setup(void **state)
+{
+    *state = metrics_create(INSTRUMENT_FULL);
+    return *state ? 0 : -1;
+}
+
+static int metrics_teardown(void **state)
+{
+    metrics_destroy(*state);
+    return 0;
+}
+
+#define WITH_METRICS(test) cmocka_unit_test_setup_teardown(test, metrics_setup, metrics_teardown)
 
 static void expect_format(const struct advice_policy *p, enum access_class c, const char *want)
 {
@@ -221,181 +250,204 @@ static void map_cold_file(struct tmp_map *m, size_t pages)
 
 static void test_on_map_defaults(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_file(&m, 8, false);
 
-    advice_on_map(&p, &s, ACCESS_STREAM, m.base, m.size);
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_SEQUENTIAL, 0), 1);
-    assert_int_equal(total_calls(&s), 1); /* willneed is never applied on map */
+    advice_on_map(&p, s, ACCESS_STREAM, m.base, m.size);
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_SEQUENTIAL, 0), 1);
+    assert_int_equal(total_calls(s), 1); /* willneed is never applied on map */
 
-    advice_on_map(&p, &s, ACCESS_RANDOM, m.base, m.size);
-    assert_int_equal(calls(&s, ACCESS_RANDOM, ADVICE_RANDOM, 0), 1);
-    assert_int_equal(total_calls(&s), 2);
+    advice_on_map(&p, s, ACCESS_RANDOM, m.base, m.size);
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_RANDOM, 0), 1);
+    assert_int_equal(total_calls(s), 2);
     unmap_file(&m);
 }
 
 static void test_on_map_policies(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
     char err[256];
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_file(&m, 4, false);
 
     assert_true(advice_policy_set(&p, "stream=none", err, sizeof err));
-    advice_on_map(&p, &s, ACCESS_STREAM, m.base, m.size);
-    assert_int_equal(total_calls(&s), 0);
+    advice_on_map(&p, s, ACCESS_STREAM, m.base, m.size);
+    assert_int_equal(total_calls(s), 0);
 
     assert_true(advice_policy_set(&p, "stream=willneed,dontneed", err, sizeof err));
-    advice_on_map(&p, &s, ACCESS_STREAM, m.base, m.size);
-    assert_int_equal(total_calls(&s), 0);
+    advice_on_map(&p, s, ACCESS_STREAM, m.base, m.size);
+    assert_int_equal(total_calls(s), 0);
 
     assert_true(advice_policy_set(&p, "stream=normal,willneed", err, sizeof err));
-    advice_on_map(&p, &s, ACCESS_STREAM, m.base, m.size);
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_NORMAL, 0), 1);
-    assert_int_equal(total_calls(&s), 1);
+    advice_on_map(&p, s, ACCESS_STREAM, m.base, m.size);
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_NORMAL, 0), 1);
+    assert_int_equal(total_calls(s), 1);
 
     /* an empty mapping gets nothing */
-    advice_on_map(&p, &s, ACCESS_STREAM, m.base, 0);
-    assert_int_equal(total_calls(&s), 1);
+    advice_on_map(&p, s, ACCESS_STREAM, m.base, 0);
+    assert_int_equal(total_calls(s), 1);
     unmap_file(&m);
 }
 
 static void test_on_map_error_counted(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_file(&m, 2, false);
     /* madvise needs a page-aligned address: EINVAL is counted, not fatal */
-    advice_on_map(&p, &s, ACCESS_RANDOM, m.base + 1, m.size - 1);
-    assert_int_equal(calls(&s, ACCESS_RANDOM, ADVICE_RANDOM, 1), 1);
-    assert_int_equal(calls(&s, ACCESS_RANDOM, ADVICE_RANDOM, 0), 0);
-    assert_int_equal(total_calls(&s), 1);
+    advice_on_map(&p, s, ACCESS_RANDOM, m.base + 1, m.size - 1);
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_RANDOM, 1), 1);
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_RANDOM, 0), 0);
+    assert_int_equal(total_calls(s), 1);
     unmap_file(&m);
 }
 
 static void test_prefetch_needs_willneed(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
     char err[256];
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     assert_true(advice_policy_set(&p, "stream=sequential", err, sizeof err));
     map_file(&m, 8, true);
-    assert_false(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
+    /* without willneed in the class's policy, no hint whether the span is cold or not */
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    (void)prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
     assert_true(advice_policy_set(&p, "stream=none", err, sizeof err));
-    assert_false(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
-    assert_int_equal(total_calls(&s), 0);
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    (void)prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    assert_int_equal(total_calls(s), 0);
+    /* the other class keeps its own policy (random=random,willneed): 8 pages, 2 windows */
+    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 0, m.size, 4 * ps());
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
+    assert_int_equal(total_calls(s), 2);
     unmap_file(&m);
 }
 
 static void test_prefetch_empty_span(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_file(&m, 4, true);
-    assert_false(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, 0, ps()));
-    assert_int_equal(total_calls(&s), 0);
+    assert_int_equal(residency_missing(m.base, 0, 0, ps()), 0);
+    assert_int_equal(residency_missing(m.base, ps(), 0, ps()), 0);
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, 0, ps());
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, ps() + 5, 0, ps());
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, 0, ps()));
+    assert_int_equal(total_calls(s), 0);
+    unmap_file(&m);
+}
+
+/* advice_willneed alone (the caller found the span cold): the window arithmetic, on a warm
+ * mapping so that it does not depend on eviction working. */
+static void test_willneed_windows(void **state)
+{
+    struct metrics *s = *state;
+    struct advice_policy p;
+    struct tmp_map m;
+    advice_policy_defaults(&p);
+    map_file(&m, 64, false);
+    /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), ADVICE_PREFETCH_WINDOWS);
+    /* exactly ADVICE_PREFETCH_WINDOWS windows: no cap needed */
+    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, ADVICE_PREFETCH_WINDOWS * ps(), ps());
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 2 * ADVICE_PREFETCH_WINDOWS);
+    /* 3 pages, window smaller than a page: one page per call */
+    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 8 * ps(), 3 * ps(), 100);
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 3);
+    /* 20 bytes across a page boundary: from the first page's start, 2 pages at 1 page */
+    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, ps());
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 5);
+    /* the same span with a 2-page window: one call */
+    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, 2 * ps());
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 6);
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 1), 0);
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 1), 0);
+    assert_int_equal(total_calls(s), 2 * ADVICE_PREFETCH_WINDOWS + 6);
     unmap_file(&m);
 }
 
 static void test_prefetch_resident_span(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_file(&m, 16, false);
     touch_all(&m, m.size);
     assert_int_equal(resident_pages(&m, 16), 16);
-    assert_false(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
-    assert_false(advice_prefetch(&p, &s, ACCESS_RANDOM, m.base, 5 * ps() + 3, 100, ps()));
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 0);
-    assert_int_equal(total_calls(&s), 0);
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
+    assert_false(prefetch(&p, s, ACCESS_RANDOM, m.base, 5 * ps() + 3, 100, ps()));
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 0);
+    assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }
 
 static void test_prefetch_cold_span(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_cold_file(&m, 64);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    assert_true(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
-    uint64_t ok = calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 0);
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
+    uint64_t ok = calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0);
     assert_true(ok >= 1);
     assert_true(ok <= ADVICE_PREFETCH_WINDOWS);
     assert_int_equal(ok, ADVICE_PREFETCH_WINDOWS);
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 1), 0);
-    assert_int_equal(total_calls(&s), ADVICE_PREFETCH_WINDOWS);
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 1), 0);
+    assert_int_equal(total_calls(s), ADVICE_PREFETCH_WINDOWS);
     unmap_file(&m);
 }
 
 static void test_prefetch_cold_window_count(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_cold_file(&m, 256); /* spans far apart, so one hint cannot warm the next span */
     /* 2 pages, window 1 page: 2 calls */
-    assert_true(advice_prefetch(&p, &s, ACCESS_RANDOM, m.base, 0, 2 * ps(), ps()));
-    assert_int_equal(calls(&s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
+    assert_true(prefetch(&p, s, ACCESS_RANDOM, m.base, 0, 2 * ps(), ps()));
+    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
     /* a window smaller than a page counts as one page: 3 pages, 3 calls */
-    assert_true(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 64 * ps(), 3 * ps(), 1));
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 3);
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 64 * ps(), 3 * ps(), 1));
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 3);
     /* unaligned offset: the span starts at its page; 10 bytes inside one page, one call */
-    assert_true(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 128 * ps() + 10, 10, 4 * ps()));
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 4);
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 128 * ps() + 10, 10, 4 * ps()));
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 4);
     /* a window larger than the span: one call */
-    assert_true(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 192 * ps(), 5 * ps(), 64 * ps()));
-    assert_int_equal(calls(&s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 5);
-    assert_int_equal(total_calls(&s), 7);
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 192 * ps(), 5 * ps(), 64 * ps()));
+    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 5);
+    assert_int_equal(total_calls(s), 7);
     unmap_file(&m);
 }
 
 static void test_prefetch_warm_first_window(void **state)
 {
-    (void)state;
+    struct metrics *s = *state;
     struct advice_policy p;
-    struct advice_stats s;
     struct tmp_map m;
-    memset(&s, 0, sizeof s);
     advice_policy_defaults(&p);
     map_cold_file(&m, 32);
     /* only the first window decides: make pages 0-1 resident, the rest stays cold */
     touch_all(&m, 2 * ps());
     if (resident_pages(&m, 2) != 2)
         fail_msg("reading through the mapping did not make the pages resident");
-    assert_false(advice_prefetch(&p, &s, ACCESS_STREAM, m.base, 0, m.size, 2 * ps()));
-    assert_int_equal(total_calls(&s), 0);
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 2 * ps()));
+    assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }
 
@@ -407,15 +459,16 @@ int main(void)
         cmocka_unit_test(test_set_none),
         cmocka_unit_test(test_set_combos),
         cmocka_unit_test(test_set_errors),
-        cmocka_unit_test(test_on_map_defaults),
-        cmocka_unit_test(test_on_map_policies),
-        cmocka_unit_test(test_on_map_error_counted),
-        cmocka_unit_test(test_prefetch_needs_willneed),
-        cmocka_unit_test(test_prefetch_empty_span),
-        cmocka_unit_test(test_prefetch_resident_span),
-        cmocka_unit_test(test_prefetch_cold_span),
-        cmocka_unit_test(test_prefetch_cold_window_count),
-        cmocka_unit_test(test_prefetch_warm_first_window),
+        WITH_METRICS(test_on_map_defaults),
+        WITH_METRICS(test_on_map_policies),
+        WITH_METRICS(test_on_map_error_counted),
+        WITH_METRICS(test_prefetch_needs_willneed),
+        WITH_METRICS(test_prefetch_empty_span),
+        WITH_METRICS(test_willneed_windows),
+        WITH_METRICS(test_prefetch_resident_span),
+        WITH_METRICS(test_prefetch_cold_span),
+        WITH_METRICS(test_prefetch_cold_window_count),
+        WITH_METRICS(test_prefetch_warm_first_window),
     };
     return cmocka_run_group_tests_name("advice", tests, NULL, NULL);
 }

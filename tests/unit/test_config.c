@@ -299,7 +299,7 @@ static void test_set_dotfiles(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(set(&c, "dotfiles", bad[i], err));
         assert_contains(err, "SRC-LABEL");
-        assert_contains(err, "'allow' or 'deny'");
+        assert_contains(err, "expected deny|allow");
     }
     assert_true(c.allow_dotfiles);
 }

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +16,12 @@
 #include "handlers/advice.h"
 #include "handlers/file_map.h"
 #include "handlers/http_date.h"
+#include "metrics/metrics.h"
 
 struct fixture {
     char dir[64];
     struct advice_policy policy;
-    struct advice_stats stats;
+    struct metrics *metrics;
     char names[16][32];
     size_t nnames;
 };
@@ -37,7 +37,12 @@ static int setup(void **state)
         return -1;
     }
     advice_policy_defaults(&f->policy);
-    memset(&f->stats, 0, sizeof f->stats);
+    f->metrics = metrics_create(INSTRUMENT_FULL);
+    if (!f->metrics) {
+        rmdir(f->dir);
+        free(f);
+        return -1;
+    }
     *state = f;
     return 0;
 }
@@ -51,6 +56,7 @@ static int teardown(void **state)
         unlink(path);
     }
     rmdir(f->dir);
+    metrics_destroy(f->metrics);
     free(f);
     return 0;
 }
@@ -111,13 +117,13 @@ static void expect_counts(struct file_map *fm, uint64_t files, uint64_t bytes)
 
 static uint64_t advice_calls(struct fixture *f, enum access_class c, enum advice a)
 {
-    return atomic_load(&f->stats.calls[c][a][0]);
+    return metrics_madvise_count(f->metrics, c, a, true);
 }
 
 static void test_acquire_twice_same_mapping(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     expect_counts(fm, 0, 0);
     write_file(f, "a.txt", "hello world", 11);
@@ -145,7 +151,7 @@ static void test_acquire_twice_same_mapping(void **state)
 static void test_file_info(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "data.json", "{\"a\": 1}\n", 9);
     char path[128];
@@ -172,7 +178,7 @@ static void test_file_info(void **state)
 static void test_classes_are_separate(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "b.bin", "0123456789", 10);
     struct mapped_file *s = acquire(f, fm, "b.bin", ACCESS_STREAM);
@@ -191,7 +197,7 @@ static void test_classes_are_separate(void **state)
 static void test_rewrite_in_place_new_size(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "c.txt", "hello", 5);
     struct mapped_file *old = acquire(f, fm, "c.txt", ACCESS_STREAM);
@@ -243,7 +249,7 @@ static void test_rewrite_in_place_new_size(void **state)
 static void test_rewrite_in_place_new_mtime(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "m.txt", "1111", 4);
     struct mapped_file *old = acquire(f, fm, "m.txt", ACCESS_STREAM);
@@ -279,7 +285,7 @@ static void test_rewrite_in_place_new_mtime(void **state)
 static void test_rename_replacement_keeps_old_bytes(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "d.txt", "AAAAAAAA", 8);
     struct mapped_file *old = acquire(f, fm, "d.txt", ACCESS_STREAM);
@@ -311,7 +317,7 @@ static void test_rename_replacement_keeps_old_bytes(void **state)
 static void test_release_all_leaves_cache_entries(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(8, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "e1", "1", 1);
     write_file(f, "e2", "22", 2);
@@ -333,7 +339,7 @@ static void test_release_all_leaves_cache_entries(void **state)
 static void test_lru_eviction(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(2, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(2, &f->policy, f->metrics);
     assert_non_null(fm);
     /* sizes 1, 10, 100: the byte count says which are cached */
     write_file(f, "A", "a", 1);
@@ -363,7 +369,7 @@ static void test_lru_eviction(void **state)
 static void test_evicted_but_held(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(1, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(1, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "A", "aaaa", 4);
     write_file(f, "B", "bbbbbbbb", 8);
@@ -381,7 +387,7 @@ static void test_evicted_but_held(void **state)
 static void test_empty_file(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(4, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(4, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "empty.txt", "", 0);
     struct mapped_file *m = acquire(f, fm, "empty.txt", ACCESS_STREAM);
@@ -404,7 +410,7 @@ static void test_empty_file(void **state)
 static void test_mmap_error(void **state)
 {
     struct fixture *f = *state;
-    struct file_map *fm = file_map_create(4, &f->policy, &f->stats);
+    struct file_map *fm = file_map_create(4, &f->policy, f->metrics);
     assert_non_null(fm);
     write_file(f, "x.bin", "xyz", 3);
     char path[128];

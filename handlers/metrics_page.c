@@ -1,0 +1,33 @@
+/* metrics_page.c - render the metrics with the gauges owned by the handlers. */
+#include "handlers/metrics_page.h"
+
+#include <stdlib.h>
+
+#include "handlers/reply.h"
+
+enum MHD_Result metrics_page(struct request *req)
+{
+    struct handler_ctx *ctx = req->ctx;
+    struct metrics_inputs in = {
+        .in_flight = atomic_load_explicit(&ctx->in_flight, memory_order_relaxed),
+    };
+    file_map_counts(ctx->maps, &in.mapped_files, &in.mapped_bytes);
+    const char *accept = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ACCEPT);
+    enum exposition_format fmt = exposition_negotiate(accept);
+    size_t len = 0;
+    char *text = metrics_render(ctx->metrics, &in, fmt, &len);
+    if (!text)
+        return reply_status(req, 500);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                exposition_content_type(fmt)) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return reply_queue(req, 200, r, len);
+}

@@ -1,0 +1,38 @@
+/* residency.c - mincore() over the first window of a requested span. */
+#include "handlers/residency.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MAX_PAGES 2048 /* vector on the stack: 8 MiB of 4 KiB pages per check */
+
+uint64_t residency_missing(const void *base, uint64_t off, uint64_t len, size_t max_check)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    unsigned char vec[MAX_PAGES];
+    if (len == 0)
+        return 0;
+    if (len > max_check)
+        len = max_check;
+    uint64_t start = off - off % page, end = off + len;
+    uint64_t pages = (end - start + page - 1) / page;
+    if (pages > MAX_PAGES) {
+        pages = MAX_PAGES;
+        end = start + pages * page;
+    }
+    if (mincore((void *)((const unsigned char *)base + start), (size_t)(pages * page), vec) != 0)
+        return 0;
+    uint64_t missing = 0;
+    for (uint64_t i = 0; i < pages; i++) {
+        if (vec[i] & 1)
+            continue;
+        uint64_t lo = start + i * page, hi = lo + page;
+        if (lo < off)
+            lo = off;
+        if (hi > end)
+            hi = end;
+        missing += hi - lo;
+    }
+    return missing;
+}

@@ -1,0 +1,434 @@
+/* metrics.c - per-thread metric shards, summed and rendered at scrape time. */
+#include "metrics/metrics.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "handlers/advice.h"
+#include "metrics/process.h"
+
+#define MAX_SHARDS 64
+#define DURATION_BUCKETS 17
+
+static const double duration_bounds[DURATION_BUCKETS] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
+
+/* The status codes mmapd and libmicrohttpd answer with; anything else counts as "other". */
+static const unsigned codes[] = {200, 206, 304, 400, 401, 403, 404, 405, 406, 408, 412,
+                                 413, 414, 416, 429, 431, 500, 501, 503, 505};
+#define N_CODES (sizeof codes / sizeof codes[0])
+static const char *const code_names[N_CODES + 1] = {
+    "200", "206", "304", "400", "401", "403", "404", "405", "406", "408", "412",
+    "413", "414", "416", "429", "431", "500", "501", "503", "505", "other"};
+
+static const char *const handler_names[MH_COUNT] = {"files",   "sample", "list",
+                                                    "metrics", "health", "other"};
+static const char *const method_names[MM_COUNT] = {"GET",     "HEAD",  "POST", "PUT",
+                                                   "DELETE",  "OPTIONS", "PATCH", "other"};
+static const char *const range_names[MR_COUNT] = {"single", "multi", "unsatisfiable",
+                                                  "ignored"};
+static const char *const read_error_names[MRE_COUNT] = {"sigbus", "efault", "short"};
+static const char *const fault_names[2] = {"minor", "major"};
+static const char *const result_names[2] = {"ok", "error"};
+
+struct shard {
+    _Atomic uint64_t requests[MH_COUNT][MM_COUNT][N_CODES + 1];
+    _Atomic uint64_t duration[MH_COUNT][DURATION_BUCKETS + 1];
+    _Atomic uint64_t duration_sum_ns[MH_COUNT];
+    _Atomic uint64_t body_bytes[MH_COUNT];
+    _Atomic uint64_t faults[MH_COUNT][2];
+    _Atomic uint64_t miss_bytes[MH_COUNT];
+    _Atomic uint64_t ranges[MR_COUNT];
+    _Atomic uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
+    _Atomic uint64_t read_errors[MRE_COUNT];
+    /* touched only by the owning thread */
+    long last_minflt, last_majflt;
+} __attribute__((aligned(64)));
+
+struct metrics {
+    enum instrument_level level;
+    uint64_t birth_ns; /* with the address, tells this object from a freed one */
+    _Atomic unsigned claimed;
+    struct shard shards[MAX_SHARDS + 1]; /* the last one is shared by late threads */
+};
+
+/* Each thread remembers its shard of the metrics it last recorded into. This cache is the
+ * only thread-local state; the shards themselves belong to the metrics object. The owner is
+ * known by its address and creation time: a metrics object created where a destroyed one was
+ * must not inherit the old object's cached shard (its `claimed` count starts again at 0, so
+ * that shard would not be summed, and its fault baseline would be unset). */
+static _Thread_local struct {
+    const struct metrics *owner;
+    uint64_t owner_birth_ns;
+    struct shard *shard;
+} tls;
+
+static struct shard *my_shard(struct metrics *m)
+{
+    if (tls.owner == m && tls.owner_birth_ns == m->birth_ns)
+        return tls.shard;
+    unsigned i = atomic_fetch_add_explicit(&m->claimed, 1, memory_order_relaxed);
+    struct shard *s = &m->shards[i < MAX_SHARDS ? i : MAX_SHARDS];
+    struct rusage ru;
+    if (i < MAX_SHARDS && getrusage(RUSAGE_THREAD, &ru) == 0) {
+        s->last_minflt = ru.ru_minflt;
+        s->last_majflt = ru.ru_majflt;
+    }
+    tls.owner = m;
+    tls.owner_birth_ns = m->birth_ns;
+    tls.shard = s;
+    return s;
+}
+
+static void add(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static uint64_t load(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+struct metrics *metrics_create(enum instrument_level level)
+{
+    struct metrics *m = aligned_alloc(64, sizeof(struct metrics));
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    m->level = level;
+    m->birth_ns = metrics_now_ns();
+    return m;
+}
+
+void metrics_destroy(struct metrics *m) { free(m); }
+
+enum instrument_level metrics_level(const struct metrics *m) { return m->level; }
+
+uint64_t metrics_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+enum metric_method metrics_method(const char *method)
+{
+    for (int i = 0; i < MM_OTHER; i++)
+        if (strcmp(method, method_names[i]) == 0)
+            return (enum metric_method)i;
+    return MM_OTHER;
+}
+
+static size_t code_index(unsigned status)
+{
+    for (size_t i = 0; i < N_CODES; i++)
+        if (codes[i] == status)
+            return i;
+    return N_CODES;
+}
+
+static size_t duration_bucket(double seconds)
+{
+    size_t i = 0;
+    while (i < DURATION_BUCKETS && seconds > duration_bounds[i])
+        i++;
+    return i;
+}
+
+void metrics_request_done(struct metrics *m, const struct request_record *r)
+{
+    if (m->level == INSTRUMENT_OFF)
+        return;
+    struct shard *s = my_shard(m);
+    uint64_t ns = metrics_now_ns() - r->start_ns;
+    add(&s->requests[r->handler][r->method][code_index(r->status)], 1);
+    add(&s->duration[r->handler][duration_bucket((double)ns / 1e9)], 1);
+    add(&s->duration_sum_ns[r->handler], ns);
+    add(&s->body_bytes[r->handler], r->body_bytes);
+    if (m->level != INSTRUMENT_FULL)
+        return;
+    add(&s->miss_bytes[r->handler], r->miss_bytes);
+    struct rusage ru;
+    if (s != &m->shards[MAX_SHARDS] && getrusage(RUSAGE_THREAD, &ru) == 0) {
+        /* faults on this thread since its previous request finished */
+        add(&s->faults[r->handler][0], (uint64_t)(ru.ru_minflt - s->last_minflt));
+        add(&s->faults[r->handler][1], (uint64_t)(ru.ru_majflt - s->last_majflt));
+        s->last_minflt = ru.ru_minflt;
+        s->last_majflt = ru.ru_majflt;
+    }
+}
+
+void metrics_range(struct metrics *m, enum metric_range kind)
+{
+    if (m->level != INSTRUMENT_OFF)
+        add(&my_shard(m)->ranges[kind], 1);
+}
+
+void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok)
+{
+    add(&my_shard(m)->madvise[access_class][advice][ok ? 0 : 1], 1);
+}
+
+void metrics_read_error(struct metrics *m, enum metric_read_error reason)
+{
+    add(&my_shard(m)->read_errors[reason], 1);
+}
+
+/* Shards that may hold counts: the claimed ones and the shared overflow shard. */
+static bool shard_in_use(struct metrics *m, unsigned i)
+{
+    return i == MAX_SHARDS || i < atomic_load_explicit(&m->claimed, memory_order_relaxed);
+}
+
+uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i <= MAX_SHARDS; i++)
+        if (shard_in_use(m, i))
+            sum += load(&m->shards[i].madvise[access_class][advice][ok ? 0 : 1]);
+    return sum;
+}
+
+/* ---- rendering ---- */
+
+/* The sum of all shards, as plain numbers. */
+struct totals {
+    uint64_t requests[MH_COUNT][MM_COUNT][N_CODES + 1];
+    uint64_t duration[MH_COUNT][DURATION_BUCKETS + 1];
+    uint64_t duration_sum_ns[MH_COUNT];
+    uint64_t body_bytes[MH_COUNT];
+    uint64_t faults[MH_COUNT][2];
+    uint64_t miss_bytes[MH_COUNT];
+    uint64_t ranges[MR_COUNT];
+    uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
+    uint64_t read_errors[MRE_COUNT];
+};
+
+/* Adds n counters of a shard field into the matching totals field. */
+static void sum_into(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += load(&src[i]);
+}
+
+#define SUM_FIELD(t, s, f) \
+    sum_into((uint64_t *)(t)->f, (const _Atomic uint64_t *)(s)->f, sizeof((t)->f) / sizeof(uint64_t))
+
+static void sum_shards(struct metrics *m, struct totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (unsigned i = 0; i <= MAX_SHARDS; i++) {
+        if (!shard_in_use(m, i))
+            continue;
+        const struct shard *s = &m->shards[i];
+        SUM_FIELD(t, s, requests);
+        SUM_FIELD(t, s, duration);
+        SUM_FIELD(t, s, duration_sum_ns);
+        SUM_FIELD(t, s, body_bytes);
+        SUM_FIELD(t, s, faults);
+        SUM_FIELD(t, s, miss_bytes);
+        SUM_FIELD(t, s, ranges);
+        SUM_FIELD(t, s, madvise);
+        SUM_FIELD(t, s, read_errors);
+    }
+}
+
+/* Sample and label storage for one render, allocated once at full capacity (never moved),
+ * freed together. */
+struct render {
+    struct metric_family fam[32];
+    size_t nfam;
+    struct metric_sample *samples;
+    size_t nsamples, cap;
+    const char **labels;
+    size_t nlabels, lcap;
+    struct metric_histogram hist[MH_COUNT];
+    bool failed;
+};
+
+static void family(struct render *r, const char *name, const char *help,
+                                    enum metric_type type, const char *const *label_names,
+                                    size_t nlabels)
+{
+    if (r->nfam == sizeof r->fam / sizeof r->fam[0]) {
+        r->failed = true;
+        return;
+    }
+    /* this family's samples are the ones sample() appends next */
+    r->fam[r->nfam++] = (struct metric_family){name, help, type, label_names, nlabels,
+                                               r->samples + r->nsamples, 0};
+}
+
+/* Adds a sample with `n` label values to the last family. */
+static void sample(struct render *r, double value, const struct metric_histogram *h, size_t n,
+                   ...)
+{
+    if (r->nfam == 0 || r->nsamples == r->cap || r->nlabels + n > r->lcap) {
+        r->failed = true;
+        return;
+    }
+    va_list ap;
+    va_start(ap, n);
+    struct metric_sample *s = &r->samples[r->nsamples++];
+    s->label_values = r->labels + r->nlabels;
+    for (size_t i = 0; i < n; i++)
+        r->labels[r->nlabels++] = va_arg(ap, const char *);
+    va_end(ap);
+    s->value = value;
+    s->histogram = h;
+    r->fam[r->nfam - 1].nsamples++;
+}
+
+static const char *const L_HMC[] = {"handler", "method", "code"};
+static const char *const L_H[] = {"handler"};
+static const char *const L_HT[] = {"handler", "type"};
+static const char *const L_CAR[] = {"class", "advice", "result"};
+static const char *const L_KIND[] = {"kind"};
+static const char *const L_REASON[] = {"reason"};
+static const char *const L_TYPE[] = {"type"};
+static const char *const L_BUILD[] = {"version", "libmicrohttpd", "jansson"};
+
+static void add_process(struct render *r)
+{
+    struct process_stats p;
+    process_read(&p);
+    const struct {
+        const char *name, *help;
+        enum metric_type type;
+        double v;
+    } simple[] = {
+        {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+         METRIC_COUNTER, p.cpu_seconds},
+        {"process_resident_memory_bytes", "Resident memory size in bytes.", METRIC_GAUGE,
+         p.resident_bytes},
+        {"process_virtual_memory_bytes", "Virtual memory size in bytes.", METRIC_GAUGE,
+         p.virtual_bytes},
+        {"process_open_fds", "Number of open file descriptors.", METRIC_GAUGE, p.open_fds},
+        {"process_max_fds", "Maximum number of open file descriptors.", METRIC_GAUGE,
+         p.max_fds},
+        {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+         METRIC_GAUGE, p.start_time_seconds},
+    };
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+        if (simple[i].v < 0)
+            continue;
+        family(r, simple[i].name, simple[i].help, simple[i].type, NULL, 0);
+        sample(r, simple[i].v, NULL, 0);
+    }
+    if (p.minor_faults >= 0) {
+        family(r, "process_page_faults_total", "Page faults of the whole process by type.",
+               METRIC_COUNTER, L_TYPE, 1);
+        sample(r, p.minor_faults, NULL, 1, "minor");
+        sample(r, p.major_faults, NULL, 1, "major");
+    }
+}
+
+static void build(struct render *r, const struct totals *t, const struct metrics_inputs *in,
+                  uint64_t (*counts)[DURATION_BUCKETS + 1])
+{
+    family(r, "mmapd_http_requests_total", "HTTP requests finished, by handler, method and status.",
+           METRIC_COUNTER, L_HMC, 3);
+    for (int h = 0; h < MH_COUNT; h++)
+        for (int m = 0; m < MM_COUNT; m++)
+            for (size_t c = 0; c <= N_CODES; c++)
+                if (t->requests[h][m][c])
+                    sample(r, (double)t->requests[h][m][c], NULL, 3, handler_names[h],
+                           method_names[m], code_names[c]);
+
+    family(r, "mmapd_http_request_duration_seconds",
+           "Time from the first handler call to the last byte handed to the kernel.",
+           METRIC_HISTOGRAM, L_H, 1);
+    for (int h = 0; h < MH_COUNT; h++) {
+        memcpy(counts[h], t->duration[h], sizeof counts[h]);
+        r->hist[h] = (struct metric_histogram){duration_bounds, DURATION_BUCKETS, counts[h],
+                                               (double)t->duration_sum_ns[h] / 1e9};
+        sample(r, 0, &r->hist[h], 1, handler_names[h]);
+    }
+
+    family(r, "mmapd_http_response_bytes_total", "Response body bytes sent, by handler.",
+           METRIC_COUNTER, L_H, 1);
+    for (int h = 0; h < MH_COUNT; h++)
+        sample(r, (double)t->body_bytes[h], NULL, 1, handler_names[h]);
+
+    family(r, "mmapd_http_requests_in_flight", "Requests being served.", METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->in_flight, NULL, 0);
+
+    family(r, "mmapd_page_faults_total",
+           "Page faults taken by the serving thread, attributed to the handler that finished.",
+           METRIC_COUNTER, L_HT, 2);
+    for (int h = 0; h < MH_COUNT; h++)
+        for (int k = 0; k < 2; k++)
+            sample(r, (double)t->faults[h][k], NULL, 2, handler_names[h], fault_names[k]);
+
+    family(r, "mmapd_page_cache_miss_bytes_total",
+           "Requested bytes not resident in the page cache at request time (mincore).",
+           METRIC_COUNTER, L_H, 1);
+    for (int h = 0; h < MH_COUNT; h++)
+        sample(r, (double)t->miss_bytes[h], NULL, 1, handler_names[h]);
+
+    family(r, "mmapd_madvise_calls_total", "madvise calls by access class, advice and result.",
+           METRIC_COUNTER, L_CAR, 3);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
+        for (int a = 0; a < METRICS_ADVICE_KINDS; a++)
+            for (int k = 0; k < 2; k++)
+                sample(r, (double)t->madvise[c][a][k], NULL, 3,
+                       access_class_name((enum access_class)c), advice_name((enum advice)a),
+                       result_names[k]);
+
+    family(r, "mmapd_mapped_files", "Live file mappings, including replaced ones still in use.",
+           METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->mapped_files, NULL, 0);
+    family(r, "mmapd_mapped_bytes", "Bytes of live file mappings.", METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->mapped_bytes, NULL, 0);
+
+    family(r, "mmapd_range_requests_total", "Requests with a Range header, by outcome.",
+           METRIC_COUNTER, L_KIND, 1);
+    for (int k = 0; k < MR_COUNT; k++)
+        sample(r, (double)t->ranges[k], NULL, 1, range_names[k]);
+
+    family(r, "mmapd_read_errors_total", "Reads of mapped data that failed and were survived.",
+           METRIC_COUNTER, L_REASON, 1);
+    for (int k = 0; k < MRE_COUNT; k++)
+        sample(r, (double)t->read_errors[k], NULL, 1, read_error_names[k]);
+
+    family(r, "mmapd_build_info", "Build facts; the value is always 1.", METRIC_GAUGE, L_BUILD, 3);
+    sample(r, 1, NULL, 3, MMAPD_VERSION, MHD_get_version(), JANSSON_VERSION);
+
+    add_process(r);
+}
+
+char *metrics_render(struct metrics *m, const struct metrics_inputs *in,
+                     enum exposition_format fmt, size_t *len)
+{
+    struct totals *t = malloc(sizeof *t);
+    uint64_t(*counts)[DURATION_BUCKETS + 1] = calloc(MH_COUNT, sizeof *counts);
+    struct render r = {.cap = MH_COUNT * MM_COUNT * (N_CODES + 1) + 256, .lcap = 0};
+    r.lcap = r.cap * 3;
+    r.samples = calloc(r.cap, sizeof *r.samples);
+    r.labels = calloc(r.lcap, sizeof *r.labels);
+    char *text = NULL;
+    if (t && counts && r.samples && r.labels) {
+        sum_shards(m, t);
+        build(&r, t, in, counts);
+        if (!r.failed) {
+            struct strbuf out = {0};
+            if (exposition_write(&out, r.fam, r.nfam, fmt))
+                text = strbuf_take(&out, len);
+            else
+                strbuf_free(&out);
+        }
+    }
+    free(t);
+    free(counts);
+    free(r.samples);
+    free(r.labels);
+    return text;
+}

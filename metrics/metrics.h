@@ -1,0 +1,74 @@
+/* metrics.h - mmapd's metrics: the names of design section 3, updated without a shared lock.
+ *
+ * Each thread that records writes to its own cache-line-aligned shard (relaxed atomic adds,
+ * found through a thread-local pointer on first use); metrics_render() sums the shards and
+ * renders the exposition, so a scrape never stops a request. Threads beyond the shard count
+ * share an overflow shard, still lock free. Gauges owned elsewhere (in-flight requests,
+ * mapped files and bytes) are passed to metrics_render() as inputs.
+ */
+#ifndef MMAPD_METRICS_H
+#define MMAPD_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics/exposition.h"
+
+enum metric_handler { MH_FILES, MH_SAMPLE, MH_LIST, MH_METRICS, MH_HEALTH, MH_OTHER, MH_COUNT };
+
+enum metric_method {
+    MM_GET, MM_HEAD, MM_POST, MM_PUT, MM_DELETE, MM_OPTIONS, MM_PATCH, MM_OTHER, MM_COUNT
+};
+
+enum metric_range { MR_SINGLE, MR_MULTI, MR_UNSATISFIABLE, MR_IGNORED, MR_COUNT };
+
+enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
+
+/* The madvise classes and advice, in the order of handlers/advice.h. */
+#define METRICS_ADVICE_CLASSES 2
+#define METRICS_ADVICE_KINDS 5
+
+/* How much each request records: OFF nothing per request (no request, duration, byte or range
+ * counts; madvise calls and read errors are still counted); BASIC counts, bytes, durations
+ * and range outcomes; FULL also page faults (getrusage per request) and page-cache misses. */
+enum instrument_level { INSTRUMENT_OFF, INSTRUMENT_BASIC, INSTRUMENT_FULL };
+
+struct metrics;
+
+struct request_record {
+    enum metric_handler handler;
+    enum metric_method method;
+    unsigned status;
+    uint64_t body_bytes;   /* sent, 0 for HEAD and 304 */
+    uint64_t start_ns;     /* metrics_now_ns() at the first handler call */
+    uint64_t miss_bytes;   /* requested bytes found not resident */
+};
+
+struct metrics_inputs {
+    uint64_t in_flight;
+    uint64_t mapped_files, mapped_bytes;
+};
+
+struct metrics *metrics_create(enum instrument_level level);
+void metrics_destroy(struct metrics *m);
+enum instrument_level metrics_level(const struct metrics *m);
+
+uint64_t metrics_now_ns(void);
+enum metric_method metrics_method(const char *method);
+
+/* A request finished (the MHD completion callback, on the thread that sent it). */
+void metrics_request_done(struct metrics *m, const struct request_record *r);
+
+void metrics_range(struct metrics *m, enum metric_range kind);
+void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
+void metrics_read_error(struct metrics *m, enum metric_read_error reason);
+
+/* The madvise calls counted so far for one class, advice and result (sums the shards). */
+uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok);
+
+/* Renders every family; returns malloc'd text (len in *len) or NULL when out of memory. */
+char *metrics_render(struct metrics *m, const struct metrics_inputs *in,
+                     enum exposition_format fmt, size_t *len);
+
+#endif

@@ -1,0 +1,22 @@
+/* process.h - the standard process_* metrics, read from /proc/self at scrape time.
+ *
+ * process_read() fills what it can; a field it cannot read stays at -1 (and is then left
+ * out of the exposition). Values are in base units: seconds and bytes.
+ */
+#ifndef MMAPD_PROCESS_H
+#define MMAPD_PROCESS_H
+
+struct process_stats {
+    double cpu_seconds;         /* user + system */
+    double resident_bytes;
+    double virtual_bytes;
+    double open_fds;
+    double max_fds;             /* soft RLIMIT_NOFILE */
+    double start_time_seconds;  /* since the Unix epoch */
+    double minor_faults;
+    double major_faults;
+};
+
+void process_read(struct process_stats *out);
+
+#endif
