@@ -20,6 +20,9 @@
 #include "handlers/sampler.h"
 #include "handlers/url_path.h"
 
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
 static enum MHD_Result reply_bad_parameter(struct request *req, const struct sample_error *err)
 {
     json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
@@ -155,8 +158,9 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
         free(offsets);
         file_map_release(m);
         sample_error_set(&err, "format", 6,
-                         "the offsets do not fit in the Sample-Offsets header (8000 bytes); "
-                         "use format=multipart or format=json");
+                         "the offsets do not fit in the Sample-Offsets header ("
+                         XSTR(SAMPLE_OFFSETS_HEADER_MAX) " bytes); use format=multipart or "
+                         "format=json");
         return reply_bad_parameter(req, &err);
     }
     h.offsets_header = offsets_header;

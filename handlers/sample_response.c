@@ -42,15 +42,6 @@ static struct MHD_Response *iovec_response(struct held_body *h)
 struct MHD_Response *sample_response_create(struct record_body *body, struct mapped_file *m,
                                             enum sample_shape shape, struct metrics *metrics)
 {
-    if (body->length == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
-                                                                 MHD_RESPMEM_PERSISTENT);
-        if (r) {
-            record_body_free(body);
-            file_map_release(m);
-        }
-        return r;
-    }
     struct held_body *h = malloc(sizeof *h);
     if (!h)
         return NULL;
@@ -58,7 +49,9 @@ struct MHD_Response *sample_response_create(struct record_body *body, struct map
     h->map = m;
     h->metrics = metrics;
     struct MHD_Response *r;
-    if (shape == SAMPLE_SHAPE_IOVEC && body->enc == RECORD_RAW)
+    if (body->length == 0) /* still holds the mapping: the caller reads its file_info */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(0, (void *)"", held_free, h);
+    else if (shape == SAMPLE_SHAPE_IOVEC && body->enc == RECORD_RAW)
         r = iovec_response(h);
     else
         r = MHD_create_response_from_callback(body->length, SAMPLE_READER_BLOCK, held_read, h,

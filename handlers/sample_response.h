@@ -16,7 +16,7 @@
  *                        counts mmapd_read_errors_total{reason="sigbus"} in `metrics` and ends
  *                        the response with an error: MHD closes the connection.
  *
- * An empty body (length 0) always becomes an empty buffer response.
+ * An empty body (length 0) always becomes an empty buffer response, which also holds both.
  */
 #ifndef MMAPD_SAMPLE_RESPONSE_H
 #define MMAPD_SAMPLE_RESPONSE_H
