@@ -20,7 +20,9 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -419,6 +421,22 @@ with Server(ROOT) as s:
           "MADV_RANDOM on the random mapping not counted")
     check(metric(after, "mmapd_http_request_duration_seconds_count", handler="sample") >= 7,
           "sample durations not counted")
+    # both expositions stay valid with the new family and the 204 series
+    text = curl(s.url("/metrics"))[2]
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           timeout=60)
+        check(p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(),
+              f"promtool check metrics: {p.returncode} {p.stdout!r} {p.stderr!r}")
+    else:
+        check(False, "promtool not found: install the Debian package 'prometheus'")
+    om = curl(s.url("/metrics"), "-H", "Accept: application/openmetrics-text;version=1.0.0")[2]
+    try:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+        names = {f.name for f in text_string_to_metric_families(om.decode())}
+        check("mmapd_sample_records" in names, f"OpenMetrics: no mmapd_sample_records in {names}")
+    except ImportError:
+        check(False, "prometheus_client not importable (python3-prometheus-client)")
 
     # a cold file: miss bytes for handler="sample" and WILLNEED hints of class random
     cold = os.path.join(ROOT, "cold.bin")
