@@ -25,6 +25,9 @@ struct handler_ctx {
     bool metrics_auth;              /* /metrics needs a token too */
     struct cors_policy cors;
     size_t max_ranges;
+    uint64_t max_sample_records; /* --max-sample-records */
+    uint64_t max_sample_bytes;   /* --max-sample-bytes */
+    size_t sample_iovec_max;     /* --sample-iovec-max: larger samples use the copying reader */
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
     struct file_map *maps;

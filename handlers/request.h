@@ -1,13 +1,16 @@
-/* request.h - one request's state, from the first handler call to MHD's completion callback.
+/* request.h - one request's state, from its request line to MHD's completion callback.
  *
- * The router allocates it on the first call, handlers fill in what the metrics need (which
- * handler, the status and body length queued, bytes found cold), and the completion callback
- * records it and frees it.
+ * The router allocates it in MHD's URI log callback (router_uri_log), when the request line
+ * has been read, with a copy of the raw query string; the first access-handler call marks it
+ * started (in flight, timed); handlers fill in what the metrics need (which handler, the
+ * status and body length queued, bytes found cold, records sent), and the completion callback
+ * records it (when started) and frees it.
  */
 #ifndef MMAPD_REQUEST_H
 #define MMAPD_REQUEST_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 
 #include "handlers/handler_ctx.h"
 #include "metrics/metrics.h"
@@ -15,6 +18,8 @@
 struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
+    char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
+    bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
     struct request_record rec;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
 };

@@ -11,8 +11,10 @@
 #include "handlers/listing.h"
 #include "handlers/metrics_page.h"
 #include "handlers/reply.h"
+#include "handlers/sample.h"
 
 #define FILES_PREFIX "/files/"
+#define SAMPLE_PREFIX "/sample/"
 
 static bool is_get_or_head(const char *method)
 {
@@ -58,6 +60,11 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         handle = metrics_page;
     } else if (strcmp(url, "/files") == 0 || strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0) {
         req->rec.handler = MH_FILES;
+    } else if (strncmp(url, SAMPLE_PREFIX, strlen(SAMPLE_PREFIX)) == 0) {
+        req->rec.handler = MH_SAMPLE;
+        if (!is_get_or_head(method))
+            return reply_method_not_allowed(req, "GET, HEAD");
+        return sample_handle(req, url + strlen(SAMPLE_PREFIX));
     } else {
         req->rec.handler = MH_OTHER;
     }
@@ -87,25 +94,39 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     return files_handle(req, raw);
 }
 
+void *router_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->ctx = cls;
+    req->conn = c;
+    req->rec.handler = MH_OTHER;
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    if (q && !(req->query = strdup(q + 1))) {
+        free(req);
+        return NULL;
+    }
+    return req;
+}
+
 enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
     struct handler_ctx *ctx = cls;
+    struct request *req = *req_cls;
+    (void)c;
     (void)version;
     (void)upload_data;
-    if (*req_cls == NULL) {
+    if (!req) /* router_uri_log ran out of memory */
+        return MHD_NO;
+    if (!req->started) {
         /* First call, headers complete: start the request. Answering here would make MHD
          * close the connection after the response, so answer on the next call. */
-        struct request *req = calloc(1, sizeof *req);
-        if (!req)
-            return MHD_NO;
-        req->ctx = ctx;
-        req->conn = c;
+        req->started = true;
         req->rec.start_ns = metrics_now_ns();
         req->rec.method = metrics_method(method);
-        req->rec.handler = MH_OTHER;
-        *req_cls = req;
         atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
         return MHD_YES;
     }
@@ -124,11 +145,18 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     (void)c;
     if (!req)
         return;
-    /* body bytes count only when all were handed to the kernel; HEAD sends none */
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || req->rec.method == MM_HEAD)
-        req->rec.body_bytes = 0;
-    metrics_request_done(ctx->metrics, &req->rec);
-    atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+    if (req->started) {
+        /* body bytes and records count only when all were handed to the kernel; HEAD
+         * sends none */
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || req->rec.method == MM_HEAD) {
+            req->rec.body_bytes = 0;
+            req->rec.sample_records = 0;
+        }
+        metrics_request_done(ctx->metrics, &req->rec);
+        metrics_sample_records(ctx->metrics, req->rec.sample_records);
+        atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+    }
+    free(req->query);
     free(req);
     *req_cls = NULL;
 }

@@ -48,6 +48,7 @@ struct shard {
     _Atomic uint64_t ranges[MR_COUNT];
     _Atomic uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     _Atomic uint64_t read_errors[MRE_COUNT];
+    _Atomic uint64_t sample_records;
     /* touched only by the owning thread */
     long last_minflt, last_majflt;
 } __attribute__((aligned(64)));
@@ -182,6 +183,12 @@ void metrics_read_error(struct metrics *m, enum metric_read_error reason)
     add(&my_shard(m)->read_errors[reason], 1);
 }
 
+void metrics_sample_records(struct metrics *m, uint64_t n)
+{
+    if (m->level != INSTRUMENT_OFF && n)
+        add(&my_shard(m)->sample_records, n);
+}
+
 /* Shards that may hold counts: the claimed ones and the shared overflow shard. */
 static bool shard_in_use(struct metrics *m, unsigned i)
 {
@@ -210,6 +217,7 @@ struct totals {
     uint64_t ranges[MR_COUNT];
     uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     uint64_t read_errors[MRE_COUNT];
+    uint64_t sample_records;
 };
 
 /* Adds n counters of a shard field into the matching totals field. */
@@ -238,6 +246,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, ranges);
         SUM_FIELD(t, s, madvise);
         SUM_FIELD(t, s, read_errors);
+        t->sample_records += load(&s->sample_records);
     }
 }
 
@@ -393,6 +402,10 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            METRIC_COUNTER, L_KIND, 1);
     for (int k = 0; k < MR_COUNT; k++)
         sample(r, (double)t->ranges[k], NULL, 1, range_names[k]);
+
+    family(r, "mmapd_sample_records_total", "Records served by /sample.", METRIC_COUNTER,
+           NULL, 0);
+    sample(r, (double)t->sample_records, NULL, 0);
 
     family(r, "mmapd_read_errors_total", "Reads of mapped data that failed and were survived.",
            METRIC_COUNTER, L_REASON, 1);

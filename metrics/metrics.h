@@ -43,6 +43,7 @@ struct request_record {
     uint64_t body_bytes;   /* sent, 0 for HEAD and 304 */
     uint64_t start_ns;     /* metrics_now_ns() at the first handler call */
     uint64_t miss_bytes;   /* requested bytes found not resident */
+    uint64_t sample_records; /* /sample records in the body, 0 for HEAD and failed sends */
 };
 
 struct metrics_inputs {
@@ -63,6 +64,8 @@ void metrics_request_done(struct metrics *m, const struct request_record *r);
 void metrics_range(struct metrics *m, enum metric_range kind);
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
 void metrics_read_error(struct metrics *m, enum metric_read_error reason);
+/* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */
+void metrics_sample_records(struct metrics *m, uint64_t n);
 
 /* The madvise calls counted so far for one class, advice and result (sums the shards). */
 uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "handlers/multipart.h"
+#include "handlers/sample_response.h"
 #include "server/listen_addr.h"
 
 enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS };
@@ -28,6 +29,8 @@ static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
 static const char *const metrics_auth_choices[] = {"open", "token", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
+#define STR(x) #x
+#define XSTR(x) STR(x)
 #define KIB 1024ull
 
 static const struct option_def options[] = {
@@ -50,6 +53,15 @@ static const struct option_def options[] = {
      "memory pool per connection, suffix K or M allowed (default 64K)", NULL},
     {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
      "ranges in one Range header; more answer 416 (default 64, at most 511)", NULL},
+    {"max-sample-records", OPT_UINT, FIELD(max_sample_records), 1, 1000000, "N",
+     "records in one /sample answer; more answer 400 (default 4096)", NULL},
+    {"max-sample-bytes", OPT_SIZE, FIELD(max_sample_bytes), 1, 4 * KIB * KIB * KIB, "BYTES",
+     "bytes of records (n * size) in one /sample answer, suffix K, M or G allowed; more "
+     "answer 400 (default 64M)", NULL},
+    {"sample-iovec-max", OPT_UINT, FIELD(sample_iovec_max), 0, MULTIPART_MAX_PARTS, "N",
+     "/sample answers of up to N records are sent zero-copy from the mapping (an iovec of "
+     "2N+1 elements); larger ones are copied block by block, 0 = always copy (default "
+     XSTR(SAMPLE_IOVEC_DEFAULT) ", at most 511)", NULL},
     {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
      "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
@@ -136,6 +148,9 @@ void config_defaults(struct mmapd_config *c)
     c->connection_timeout = 30;
     c->connection_memory = 64 * KIB;
     c->max_ranges = 64;
+    c->max_sample_records = 4096;
+    c->max_sample_bytes = 64 * KIB * KIB;
+    c->sample_iovec_max = SAMPLE_IOVEC_DEFAULT;
     c->drain_timeout = 10;
     c->map_cache = 1024;
     c->allow_dotfiles = 0;
@@ -260,19 +275,35 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
     return false;
 }
 
+size_t config_pool_need(size_t elements)
+{
+    /* MHD copies a response's iovec into the connection pool (16 B per element) and aborts
+     * the process when it does not fit (measured: a 1023-element iovec in a 16 KiB pool).
+     * Room for it twice over beyond 16 KiB for the read buffer and the headers, which also
+     * covers /sample's Sample-Offsets header (at most 21 B per record of an iovec answer, and
+     * at most SAMPLE_OFFSETS_HEADER_MAX bytes, which fit in a 16 KiB pool on their own). */
+    return 16 * KIB + elements * 32;
+}
+
 bool config_check(const struct mmapd_config *c, char *err, size_t errlen)
 {
     if (c->metrics_auth && c->auth_token_file[0] == '\0') {
         snprintf(err, errlen, "--metrics-auth token needs --auth-token-file");
         return false;
     }
-    /* MHD copies a multipart response's iovec into the connection pool (16 B per element)
-     * and aborts the process when it does not fit: keep room for the largest one. */
-    size_t need = 16 * KIB + (2 * (size_t)c->max_ranges + 1) * 32;
+    size_t need = config_pool_need(2 * (size_t)c->max_ranges + 1);
     if (c->connection_memory < need) {
         snprintf(err, errlen,
                  "--connection-memory %zu is too small for --max-ranges %u: needs at least %zu",
                  c->connection_memory, c->max_ranges, need);
+        return false;
+    }
+    need = config_pool_need(2 * (size_t)c->sample_iovec_max + 1);
+    if (c->connection_memory < need) {
+        snprintf(err, errlen,
+                 "--connection-memory %zu is too small for --sample-iovec-max %u: needs at "
+                 "least %zu",
+                 c->connection_memory, c->sample_iovec_max, need);
         return false;
     }
     return true;

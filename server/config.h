@@ -30,6 +30,9 @@ struct mmapd_config {
     unsigned connection_timeout;     /* seconds, 0: never */
     size_t connection_memory;        /* bytes per connection (MHD memory pool) */
     unsigned max_ranges;
+    unsigned max_sample_records;     /* records in one /sample answer */
+    size_t max_sample_bytes;         /* n * size of one /sample answer */
+    unsigned sample_iovec_max;       /* larger samples use the copying reader, 0: always */
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* mapping cache entries */
     int allow_dotfiles;              /* 0 deny, 1 allow */
@@ -49,7 +52,8 @@ bool config_is_option(const char *name);
 bool config_set(struct mmapd_config *c, const char *name, const char *value, const char *source,
                 char *err, size_t errlen);
 
-/* Checks that the options fit together (memory pool large enough for max-ranges). */
+/* Checks that the options fit together: the memory pool is large enough for a multipart
+ * answer of --max-ranges parts and for a /sample iovec of --sample-iovec-max records. */
 bool config_check(const struct mmapd_config *c, char *err, size_t errlen);
 
 /* The environment variable for option `name`: "MMAPD_" and upper case, '-' as '_'. */
@@ -59,5 +63,8 @@ void config_env_name(const char *name, char *out, size_t outsz);
 void config_each_option(void (*fn)(const char *name, void *cls), void *cls);
 
 void config_usage(FILE *out);
+
+/* The smallest --connection-memory that holds a response iovec of `elements` elements. */
+size_t config_pool_need(size_t elements);
 
 #endif

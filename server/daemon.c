@@ -55,6 +55,7 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
     OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, NULL);
     if (cfg->threads > 1)
         OPT(MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL);
+    OPT(MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)router_uri_log, &s->handlers);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)router_completed, &s->handlers);
     OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)router_keep_escaped, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
@@ -93,6 +94,9 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         s->handlers.tokens = s->tokens;
     }
     s->handlers.max_ranges = cfg->max_ranges;
+    s->handlers.max_sample_records = cfg->max_sample_records;
+    s->handlers.max_sample_bytes = cfg->max_sample_bytes;
+    s->handlers.sample_iovec_max = cfg->sample_iovec_max;
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);

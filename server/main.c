@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handlers/sigbus_guard.h"
 #include "server/config_load.h"
 #include "server/daemon.h"
 #include "server/demo.h"
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
 
     if (!signals_block(&sigs))
         return fail("cannot block SIGTERM/SIGINT");
+    if (!sigbus_guard_install())
+        return fail("cannot install the SIGBUS handler");
     switch (config_load(&cfg, argc, argv, environ, err, sizeof err)) {
     case CONFIG_HELP:
         config_usage(stdout);
@@ -57,9 +60,11 @@ int main(int argc, char **argv)
     log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
              demo ? (demo_created ? ", just created)" : ")") : "");
     log_info("threads=%u max-connections=%u connection-timeout=%us connection-memory=%zu "
-             "max-ranges=%u advice stream=%s random=%s read-ahead=%zuKiB%s",
+             "max-ranges=%u max-sample-records=%u max-sample-bytes=%zu sample-iovec-max=%u "
+             "advice stream=%s random=%s read-ahead=%zuKiB%s",
              cfg.threads, cfg.max_connections, cfg.connection_timeout, cfg.connection_memory,
-             cfg.max_ranges, stream, random, server.handlers.prefetch_window / 1024,
+             cfg.max_ranges, cfg.max_sample_records, cfg.max_sample_bytes,
+             cfg.sample_iovec_max, stream, random, server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)");
 
     int sig = signals_wait(&sigs, -1);

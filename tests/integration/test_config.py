@@ -91,8 +91,13 @@ expect_error("connection-memory bad suffix", ["--connection-memory", "64Q"],
              ["--connection-memory", "64Q"])
 expect_error("connection-memory 1G", ["--connection-memory", "1G"], ["--connection-memory"])
 expect_error("memory too small for max-ranges",
-             ["--connection-memory", "16K", "--max-ranges", "511"],
+             ["--connection-memory", "16K", "--max-ranges", "511", "--sample-iovec-max", "0"],
              ["--connection-memory", "--max-ranges"])
+expect_error("memory too small for sample-iovec-max", ["--connection-memory", "32K"],
+             ["--connection-memory", "--sample-iovec-max", "511", "49120"])
+expect_error("max-sample-records 0", ["--max-sample-records", "0"], ["--max-sample-records", "'0'"])
+expect_error("max-sample-bytes 5G", ["--max-sample-bytes", "5G"], ["--max-sample-bytes", "5G"])
+expect_error("sample-iovec-max 512", ["--sample-iovec-max", "512"], ["--sample-iovec-max", "512"])
 expect_error("max-connections 0", ["--max-connections", "0"], ["--max-connections"])
 expect_error("max-connections-per-ip x", ["--max-connections-per-ip", "x"],
              ["--max-connections-per-ip"])
@@ -198,7 +203,8 @@ expect_error("bad env, good flags", ["--threads", "2"], ["MMAPD_MAX_RANGES"],
 # --- --help and --version -------------------------------------------------------------------
 OPTIONS = ["root", "demo-dir", "listen", "threads", "max-connections", "max-connections-per-ip",
            "connection-timeout", "connection-memory", "max-ranges", "drain-timeout", "map-cache",
-           "dotfiles", "advice", "config"]
+           "dotfiles", "advice", "config", "max-sample-records", "max-sample-bytes",
+           "sample-iovec-max"]
 for flag in ("--help", "-h"):
     code, out, err = run([flag])
     check(code == 0, f"{flag}: exit {code}")

@@ -140,7 +140,8 @@ static void test_option_names(void **state)
     static const char *const names[] = {
         "root", "demo-dir", "listen", "threads", "max-connections", "max-connections-per-ip",
         "connection-timeout", "connection-memory", "max-ranges", "drain-timeout", "map-cache",
-        "dotfiles", "advice", "config"};
+        "dotfiles", "advice", "config", "max-sample-records", "max-sample-bytes",
+        "sample-iovec-max"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_true(config_is_option(names[i]));
     assert_false(config_is_option("bogus"));
@@ -343,6 +344,7 @@ static void test_check(void **state)
     struct mmapd_config c;
     char err[ERRLEN];
     config_defaults(&c);
+    c.sample_iovec_max = 0; /* needs 16384 + 32: the max-ranges rule decides below */
     c.connection_memory = 16384;
     c.max_ranges = 64; /* needs 16384 + 129 * 32 = 20512 */
     assert_false(config_check(&c, err, sizeof err));
@@ -366,6 +368,61 @@ static void test_check(void **state)
     c.connection_memory = 49119;
     assert_false(config_check(&c, err, sizeof err));
     assert_contains(err, "49120");
+}
+
+static void test_check_sample_iovec(void **state)
+{
+    (void)state;
+    struct mmapd_config c;
+    char err[ERRLEN];
+    config_defaults(&c);
+    assert_int_equal(c.sample_iovec_max, 511);
+    assert_int_equal(c.connection_memory, 65536);
+    assert_true(config_check(&c, err, sizeof err)); /* the defaults fit */
+    c.max_ranges = 1;
+    c.connection_memory = 49120; /* 16384 + 1023 * 32 */
+    assert_true(config_check(&c, err, sizeof err));
+    c.connection_memory = 49119;
+    assert_false(config_check(&c, err, sizeof err));
+    assert_contains(err, "--sample-iovec-max 511");
+    assert_contains(err, "--connection-memory 49119");
+    assert_contains(err, "49120");
+    c.sample_iovec_max = 100; /* 16384 + 201 * 32 = 22816 */
+    c.connection_memory = 22816;
+    assert_true(config_check(&c, err, sizeof err));
+    c.connection_memory = 22815;
+    assert_false(config_check(&c, err, sizeof err));
+    c.sample_iovec_max = 0; /* the copying reader only: 16384 + 32; max-ranges 1 needs 16480 */
+    c.connection_memory = 16480;
+    assert_true(config_check(&c, err, sizeof err));
+    assert_int_equal(config_pool_need(3), 16480);
+}
+
+static void test_sample_options(void **state)
+{
+    (void)state;
+    struct mmapd_config c;
+    char err[ERRLEN];
+    config_defaults(&c);
+    assert_int_equal(c.max_sample_records, 4096);
+    assert_int_equal(c.max_sample_bytes, 64u << 20);
+    assert_true(set(&c, "max-sample-records", "1", err));
+    assert_int_equal(c.max_sample_records, 1);
+    assert_true(set(&c, "max-sample-records", "1000000", err));
+    assert_false(set(&c, "max-sample-records", "0", err));
+    assert_false(set(&c, "max-sample-records", "1000001", err));
+    assert_contains(err, "SRC-LABEL");
+    assert_true(set(&c, "max-sample-bytes", "1M", err));
+    assert_int_equal(c.max_sample_bytes, 1u << 20);
+    assert_true(set(&c, "max-sample-bytes", "4G", err));
+    assert_int_equal(c.max_sample_bytes, 4ull << 30);
+    assert_false(set(&c, "max-sample-bytes", "0", err));
+    assert_false(set(&c, "max-sample-bytes", "5G", err));
+    assert_false(set(&c, "max-sample-bytes", "-1", err));
+    assert_true(set(&c, "sample-iovec-max", "0", err));
+    assert_int_equal(c.sample_iovec_max, 0);
+    assert_true(set(&c, "sample-iovec-max", "511", err));
+    assert_false(set(&c, "sample-iovec-max", "512", err));
 }
 
 /* ---- config_load: flags ---- */
@@ -526,11 +583,15 @@ static void test_load_check_applied(void **state)
     char *a1[] = {"mmapd", "--connection-memory", "20K", NULL};
     assert_int_equal(load(&c, a1, no_env, err), CONFIG_ERROR);
     assert_contains(err, "too small for --max-ranges 64");
-    char *a2[] = {"mmapd", "--connection-memory", "20K", "--max-ranges", "63", NULL};
+    char *a2[] = {"mmapd", "--connection-memory", "20K", "--max-ranges", "63",
+                  "--sample-iovec-max", "63", NULL};
     assert_int_equal(load(&c, a2, no_env, err), CONFIG_RUN);
     assert_int_equal(c.connection_memory, 20480);
+    char *a3[] = {"mmapd", "--connection-memory", "20K", "--max-ranges", "63", NULL};
+    assert_int_equal(load(&c, a3, no_env, err), CONFIG_ERROR);
+    assert_contains(err, "too small for --sample-iovec-max 511");
     /* the check sees the final values, whatever their source */
-    char *env[] = {"MMAPD_MAX_RANGES=63", NULL};
+    char *env[] = {"MMAPD_MAX_RANGES=63", "MMAPD_SAMPLE_IOVEC_MAX=10", NULL};
     assert_int_equal(load(&c, a1, env, err), CONFIG_RUN);
 }
 
@@ -832,6 +893,8 @@ int main(void)
         cmocka_unit_test(test_set_advice),
         cmocka_unit_test(test_set_unknown_option),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_sample_iovec),
+        cmocka_unit_test(test_sample_options),
         cmocka_unit_test(test_load_no_args),
         cmocka_unit_test(test_load_flag_forms),
         cmocka_unit_test(test_load_value_with_equals),

@@ -81,7 +81,7 @@ static struct request_record rec(enum metric_handler h, enum metric_method meth,
                                  unsigned status, uint64_t body, uint64_t age_ns,
                                  uint64_t miss)
 {
-    return (struct request_record){h, meth, status, body, metrics_now_ns() - age_ns, miss};
+    return (struct request_record){h, meth, status, body, metrics_now_ns() - age_ns, miss, 0};
 }
 
 /* ---- two threads with known records ---- */
@@ -371,6 +371,31 @@ static void level_basic(void **state)
     metrics_destroy(m);
 }
 
+/* mmapd_sample_records_total: a plain counter, summed over threads, skipped when off */
+static void sample_records(void **state)
+{
+    (void)state;
+    for (int level = INSTRUMENT_OFF; level <= INSTRUMENT_FULL; level++) {
+        struct metrics *m = metrics_create((enum instrument_level)level);
+        assert_non_null(m);
+        char *t = render(m, NULL, EXPOSITION_TEXT);
+        assert_non_null(strstr(t, "# TYPE mmapd_sample_records_total counter\n"));
+        expect_line(t, "mmapd_sample_records_total", 0);
+        free(t);
+        metrics_sample_records(m, 4096);
+        metrics_sample_records(m, 0);
+        metrics_sample_records(m, 7);
+        t = render(m, NULL, EXPOSITION_TEXT);
+        expect_line(t, "mmapd_sample_records_total", level == INSTRUMENT_OFF ? 0 : 4103);
+        free(t);
+        t = render(m, NULL, EXPOSITION_OPENMETRICS);
+        assert_non_null(strstr(t, "# TYPE mmapd_sample_records counter\n"));
+        expect_line(t, "mmapd_sample_records_total", level == INSTRUMENT_OFF ? 0 : 4103);
+        free(t);
+        metrics_destroy(m);
+    }
+}
+
 static void level_off(void **state)
 {
     (void)state;
@@ -411,6 +436,7 @@ static void *many_worker(void *arg)
         metrics_range(s->m, MR_MULTI);
         if (i % 2 == 0)
             metrics_read_error(s->m, MRE_EFAULT);
+        metrics_sample_records(s->m, 3);
     }
     return NULL;
 }
@@ -436,6 +462,7 @@ static void more_threads_than_shards(void **state)
     expect_line(t1, "mmapd_http_requests_total{handler=\"files\",method=\"GET\",code=\"206\"}",
                 total);
     expect_line(t1, "mmapd_http_response_bytes_total{handler=\"files\"}", 3 * total);
+    expect_line(t1, "mmapd_sample_records_total", 3 * total);
     expect_line(t1, "mmapd_http_request_duration_seconds_count{handler=\"files\"}", total);
     expect_line(t1, "mmapd_http_request_duration_seconds_bucket{handler=\"files\",le=\"+Inf\"}",
                 total);
@@ -506,6 +533,7 @@ int main(void)
         cmocka_unit_test(level_full),
         cmocka_unit_test(level_basic),
         cmocka_unit_test(level_off),
+        cmocka_unit_test(sample_records),
         cmocka_unit_test(more_threads_than_shards),
         cmocka_unit_test(method_names),
         cmocka_unit_test(recreate_after_destroy),

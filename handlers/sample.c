@@ -1,0 +1,225 @@
+/* sample.c - the /sample handler: query, file, sampler, hints, body shape. */
+#include "handlers/sample.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers/file_open.h"
+#include "handlers/prng.h"
+#include "handlers/reply.h"
+#include "handlers/residency.h"
+#include "handlers/sample_layout.h"
+#include "handlers/sample_query.h"
+#include "handlers/sample_response.h"
+#include "handlers/sampler.h"
+#include "handlers/url_path.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+static enum MHD_Result reply_bad_parameter(struct request *req, const struct sample_error *err)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
+                            "parameter", err->param, "reason", err->reason, "status", 400);
+    return reply_json(req, 400, doc);
+}
+
+/* A seed for a request that names none: 16 bytes of getrandom(), the clock and a counter. */
+static uint64_t fresh_seed(void)
+{
+    static _Atomic uint64_t counter;
+    struct {
+        unsigned char random[16];
+        struct timespec now;
+        uint64_t count;
+    } e;
+    memset(&e, 0, sizeof e);
+    if (getrandom(e.random, sizeof e.random, GRND_NONBLOCK) != (ssize_t)sizeof e.random)
+        memset(e.random, 0, sizeof e.random); /* the clock and the counter still differ */
+    clock_gettime(CLOCK_REALTIME, &e.now);
+    e.count = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+    return prng_seed_from_entropy(&e, sizeof e);
+}
+
+/* Residency of every record, then one batch of WILLNEED over the cold ones, so that a cold
+ * sample has all its reads in flight before the first byte is copied or sent. */
+static void prefetch_records(struct request *req, const struct file_info *fi,
+                             const uint64_t *offsets, size_t n, uint64_t size)
+{
+    struct handler_ctx *ctx = req->ctx;
+    bool hint = advice_wants(&ctx->policy, ACCESS_RANDOM, ADVICE_WILLNEED);
+    if (!hint && metrics_level(ctx->metrics) != INSTRUMENT_FULL)
+        return;
+    bool *cold = hint && n ? calloc(n, sizeof *cold) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t missing = residency_missing(fi->base, offsets[i], size, ctx->prefetch_window);
+        req->rec.miss_bytes += missing;
+        if (missing && hint && !cold) /* no memory for the batch: hint as we go */
+            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, offsets[i],
+                            size, ctx->prefetch_window);
+        else if (cold)
+            cold[i] = missing != 0;
+    }
+    for (size_t i = 0; cold && i < n; i++)
+        if (cold[i])
+            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, offsets[i],
+                            size, ctx->prefetch_window);
+    free(cold);
+}
+
+struct sample_headers {
+    const struct file_info *fi;
+    const struct sampler *s;
+    uint64_t seed;
+    bool seed_given;
+    const char *content_type;   /* NULL: none (204) */
+    const char *offsets_header; /* NULL: none */
+};
+
+static bool add_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    return MHD_add_response_header(r, name, value) == MHD_YES;
+}
+
+static bool add_sample_headers(struct MHD_Response *r, const struct sample_headers *h)
+{
+    char seed[24], next[24], records[24], slots[24], now[HTTP_DATE_LEN];
+    snprintf(seed, sizeof seed, "%" PRIu64, h->seed);
+    if (h->s->next == SAMPLE_END)
+        snprintf(next, sizeof next, "end");
+    else
+        snprintf(next, sizeof next, "%" PRIu64, h->s->next);
+    snprintf(records, sizeof records, "%" PRIu64, h->s->count);
+    snprintf(slots, sizeof slots, "%" PRIu64, h->s->slots);
+    const char *last_modified = h->fi->last_modified;
+    time_t t = time(NULL);
+    if (h->fi->mtime > t) { /* RFC 9110 8.8.2.1: never a date in the future */
+        http_date_format(t, now);
+        last_modified = now;
+    }
+    return (!h->content_type ||
+            add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, h->content_type)) &&
+           add_header(r, MHD_HTTP_HEADER_ETAG, h->fi->etag) &&
+           add_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, last_modified) &&
+           add_header(r, "Sample-Seed", seed) && add_header(r, "Sample-Next", next) &&
+           add_header(r, "Sample-Records", records) && add_header(r, "Sample-Slots", slots) &&
+           (!h->offsets_header || add_header(r, "Sample-Offsets", h->offsets_header)) &&
+           (h->seed_given || add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store"));
+}
+
+/* The page's body as a response holding `m`; NULL (m still the caller's) when out of memory. */
+static struct MHD_Response *page_response(struct request *req, const struct sample_page *page,
+                                          struct mapped_file *m, char *content_type,
+                                          uint64_t *len)
+{
+    struct record_body body;
+    if (!sample_layout(page, &body, content_type))
+        return NULL; /* the offsets went with it */
+    bool zero_copy = page->format != SAMPLE_FORMAT_JSON && page->n <= req->ctx->sample_iovec_max;
+    *len = body.length;
+    struct MHD_Response *r = sample_response_create(
+        &body, m, zero_copy ? SAMPLE_SHAPE_IOVEC : SAMPLE_SHAPE_READER, req->ctx->metrics);
+    if (!r)
+        record_body_free(&body);
+    return r;
+}
+
+/* Everything after the file is mapped. Consumes the mapping reference. */
+static enum MHD_Result serve(struct request *req, const char *rel, const struct sample_query *q,
+                             struct mapped_file *m)
+{
+    const struct file_info *fi = mapped_file_info(m);
+    struct sample_headers h = {.fi = fi, .seed_given = q->has_seed};
+    h.seed = q->has_seed ? q->seed : fresh_seed();
+    struct sample_spec spec;
+    sample_query_spec(q, fi->size, h.seed, &spec);
+    struct sampler s;
+    struct sample_error err;
+    if (sampler_init(&s, &spec, &err) != SAMPLE_OK) {
+        file_map_release(m);
+        return reply_bad_parameter(req, &err);
+    }
+    h.s = &s;
+    size_t n = (size_t)s.count; /* <= n <= --max-sample-records */
+    uint64_t *offsets = malloc((n ? n : 1) * sizeof *offsets);
+    if (!offsets) {
+        file_map_release(m);
+        return MHD_NO;
+    }
+    sampler_offsets(&s, offsets, n);
+    char *offsets_header = NULL;
+    if (q->format == SAMPLE_FORMAT_RAW && !(offsets_header = sample_offsets_header(offsets, n))) {
+        free(offsets);
+        file_map_release(m);
+        sample_error_set(&err, "format", 6,
+                         "the offsets do not fit in the Sample-Offsets header ("
+                         XSTR(SAMPLE_OFFSETS_HEADER_MAX) " bytes); use format=multipart or "
+                         "format=json");
+        return reply_bad_parameter(req, &err);
+    }
+    h.offsets_header = offsets_header;
+    if (req->rec.method != MM_HEAD)
+        prefetch_records(req, fi, offsets, n, q->size);
+
+    unsigned status = MHD_HTTP_OK;
+    uint64_t len = 0;
+    char content_type[SAMPLE_CONTENT_TYPE_LEN];
+    struct MHD_Response *r;
+    struct mapped_file *release_after = NULL; /* fi points into it: keep it until the end */
+    if (n == 0 && q->format == SAMPLE_FORMAT_MULTIPART) {
+        status = MHD_HTTP_NO_CONTENT;
+        free(offsets);
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        release_after = m;
+    } else {
+        struct sample_page page = {q->format, rel, fi, h.seed, q->size, offsets, n};
+        r = page_response(req, &page, m, content_type, &len);
+        if (!r)
+            release_after = m;
+        h.content_type = content_type;
+    }
+    /* a response holds the mapping: fi stays valid until the response is destroyed */
+    if (r && !add_sample_headers(r, &h)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    if (release_after)
+        file_map_release(release_after);
+    free(offsets_header);
+    req->rec.sample_records = n;
+    return reply_queue(req, status, r, len);
+}
+
+enum MHD_Result sample_handle(struct request *req, const char *raw_path)
+{
+    struct handler_ctx *ctx = req->ctx;
+    char rel[PATH_MAX];
+    unsigned status = url_path_http_status(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
+                                                           sizeof rel));
+    if (status)
+        return reply_status(req, status);
+
+    struct sample_query q;
+    struct sample_error err;
+    if (!sample_query_parse(req->query, ctx->max_sample_records, ctx->max_sample_bytes, &q,
+                            &err))
+        return reply_bad_parameter(req, &err);
+
+    int fd;
+    struct stat st = {0};
+    int open_status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
+    if (open_status)
+        return reply_status(req, (unsigned)open_status);
+    struct mapped_file *m;
+    int e = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_RANDOM, &m);
+    close(fd);
+    if (e)
+        return reply_error(req, 500, "cannot map file");
+    return serve(req, rel, &q, m);
+}

@@ -1,0 +1,65 @@
+/* sample_response.c - the iovec and content-reader responses of /sample. */
+#include "handlers/sample_response.h"
+
+#include <stdlib.h>
+
+struct held_body {
+    struct record_body body;
+    struct mapped_file *map;
+    struct metrics *metrics;
+};
+
+static void held_free(void *cls)
+{
+    struct held_body *h = cls;
+    record_body_free(&h->body);
+    file_map_release(h->map);
+    free(h);
+}
+
+static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct held_body *h = cls;
+    ssize_t n = record_body_read(&h->body, pos, buf, max);
+    if (n > 0)
+        return n;
+    if (n < 0)
+        metrics_read_error(h->metrics, MRE_SIGBUS);
+    return MHD_CONTENT_READER_END_WITH_ERROR; /* a SIGBUS; 0 cannot happen before the end */
+}
+
+static struct MHD_Response *iovec_response(struct held_body *h)
+{
+    struct MHD_IoVec *iov = malloc((2 * h->body.n + 1) * sizeof *iov);
+    if (!iov)
+        return NULL;
+    size_t k = record_body_iovec(&h->body, iov);
+    struct MHD_Response *r = MHD_create_response_from_iovec(iov, (unsigned)k, held_free, h);
+    free(iov); /* MHD keeps its own copy of the array */
+    return r;
+}
+
+struct MHD_Response *sample_response_create(struct record_body *body, struct mapped_file *m,
+                                            enum sample_shape shape, struct metrics *metrics)
+{
+    struct held_body *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    h->body = *body;
+    h->map = m;
+    h->metrics = metrics;
+    struct MHD_Response *r;
+    if (body->length == 0) /* still holds the mapping: the caller reads its file_info */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(0, (void *)"", held_free, h);
+    else if (shape == SAMPLE_SHAPE_IOVEC && body->enc == RECORD_RAW)
+        r = iovec_response(h);
+    else
+        r = MHD_create_response_from_callback(body->length, SAMPLE_READER_BLOCK, held_read, h,
+                                              held_free);
+    if (!r) {
+        free(h);
+        return NULL;
+    }
+    *body = (struct record_body){0};
+    return r;
+}
