@@ -62,9 +62,6 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         req->rec.handler = MH_FILES;
     } else if (strncmp(url, SAMPLE_PREFIX, strlen(SAMPLE_PREFIX)) == 0) {
         req->rec.handler = MH_SAMPLE;
-        if (!is_get_or_head(method))
-            return reply_method_not_allowed(req, "GET, HEAD");
-        return sample_handle(req, url + strlen(SAMPLE_PREFIX));
     } else {
         req->rec.handler = MH_OTHER;
     }
@@ -86,6 +83,8 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     }
     if (handle)
         return handle(req);
+    if (req->rec.handler == MH_SAMPLE)
+        return sample_handle(req, url + strlen(SAMPLE_PREFIX));
     /* "/files" and "/files/DIR/" are directory listings; anything else names a file */
     const char *raw = strcmp(url, "/files") == 0 ? "" : url + strlen(FILES_PREFIX);
     size_t n = strlen(raw);

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 shift || true
-all=(range url_path conditional config exposition)
+all=(range url_path conditional config exposition sample_query)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -28,6 +28,7 @@ sources() {
     conditional) echo handlers/conditional.c handlers/http_date.c ;;
     config) echo server/config.c server/config_load.c server/listen_addr.c handlers/cors.c "${metrics[@]}" ;;
     exposition) echo metrics/exposition.c metrics/strbuf.c ;;
+    sample_query) echo handlers/sample_query.c handlers/sampler.c handlers/permutation.c handlers/prng.c handlers/url_path.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;
   esac
 }

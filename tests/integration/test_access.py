@@ -47,6 +47,9 @@ with Server(root, args=["--auth-token-file", token_file]) as s:
     check(status_of(s, "/files/sub/nested.json") == 401, "nested without token")
     check(status_of(s, "/files/", "-H", f"Authorization: Bearer {TOKENS[1]}") == 200, "listing with token")
     check(status_of(s, "/healthz") == 200 and status_of(s, "/readyz") == 200, "probes stay open")
+    check(status_of(s, "/sample/data.bin?n=2&size=16&seed=1") == 401, "/sample without token")
+    check(status_of(s, "/sample/data.bin?n=2&size=16&seed=1", "-H",
+                    f"Authorization: Bearer {TOKENS[0]}") == 200, "/sample with a token")
     st, _, metrics, _ = curl(s.url("/metrics"))
     check(st == 200, f"/metrics open by default: {st}")
     check(b'mmapd_http_requests_total{handler="files",method="GET",code="401"}' in metrics,
@@ -123,6 +126,12 @@ with Server(root, args=["--cors-origin", f"{ORIGIN}, http://localhost:3000",
         check(st == want, f"{path} {args}: {st}, expected {want}")
         check(h.get("access-control-allow-origin") == "http://localhost:3000" and h.get("vary") == "Origin"
               and expose_ok(h), f"{path} {want}: CORS headers {h}")
+    st, h, _, _ = curl(s.url("/sample/data.bin?n=2&size=16&seed=1"), "-H", "Origin: http://localhost:3000", *auth)
+    check(st == 200 and h.get("access-control-allow-origin") == "http://localhost:3000" and expose_ok(h),
+          f"/sample CORS headers: {st} {h}")
+    st, h, _, _ = curl(s.url("/sample/data.bin?n=2&size=16"), "-X", "OPTIONS", "-H", f"Origin: {ORIGIN}",
+                       "-H", "Access-Control-Request-Method: GET")
+    check(st == 204 and h.get("access-control-allow-origin") == ORIGIN, f"/sample preflight: {st} {h}")
     st, h, _, _ = curl(s.url("/files/small.txt"), "-H", "Origin: https://evil.example", *auth)
     check(st == 200 and "access-control-allow-origin" not in h, f"unlisted origin gets no CORS headers: {h}")
     st, h, _, _ = curl(s.url("/files/small.txt"), *auth)
