@@ -4,8 +4,9 @@
 # Scenarios (wrk -t1, warm page cache): random 4 KiB ranges at c16 and c64, random 1 MiB
 # ranges at c64, the whole 64 MiB file at c4. Each case runs REPS times, servers interleaved
 # within each repetition; a short checked pass first validates every server's answers
-# (status and body length and bytes). Before each run it waits for an idle machine, and
-# records CPU steal; a run with more than 5 % steal is repeated once.
+# (status and body length and bytes). Before each run it waits until the CPUs are idle
+# (>= IDLE_PCT, default 90 %, over one second), and records CPU steal; a run with more than
+# 5 % steal is repeated once.
 #   usage: tests/bench/compare.sh [REPS=3] [SECONDS=5]
 # Writes tests/bench/results/compare.md (medians, min..max, mmapd/peer ratios),
 # compare.csv (every run) and compare.png (gnuplot), and prints the markdown.
@@ -125,12 +126,15 @@ sys.exit(1 if bad else 0)
 PY
 
 steal_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-wait_idle() {
+cpu_ticks() { awk '/^cpu /{print $5+$6, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+wait_idle() { # until the CPUs are >= IDLE_PCT % idle over one second (our servers sit idle)
+  local i0 t0 i1 t1
   for _ in $(seq 60); do
-    awk -v max="${IDLE_LOAD:-0.5}" '{exit !($1 < max)}' /proc/loadavg && return
-    sleep 1
+    read -r i0 t0 < <(cpu_ticks); sleep 1; read -r i1 t1 < <(cpu_ticks)
+    awk -v a="$i0" -v b="$i1" -v c="$t0" -v d="$t1" -v min="${IDLE_PCT:-90}" \
+      'BEGIN{exit !(d > c && 100 * (b - a) / (d - c) >= min)}' && return
   done
-  echo "warning: machine not idle (loadavg $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  echo "warning: machine not idle after 60 s" >&2
 }
 run_one() { # scenario block conns server rep -> appends a CSV line
   local scen=$1 block=$2 conns=$3 srv=$4 rep=$5 try line s0 t0 s1 t1 steal
@@ -197,7 +201,7 @@ print("Errors (non-2xx, socket) over all runs: " +
       f"; highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}%.")
 PY
 gnuplot <<GP
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "tests/bench/results/compare.png"
 set title "req/s relative to lighttpd (warm page cache, medians)"
 set style data histograms
