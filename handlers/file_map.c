@@ -82,6 +82,12 @@ void file_map_release(struct mapped_file *m)
         unmap(m);
 }
 
+struct mapped_file *file_map_retain(struct mapped_file *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
 void file_map_destroy(struct file_map *fm)
 {
     if (!fm)

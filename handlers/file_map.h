@@ -42,6 +42,9 @@ int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct 
                      enum access_class cls, struct mapped_file **out);
 void file_map_release(struct mapped_file *m);
 
+/* Another reference to a mapping the caller holds a reference to. */
+struct mapped_file *file_map_retain(struct mapped_file *m);
+
 /* The fast path: a reference to the cached mapping of (rel, cls) when it still has the
  * identity `st` describes (from a stat of the path), without opening anything; false when
  * there is none (then open the file beneath the root and call file_map_acquire()). */

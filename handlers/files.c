@@ -13,6 +13,7 @@
 #include "handlers/conditional.h"
 #include "handlers/file_open.h"
 #include "handlers/multipart.h"
+#include "handlers/prefetch_pool.h"
 #include "handlers/range.h"
 #include "handlers/reply.h"
 #include "handlers/residency.h"
@@ -116,30 +117,64 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
     return reply_queue(req, status, r, len);
 }
 
-/* Residency check of a requested span: counts the bytes found cold and, when the policy
- * asks for it, prefetches them. Skipped when neither the hint nor the metrics need it. */
-static void prefetch(struct request *req, const struct file_info *fi,
-                     const struct byte_range *span)
+/* The residency check of the spans about to be sent, on the first pass of a GET: counts the
+ * bytes found cold. When some are cold and helper threads exist, the connection is suspended
+ * and the spans handed to them: true, and the handler runs again once they are in (the
+ * request is then marked resumed and skips this check). Without helpers, the WILLNEED hints
+ * are given inline. HEAD sends no body: nothing to check. */
+static bool handed_to_helpers(struct request *req, const struct file_info *fi,
+                              const struct byte_range *spans, size_t n, struct mapped_file *m)
 {
     struct handler_ctx *ctx = req->ctx;
     bool hint = advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED);
-    if (!hint && metrics_level(ctx->metrics) != INSTRUMENT_FULL)
-        return;
-    uint64_t missing =
-        residency_missing(fi->base, span->first, range_length(span), ctx->prefetch_window);
+    if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
+        (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
+        return false;
+    uint64_t missing = 0;
+    for (size_t i = 0; i < n; i++)
+        missing += residency_missing(fi->base, spans[i].first, range_length(&spans[i]),
+                                     ctx->prefetch_window);
     req->rec.miss_bytes += missing;
-    if (missing && hint)
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, fi->base, span->first,
-                        range_length(span), ctx->prefetch_window);
+    if (!missing)
+        return false;
+    if (ctx->prefetch) {
+        struct prefetch_job job = {.conn = req->conn, .cls = ACCESS_STREAM, .handler = MH_FILES};
+        for (size_t i = 0; i < n && job.nspans < PREFETCH_MAX_SPANS; i++, job.nspans++) {
+            job.off[job.nspans] = spans[i].first;
+            job.len[job.nspans] = range_length(&spans[i]);
+        }
+        job.map = file_map_retain(m);
+        req->resumed = true; /* whatever happens next, the next pass serves */
+        MHD_suspend_connection(req->conn);
+        if (prefetch_pool_submit(ctx->prefetch, &job)) {
+            metrics_cold_request(ctx->metrics, MH_FILES);
+            return true;
+        }
+        file_map_release(job.map); /* queue full: serve at once, hints inline */
+        MHD_resume_connection(req->conn);
+        return true;
+    }
+    for (size_t i = 0; i < n && hint; i++)
+        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, fi->base, spans[i].first,
+                        range_length(&spans[i]), ctx->prefetch_window);
+    return false;
+}
+
+/* Range outcomes count once per request, not again when it resumes after a prefetch. */
+static void count_range(struct request *req, enum metric_range kind)
+{
+    if (!req->resumed)
+        metrics_range(req->ctx->metrics, kind);
 }
 
 /* 200 with the whole file. Consumes the mapping reference. */
 static enum MHD_Result send_whole(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
-    if (fi->size) {
-        struct byte_range all = {0, fi->size - 1};
-        prefetch(req, fi, &all);
+    struct byte_range all = {0, fi->size ? fi->size - 1 : 0};
+    if (handed_to_helpers(req, fi, &all, 1, m)) {
+        file_map_release(m);
+        return MHD_YES;
     }
     return queue_body(req, MHD_HTTP_OK, whole_file_response(m), fi->size, fi, fi->content_type,
                       NULL);
@@ -153,7 +188,10 @@ static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
     char cr[80];
     snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, span->first, span->last,
              fi->size);
-    prefetch(req, fi, span);
+    if (handed_to_helpers(req, fi, span, 1, m)) {
+        file_map_release(m);
+        return MHD_YES;
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
         (size_t)range_length(span), (void *)(fi->base + span->first), release_cb, m);
     if (!r)
@@ -167,8 +205,10 @@ static enum MHD_Result send_multipart(struct request *req, struct mapped_file *m
                                       const struct byte_range *r, size_t n)
 {
     const struct file_info *fi = mapped_file_info(m);
-    for (size_t i = 0; i < n; i++)
-        prefetch(req, fi, &r[i]);
+    if (handed_to_helpers(req, fi, r, n, m)) {
+        file_map_release(m);
+        return MHD_YES;
+    }
     char content_type[MULTIPART_CONTENT_TYPE_LEN];
     uint64_t len = 0;
     struct MHD_Response *resp = multipart_response(m, r, n, content_type, &len);
@@ -189,7 +229,7 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     if (!range)
         return send_whole(req, m);
     if (if_range && !cond_if_range(if_range, &v)) {
-        metrics_range(ctx->metrics, MR_IGNORED);
+        count_range(req, MR_IGNORED);
         return send_whole(req, m);
     }
 
@@ -202,18 +242,18 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     enum MHD_Result ret;
     switch (range_parse(range, fi->size, ctx->max_ranges, ranges, &n)) {
     case RANGE_IGNORED:
-        metrics_range(ctx->metrics, MR_IGNORED);
+        count_range(req, MR_IGNORED);
         ret = send_whole(req, m);
         break;
     case RANGE_UNSATISFIABLE:
     case RANGE_TOO_MANY:
-        metrics_range(ctx->metrics, MR_UNSATISFIABLE);
+        count_range(req, MR_UNSATISFIABLE);
         ret = send_unsatisfiable(req, m);
         break;
     case RANGE_OK:
     default:
         n = range_coalesce(ranges, n);
-        metrics_range(ctx->metrics, n == 1 ? MR_SINGLE : MR_MULTI);
+        count_range(req, n == 1 ? MR_SINGLE : MR_MULTI);
         ret = n == 1 ? send_range(req, m, &ranges[0]) : send_multipart(req, m, ranges, n);
         break;
     }

@@ -16,6 +16,7 @@
 #include "handlers/advice.h"
 #include "handlers/cors.h"
 #include "handlers/file_map.h"
+#include "handlers/prefetch_pool.h"
 
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
@@ -32,6 +33,7 @@ struct handler_ctx {
     struct advice_policy policy;
     struct file_map *maps;
     struct metrics *metrics;
+    struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
 };

@@ -20,6 +20,7 @@ struct request {
     struct MHD_Connection *conn;
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
+    bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */
     struct request_record rec;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
 };

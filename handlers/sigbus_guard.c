@@ -50,3 +50,22 @@ bool sigbus_guard_copy(void *dst, const void *src, size_t len)
     active = NULL;
     return true;
 }
+
+bool sigbus_guard_touch(const void *addr, size_t len, size_t stride)
+{
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 1) != 0)
+        return false;
+    active = &jb;
+    atomic_signal_fence(memory_order_seq_cst);
+    const volatile unsigned char *p = addr;
+    unsigned char sink = 0;
+    for (size_t i = 0; i < len; i += stride)
+        sink ^= p[i];
+    if (len)
+        sink ^= p[len - 1];
+    atomic_signal_fence(memory_order_seq_cst);
+    active = NULL;
+    (void)sink;
+    return true;
+}

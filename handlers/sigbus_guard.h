@@ -25,4 +25,8 @@ bool sigbus_guard_install(void);
 
 bool sigbus_guard_copy(void *dst, const void *src, size_t len);
 
+/* Reads one byte of every `stride` bytes of [addr, addr+len): faults the pages in, blocking
+ * on the I/O. true when all were read, false after a SIGBUS (the file shrank). */
+bool sigbus_guard_touch(const void *addr, size_t len, size_t stride);
+
 #endif

@@ -49,6 +49,9 @@ struct shard {
     _Atomic uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     _Atomic uint64_t read_errors[MRE_COUNT];
     _Atomic uint64_t sample_records;
+    _Atomic uint64_t cold[MH_COUNT];
+    _Atomic uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
+    _Atomic uint64_t prefetch_sum_ns[METRICS_ADVICE_CLASSES];
     /* touched only by the owning thread */
     long last_minflt, last_majflt;
 } __attribute__((aligned(64)));
@@ -173,6 +176,30 @@ void metrics_range(struct metrics *m, enum metric_range kind)
         add(&my_shard(m)->ranges[kind], 1);
 }
 
+void metrics_cold_request(struct metrics *m, enum metric_handler h)
+{
+    if (m->level != INSTRUMENT_OFF)
+        add(&my_shard(m)->cold[h], 1);
+}
+
+void metrics_add_faults(struct metrics *m, enum metric_handler h, uint64_t minor, uint64_t major)
+{
+    if (m->level != INSTRUMENT_FULL)
+        return;
+    struct shard *s = my_shard(m);
+    add(&s->faults[h][0], minor);
+    add(&s->faults[h][1], major);
+}
+
+void metrics_prefetch_done(struct metrics *m, int cls, uint64_t ns)
+{
+    if (m->level == INSTRUMENT_OFF)
+        return;
+    struct shard *s = my_shard(m);
+    add(&s->prefetch[cls][duration_bucket((double)ns / 1e9)], 1);
+    add(&s->prefetch_sum_ns[cls], ns);
+}
+
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok)
 {
     add(&my_shard(m)->madvise[access_class][advice][ok ? 0 : 1], 1);
@@ -218,6 +245,9 @@ struct totals {
     uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     uint64_t read_errors[MRE_COUNT];
     uint64_t sample_records;
+    uint64_t cold[MH_COUNT];
+    uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
+    uint64_t prefetch_sum_ns[METRICS_ADVICE_CLASSES];
 };
 
 /* Adds n counters of a shard field into the matching totals field. */
@@ -246,6 +276,9 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, ranges);
         SUM_FIELD(t, s, madvise);
         SUM_FIELD(t, s, read_errors);
+        SUM_FIELD(t, s, cold);
+        SUM_FIELD(t, s, prefetch);
+        SUM_FIELD(t, s, prefetch_sum_ns);
         t->sample_records += load(&s->sample_records);
     }
 }
@@ -260,6 +293,7 @@ struct render {
     const char **labels;
     size_t nlabels, lcap;
     struct metric_histogram hist[MH_COUNT];
+    struct metric_histogram prefetch_hist[METRICS_ADVICE_CLASSES];
     bool failed;
 };
 
@@ -302,6 +336,7 @@ static const char *const L_HT[] = {"handler", "type"};
 static const char *const L_CAR[] = {"class", "advice", "result"};
 static const char *const L_KIND[] = {"kind"};
 static const char *const L_REASON[] = {"reason"};
+static const char *const L_CLASS[] = {"class"};
 static const char *const L_TYPE[] = {"type"};
 static const char *const L_BUILD[] = {"version", "libmicrohttpd", "jansson"};
 
@@ -411,6 +446,22 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            METRIC_COUNTER, L_REASON, 1);
     for (int k = 0; k < MRE_COUNT; k++)
         sample(r, (double)t->read_errors[k], NULL, 1, read_error_names[k]);
+
+    family(r, "mmapd_cold_requests_total",
+           "Requests found cold and handed to the prefetch helpers, by handler.", METRIC_COUNTER,
+           L_H, 1);
+    for (int h = 0; h < MH_COUNT; h++)
+        sample(r, (double)t->cold[h], NULL, 1, handler_names[h]);
+
+    family(r, "mmapd_prefetch_duration_seconds",
+           "Time a cold request waited for its prefetch, by access class.", METRIC_HISTOGRAM,
+           L_CLASS, 1);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++) {
+        r->prefetch_hist[c] = (struct metric_histogram){duration_bounds, DURATION_BUCKETS,
+                                                        t->prefetch[c],
+                                                        (double)t->prefetch_sum_ns[c] / 1e9};
+        sample(r, 0, &r->prefetch_hist[c], 1, access_class_name((enum access_class)c));
+    }
 
     family(r, "mmapd_build_info", "Build facts; the value is always 1.", METRIC_GAUGE, L_BUILD, 3);
     sample(r, 1, NULL, 3, MMAPD_VERSION, MHD_get_version(), JANSSON_VERSION);

@@ -62,6 +62,12 @@ enum metric_method metrics_method(const char *method);
 void metrics_request_done(struct metrics *m, const struct request_record *r);
 
 void metrics_range(struct metrics *m, enum metric_range kind);
+/* A request found cold and handed to the prefetch helpers (counted at any level but OFF). */
+void metrics_cold_request(struct metrics *m, enum metric_handler h);
+/* Page faults a helper thread took on behalf of handler h (FULL level only). */
+void metrics_add_faults(struct metrics *m, enum metric_handler h, uint64_t minor, uint64_t major);
+/* A prefetch job of access class `cls` finished after `ns` nanoseconds (helper thread). */
+void metrics_prefetch_done(struct metrics *m, int cls, uint64_t ns);
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
 void metrics_read_error(struct metrics *m, enum metric_read_error reason);
 /* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */

@@ -64,6 +64,10 @@ static const struct option_def options[] = {
      XSTR(SAMPLE_IOVEC_DEFAULT) ", at most 511)", NULL},
     {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
      "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)", NULL},
+    {"prefetch-threads", OPT_UINT, FIELD(prefetch_threads), 0, 64, "N",
+     "helper threads that read a cold request's pages in while its connection is suspended, "
+     "so that warm requests never wait behind it; 0 = cold requests are served on the HTTP "
+     "thread (default 2)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
      "file mappings kept open, least recently used dropped first (default 1024)", NULL},
     {"dotfiles", OPT_CHOICE, FIELD(allow_dotfiles), 0, 0, "deny|allow",
@@ -153,6 +157,7 @@ void config_defaults(struct mmapd_config *c)
     c->sample_iovec_max = SAMPLE_IOVEC_DEFAULT;
     c->drain_timeout = 10;
     c->map_cache = 1024;
+    c->prefetch_threads = 2;
     c->allow_dotfiles = 0;
     c->instrument = INSTRUMENT_FULL;
     advice_policy_defaults(&c->advice);

@@ -35,6 +35,7 @@ struct mmapd_config {
     unsigned sample_iovec_max;       /* larger samples use the copying reader, 0: always */
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* mapping cache entries */
+    unsigned prefetch_threads;       /* 0: no cold path off the HTTP threads */
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */

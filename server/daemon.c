@@ -107,6 +107,16 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         snprintf(err, errlen, "out of memory for the metrics or the mapping cache");
         goto fail;
     }
+    if (cfg->prefetch_threads) {
+        s->handlers.prefetch =
+            prefetch_pool_create(cfg->prefetch_threads, 4 * (size_t)cfg->max_connections,
+                                 &s->handlers.policy, s->handlers.metrics,
+                                 s->handlers.prefetch_window);
+        if (!s->handlers.prefetch) {
+            snprintf(err, errlen, "cannot start %u prefetch threads", cfg->prefetch_threads);
+            goto fail;
+        }
+    }
     if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
                             errlen))
         goto fail;
@@ -152,6 +162,10 @@ unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t 
 
 void server_stop(struct server *s)
 {
+    /* first: the helpers finish their jobs and resume every suspended connection, which
+     * libmicrohttpd needs before it stops */
+    prefetch_pool_destroy(s->handlers.prefetch);
+    s->handlers.prefetch = NULL;
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;

@@ -1,0 +1,140 @@
+/* prefetch_pool.c - a bounded job queue and the helper threads that serve it. */
+#include "handlers/prefetch_pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "handlers/sigbus_guard.h"
+#include "metrics/metrics.h"
+
+struct prefetch_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct prefetch_job *queue; /* ring of `cap` jobs */
+    size_t cap, head, count;
+    bool stopping;
+    unsigned nthreads;
+    pthread_t *threads;
+    const struct advice_policy *policy;
+    struct metrics *metrics;
+    size_t window;
+};
+
+static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
+{
+    uint64_t t0 = metrics_now_ns();
+    struct rusage ru0, ru1;
+    bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
+    const struct file_info *fi = mapped_file_info(job->map);
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    for (size_t i = 0; i < job->nspans; i++) /* all hints first: one deep I/O queue */
+        advice_willneed(p->policy, p->metrics, job->cls, fi->base, job->off[i], job->len[i],
+                        p->window);
+    uint64_t budget = PREFETCH_BUDGET;
+    for (size_t i = 0; i < job->nspans && budget > 0; i++) {
+        uint64_t off = job->off[i], end = off + (job->len[i] < budget ? job->len[i] : budget);
+        budget -= end - off;
+        for (; off < end; off += p->window) { /* a window at a time, to honour the deadline */
+            uint64_t n = end - off < p->window ? end - off : p->window;
+            if (!sigbus_guard_touch(fi->base + off, (size_t)n, page)) {
+                metrics_read_error(p->metrics, MRE_SIGBUS);
+                budget = 0;
+                break;
+            }
+            if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS) {
+                budget = 0;
+                break;
+            }
+        }
+    }
+    metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
+    if (faults && getrusage(RUSAGE_THREAD, &ru1) == 0)
+        metrics_add_faults(p->metrics, (enum metric_handler)job->handler,
+                           (uint64_t)(ru1.ru_minflt - ru0.ru_minflt),
+                           (uint64_t)(ru1.ru_majflt - ru0.ru_majflt));
+    file_map_release(job->map);
+    MHD_resume_connection(job->conn);
+}
+
+static void *worker(void *arg)
+{
+    struct prefetch_pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->count == 0 && !p->stopping)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->count == 0)
+            break; /* stopping, and nothing left */
+        struct prefetch_job job = p->queue[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        pthread_mutex_unlock(&p->lock);
+        run_job(p, &job);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
+                                           const struct advice_policy *policy,
+                                           struct metrics *metrics, size_t window)
+{
+    struct prefetch_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->queue = calloc(queue_cap, sizeof *p->queue);
+    p->threads = calloc(threads, sizeof *p->threads);
+    if (!p->queue || !p->threads || pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p->queue);
+        free(p->threads);
+        free(p);
+        return NULL;
+    }
+    pthread_cond_init(&p->wake, NULL);
+    p->cap = queue_cap;
+    p->policy = policy;
+    p->metrics = metrics;
+    p->window = window;
+    for (; p->nthreads < threads; p->nthreads++)
+        if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
+            break;
+    if (p->nthreads == 0) {
+        prefetch_pool_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job)
+{
+    pthread_mutex_lock(&p->lock);
+    bool ok = !p->stopping && p->count < p->cap;
+    if (ok) {
+        p->queue[(p->head + p->count) % p->cap] = *job;
+        p->count++;
+        pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+void prefetch_pool_destroy(struct prefetch_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p->threads);
+    free(p->queue);
+    free(p);
+}

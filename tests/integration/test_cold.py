@@ -1,0 +1,114 @@
+"""test_cold.py - the cold path: a request for data not in the page cache is suspended, its
+pages are read in by a helper thread, and it resumes with the right bytes; warm requests on
+the same (single) HTTP thread are served meanwhile; without helpers the same request is
+served inline. Timing is checked only with a generous bound."""
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+
+from harness import Server, check, curl, done, make_root
+
+root, files = make_root()
+SIZE = 32 * 1024 * 1024
+
+
+def fresh_cold_file(name):
+    """A file never mapped by the server, written, flushed and evicted."""
+    path = os.path.join(root, name)
+    data = os.urandom(SIZE)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    out = subprocess.run(["fincore", "-b", "-n", "-o", "RES", path], capture_output=True, text=True)
+    resident = int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.split() else -1
+    return data, resident
+
+
+def metric(text, name):
+    m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+check(shutil.which("fincore") is not None, "fincore not found: install the Debian package 'util-linux'")
+
+with Server(root, args=["--threads", "1", "--prefetch-threads", "2"]) as s:
+    data, resident = fresh_cold_file("cold1.bin")
+    if resident > SIZE // 4:
+        print(f"note: eviction left {resident} bytes resident; the cold path may not trigger")
+    before = curl(s.url("/metrics"))[2].decode()
+    result = {}
+
+    def download():
+        t0 = time.time()
+        st, _, body, _ = curl(s.url("/files/cold1.bin"), timeout=60)
+        result.update(status=st, body=body, secs=time.time() - t0)
+
+    t = threading.Thread(target=download)
+    t.start()
+    warm = []
+    while t.is_alive() and len(warm) < 200:
+        t0 = time.time()
+        st, _, body, _ = curl(s.url("/files/small.txt"), timeout=30)
+        warm.append(time.time() - t0)
+        check(st == 200 and body == files["small.txt"], f"warm request during the cold one: {st}")
+    t.join()
+    check(result.get("status") == 200 and result.get("body") == data,
+          f"the cold request resumed with the wrong answer: {result.get('status')}, "
+          f"{len(result.get('body') or b'')} bytes")
+    after = curl(s.url("/metrics"))[2].decode()
+    cold = metric(after, 'mmapd_cold_requests_total{handler="files"}') - \
+        metric(before, 'mmapd_cold_requests_total{handler="files"}')
+    waits = metric(after, 'mmapd_prefetch_duration_seconds_count{class="stream"}') - \
+        metric(before, 'mmapd_prefetch_duration_seconds_count{class="stream"}')
+    if resident == 0:
+        check(cold == 1 and waits == 1, f"cold requests +{cold}, prefetch waits +{waits} (expected 1, 1)")
+    print(f"cold download {result.get('secs', 0):.3f} s; {len(warm)} warm requests meanwhile, "
+          f"slowest {max(warm) * 1000 if warm else 0:.1f} ms")
+    # generous: a warm request must never wait for the whole cold read
+    check(not warm or max(warm) < 1.0, f"a warm request took {max(warm):.3f} s behind a cold one")
+    # the same file again is warm: no new cold request
+    st, _, body, _ = curl(s.url("/files/cold1.bin"), "-r", "0-1048575")
+    again = curl(s.url("/metrics"))[2].decode()
+    check(st == 206 and body == data[:1 << 20], f"warm range after the prefetch: {st}")
+    check(metric(again, 'mmapd_cold_requests_total{handler="files"}') ==
+          metric(after, 'mmapd_cold_requests_total{handler="files"}'), "a warm request was sent to the helpers")
+    # a cold range and a cold multipart resume correctly too
+    data2, _ = fresh_cold_file("cold2.bin")
+    st, _, body, _ = curl(s.url("/files/cold2.bin"), "-r", f"{SIZE - 5000000}-{SIZE - 1}")
+    check(st == 206 and body == data2[SIZE - 5000000:], f"cold range: {st}, {len(body)} bytes")
+    # HEAD never waits for a prefetch: it sends no body
+    data3, _ = fresh_cold_file("cold3.bin")
+    st, h, _, _ = curl(s.url("/files/cold3.bin"), "-I")
+    check(st == 200 and h.get("content-length") == str(SIZE), f"HEAD of a cold file: {st} {h}")
+
+with Server(root, args=["--threads", "1", "--prefetch-threads", "0"]) as s:
+    data4, _ = fresh_cold_file("cold4.bin")
+    st, _, body, _ = curl(s.url("/files/cold4.bin"))
+    check(st == 200 and body == data4, f"without helpers a cold file is served inline: {st}")
+    m = curl(s.url("/metrics"))[2].decode()
+    check(metric(m, 'mmapd_cold_requests_total{handler="files"}') == 0, "no helpers, no cold hand-offs")
+
+# SIGTERM while a request is suspended: the helpers finish, the request completes, exit 0
+with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
+    data5, _ = fresh_cold_file("cold5.bin")
+    out = {}
+    th = threading.Thread(target=lambda: out.update(r=curl(s.url("/files/cold5.bin"), timeout=60)))
+    th.start()
+    time.sleep(0.01)
+    code = s.stop()
+    th.join()
+    check(code == 0, f"exit status {code} after SIGTERM with a cold request in flight")
+    st = out.get("r", (0,))[0]
+    check(st in (0, 200), f"the in-flight cold request got {st}")
+    if st == 200:
+        check(out["r"][2] == data5, "the in-flight cold request's bytes")
+
+shutil.rmtree(root)
+done()
