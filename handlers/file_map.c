@@ -212,6 +212,16 @@ bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
     return hit;
 }
 
+void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls)
+{
+    pthread_mutex_lock(&fm->lock);
+    struct mapped_file **l = find_locked(fm, rel, cls);
+    struct mapped_file *gone = l ? unlink_entry(fm, l) : NULL;
+    pthread_mutex_unlock(&fm->lock);
+    if (gone)
+        file_map_release(gone);
+}
+
 int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct stat *st,
                      enum access_class cls, struct mapped_file **out)
 {

@@ -42,6 +42,10 @@ int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct 
                      enum access_class cls, struct mapped_file **out);
 void file_map_release(struct mapped_file *m);
 
+/* Drops the cache's entry for (rel, cls), if any: the path no longer names a file, so its
+ * mapping (and the deleted file's disk space) is released once no response holds it. */
+void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls);
+
 /* Another reference to a mapping the caller holds a reference to. */
 struct mapped_file *file_map_retain(struct mapped_file *m);
 

@@ -294,6 +294,8 @@ static unsigned open_mapping(struct request *req, const char *rel, struct mapped
     int status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
     if (status == 403 && S_ISDIR(st.st_mode))
         return 301;
+    if (status == 404)
+        file_map_forget(ctx->maps, rel, ACCESS_STREAM); /* deleted: let its space go */
     if (status)
         return (unsigned)status;
     int err = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_STREAM, m);
