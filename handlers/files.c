@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "handlers/conditional.h"
-#include "handlers/file_open.h"
+#include "handlers/file_lookup.h"
 #include "handlers/multipart.h"
 #include "handlers/prefetch_pool.h"
 #include "handlers/range.h"
@@ -277,32 +277,6 @@ static enum MHD_Result redirect_to_directory(struct request *req, const char *ra
     return reply_queue(req, 301, r, len);
 }
 
-/* A reference to the stream mapping of `rel`, or the status to answer (301 for a directory).
- * Fast path: one fstatat() confirms that the cached mapping is still the file at this path
- * (same device, inode, size, mtime); a stat that leaves the root through a symlink cannot
- * match, since every cached mapping was opened beneath the root. Otherwise the file is
- * opened with openat2(RESOLVE_BENEATH) and (re)mapped. */
-static unsigned open_mapping(struct request *req, const char *rel, struct mapped_file **m)
-{
-    struct handler_ctx *ctx = req->ctx;
-    struct stat st = {0};
-    if (fstatat(ctx->root_fd, rel, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-        file_map_find(ctx->maps, rel, ACCESS_STREAM, &st, m))
-        return 0;
-    int fd;
-    memset(&st, 0, sizeof st);
-    int status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
-    if (status == 403 && S_ISDIR(st.st_mode))
-        return 301;
-    if (status == 404)
-        file_map_forget(ctx->maps, rel, ACCESS_STREAM); /* deleted: let its space go */
-    if (status)
-        return (unsigned)status;
-    int err = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_STREAM, m);
-    close(fd);
-    return err ? 500 : 0;
-}
-
 enum MHD_Result files_handle(struct request *req, const char *raw_path)
 {
     struct handler_ctx *ctx = req->ctx;
@@ -313,7 +287,7 @@ enum MHD_Result files_handle(struct request *req, const char *raw_path)
         return reply_status(req, status);
 
     struct mapped_file *m;
-    unsigned status_open = open_mapping(req, rel, &m);
+    unsigned status_open = file_lookup(ctx->root_fd, ctx->maps, rel, ACCESS_STREAM, &m);
     if (status_open == 301)
         return redirect_to_directory(req, raw_path);
     if (status_open)

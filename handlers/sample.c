@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/file_open.h"
+#include "handlers/file_lookup.h"
 #include "handlers/prng.h"
 #include "handlers/reply.h"
 #include "handlers/residency.h"
@@ -211,15 +211,11 @@ enum MHD_Result sample_handle(struct request *req, const char *raw_path)
                             &err))
         return reply_bad_parameter(req, &err);
 
-    int fd;
-    struct stat st = {0};
-    int open_status = file_open_beneath(ctx->root_fd, rel, &fd, &st);
-    if (open_status)
-        return reply_status(req, (unsigned)open_status);
     struct mapped_file *m;
-    int e = file_map_acquire(ctx->maps, rel, fd, &st, ACCESS_RANDOM, &m);
-    close(fd);
-    if (e)
-        return reply_error(req, 500, "cannot map file");
+    unsigned open_status = file_lookup(ctx->root_fd, ctx->maps, rel, ACCESS_RANDOM, &m);
+    if (open_status == 301)
+        open_status = 403; /* a directory has no records to sample */
+    if (open_status)
+        return reply_status(req, open_status);
     return serve(req, rel, &q, m);
 }
