@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "handlers/page_size.h"
 #include "metrics/metrics.h"
 
 static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random"};
@@ -111,13 +112,21 @@ void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access
             counted_madvise(m, c, (enum advice)a, base, len);
 }
 
+void advice_dontneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                     const void *base, uint64_t off, uint64_t len)
+{
+    uint64_t page = page_size(), lo = off - off % page, hi = (off + len) - (off + len) % page;
+    if (advice_wants(p, c, ADVICE_DONTNEED) && hi > lo)
+        counted_madvise(m, c, ADVICE_DONTNEED, (void *)((const unsigned char *)base + lo),
+                        (size_t)(hi - lo));
+}
+
 void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
                      const void *base, uint64_t off, uint64_t len, size_t window)
 {
     if (!advice_wants(p, c, ADVICE_WILLNEED) || len == 0)
         return;
-    long ps = sysconf(_SC_PAGESIZE);
-    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t page = page_size();
     uint64_t start = off - off % page, end = off + len;
     if (window < page)
         window = (size_t)page;

@@ -4,7 +4,7 @@
  * names: at most one of normal/sequential/random (applied to the class's mapping when it is
  * created), plus willneed (on the requested span before sending, when it is cold, in
  * windows of at most read_ahead_kb, never more than ADVICE_PREFETCH_WINDOWS windows per
- * request) and dontneed (after sending). "none" is the empty set.
+ * call) and dontneed (on what was read, once it was copied). "none" is the empty set.
  * advice_policy_set() parses "CLASS=LIST" and returns false with a message for bad input.
  * Applying never fails a request: each madvise call is counted in the metrics as ok/error.
  */
@@ -56,5 +56,11 @@ void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access
  * bytes, at most ADVICE_PREFETCH_WINDOWS of them. Does nothing unless the policy has it. */
 void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
                      const void *base, uint64_t off, uint64_t len, size_t window);
+
+/* DONTNEED over the whole pages of [off, off+len) that were just read (the partial page at
+ * the end stays): drops this process's page table entries, the page cache keeps the data.
+ * Does nothing unless the policy has it. */
+void advice_dontneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                     const void *base, uint64_t off, uint64_t len);
 
 #endif

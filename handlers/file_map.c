@@ -2,6 +2,7 @@
 #include "handlers/file_map.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "handlers/etag.h"
 #include "handlers/mime.h"
@@ -18,6 +20,7 @@ struct mapped_file {
     struct file_map *owner;
     _Atomic unsigned refs;
     enum access_class cls;
+    int fd;                  /* its own descriptor of the file: the size as of now */
     dev_t dev;
     ino_t ino;
     struct timespec mtim;
@@ -71,6 +74,7 @@ static void unmap(struct mapped_file *m)
     struct file_map *fm = m->owner;
     if (m->info.base)
         munmap((void *)m->info.base, (size_t)m->info.size);
+    close(m->fd);
     atomic_fetch_sub_explicit(&fm->live_files, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&fm->live_bytes, m->info.size, memory_order_relaxed);
     free(m);
@@ -106,6 +110,12 @@ void file_map_destroy(struct file_map *fm)
 }
 
 const struct file_info *mapped_file_info(const struct mapped_file *m) { return &m->info; }
+
+bool mapped_file_holds(const struct mapped_file *m, uint64_t end)
+{
+    struct stat st;
+    return fstat(m->fd, &st) == 0 && (uint64_t)st.st_size >= end;
+}
 
 void file_map_counts(struct file_map *fm, uint64_t *files, uint64_t *bytes)
 {
@@ -156,10 +166,17 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
         *err = EFBIG;
         return NULL;
     }
+    m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (m->fd < 0) {
+        *err = errno;
+        free(m);
+        return NULL;
+    }
     if (m->info.size > 0) {
         void *p = mmap(NULL, (size_t)m->info.size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
             *err = errno;
+            close(m->fd);
             free(m);
             return NULL;
         }

@@ -4,7 +4,7 @@
  * `fd`/`st` describe, built once and reused while the file keeps its identity (device, inode,
  * size, mtime). A file replaced by rename or changed in place gets a new mapping; holders of
  * the old one keep it until they release it, and the last release unmaps it. A new mapping
- * gets its class's mapping-wide advice. The cache holds at most `capacity` entries and drops
+ * gets its class's mapping-wide advice, and keeps a descriptor of the file while it lives. The cache holds at most `capacity` entries and drops
  * the least recently used. All functions are thread safe; the caller keeps ownership of fd.
  */
 #ifndef MMAPD_FILE_MAP_H
@@ -56,6 +56,12 @@ bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
                    const struct stat *st, struct mapped_file **out);
 
 const struct file_info *mapped_file_info(const struct mapped_file *m);
+
+/* Whether the mapped file (the inode, wherever its name went) still has at least `end`
+ * bytes now. A file truncated in place under its mapping reads as zeros in the rest of its
+ * last page, without any signal: a copy of mapped bytes is known good only if this holds
+ * after the copy. One fstat(2). */
+bool mapped_file_holds(const struct mapped_file *m, uint64_t end);
 
 /* Live mappings, including replaced ones still held by responses. */
 void file_map_counts(struct file_map *fm, uint64_t *files, uint64_t *bytes);

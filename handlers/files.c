@@ -1,4 +1,4 @@
-/* files.c - the /files handler: validators, conditionals, ranges, zero-copy bodies. */
+/* files.c - the /files handler: validators, conditionals, ranges, bodies. */
 #include "handlers/files.h"
 
 #include <inttypes.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers/conditional.h"
+#include "handlers/file_body.h"
 #include "handlers/file_lookup.h"
 #include "handlers/multipart.h"
 #include "handlers/prefetch_pool.h"
@@ -167,17 +168,40 @@ static void count_range(struct request *req, enum metric_range kind)
         metrics_range(req->ctx->metrics, kind);
 }
 
+/* Queues `b` as the 200/206 body: a body small enough to be copied at once is first made
+ * resident by the helpers when it is cold (a larger one is read in block by block as it is
+ * sent). Consumes the caller's reference `m` (kept until the headers are added) and `b`; a
+ * NULL `b` (out of memory) closes the connection. */
+static enum MHD_Result send_body(struct request *req, unsigned status, struct mapped_file *m,
+                                 struct file_body *b, const struct byte_range *spans, size_t n,
+                                 const char *content_type, const char *content_range)
+{
+    const struct file_info *fi = mapped_file_info(m);
+    enum MHD_Result ret;
+    if (!b) {
+        ret = reply_queue(req, status, NULL, 0);
+    } else if (file_body_length(b) <= FILE_BODY_COPY_MAX &&
+               handed_to_helpers(req, fi, spans, n, m)) {
+        file_body_free(b);
+        ret = MHD_YES;
+    } else {
+        uint64_t len = file_body_length(b);
+        ret = queue_body(req, status, file_body_response(b, req), len, fi, content_type,
+                         content_range);
+    }
+    file_map_release(m);
+    return ret;
+}
+
 /* 200 with the whole file. Consumes the mapping reference. */
 static enum MHD_Result send_whole(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
     struct byte_range all = {0, fi->size ? fi->size - 1 : 0};
-    if (handed_to_helpers(req, fi, &all, 1, m)) {
-        file_map_release(m);
-        return MHD_YES;
-    }
-    return queue_body(req, MHD_HTTP_OK, whole_file_response(m), fi->size, fi, fi->content_type,
-                      NULL);
+    struct file_body *b = file_body_new(file_map_retain(m));
+    if (b)
+        file_body_span(b, 0, fi->size);
+    return send_body(req, MHD_HTTP_OK, m, b, &all, 1, fi->content_type, NULL);
 }
 
 /* 206 with one range. Consumes the mapping reference. */
@@ -188,33 +212,19 @@ static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
     char cr[80];
     snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, span->first, span->last,
              fi->size);
-    if (handed_to_helpers(req, fi, span, 1, m)) {
-        file_map_release(m);
-        return MHD_YES;
-    }
-    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-        (size_t)range_length(span), (void *)(fi->base + span->first), release_cb, m);
-    if (!r)
-        file_map_release(m);
-    return queue_body(req, MHD_HTTP_PARTIAL_CONTENT, r, range_length(span), fi,
-                      fi->content_type, cr);
+    struct file_body *b = file_body_new(file_map_retain(m));
+    if (b)
+        file_body_span(b, span->first, range_length(span));
+    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, span, 1, fi->content_type, cr);
 }
 
 /* 206 multipart/byteranges. Consumes the mapping reference. */
 static enum MHD_Result send_multipart(struct request *req, struct mapped_file *m,
                                       const struct byte_range *r, size_t n)
 {
-    const struct file_info *fi = mapped_file_info(m);
-    if (handed_to_helpers(req, fi, r, n, m)) {
-        file_map_release(m);
-        return MHD_YES;
-    }
     char content_type[MULTIPART_CONTENT_TYPE_LEN];
-    uint64_t len = 0;
-    struct MHD_Response *resp = multipart_response(m, r, n, content_type, &len);
-    if (!resp)
-        file_map_release(m);
-    return queue_body(req, MHD_HTTP_PARTIAL_CONTENT, resp, len, fi, content_type, NULL);
+    struct file_body *b = multipart_body(file_map_retain(m), r, n, content_type);
+    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, r, n, content_type, NULL);
 }
 
 /* Decides the shape of a 2xx answer from Range and If-Range. Consumes the reference. */

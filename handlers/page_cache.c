@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "handlers/page_size.h"
+
 /* glibc has no wrapper and Debian 12's headers predate the call. 451 is its number on every
  * architecture that uses the unified syscall table (x86_64, arm64, riscv, ...). */
 #if !defined(__NR_cachestat) && (defined(__x86_64__) || defined(__aarch64__) || \
@@ -23,12 +25,6 @@ struct cachestat {
 };
 
 #define MINCORE_CHUNK 4096 /* pages per mincore() call: 16 MiB of 4 KiB pages */
-
-static uint64_t page_size(void)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    return ps > 0 ? (uint64_t)ps : 4096;
-}
 
 static uint64_t clamp(uint64_t pages, uint64_t size)
 {

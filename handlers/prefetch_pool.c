@@ -4,8 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
+#include "handlers/page_size.h"
 #include "handlers/sigbus_guard.h"
 #include "metrics/metrics.h"
 
@@ -28,12 +28,11 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     struct rusage ru0, ru1;
     bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
     const struct file_info *fi = mapped_file_info(job->map);
-    long ps = sysconf(_SC_PAGESIZE);
-    size_t page = ps > 0 ? (size_t)ps : 4096;
+    size_t page = (size_t)page_size();
     for (size_t i = 0; i < job->nspans; i++) /* all hints first: one deep I/O queue */
         advice_willneed(p->policy, p->metrics, job->cls, fi->base, job->off[i], job->len[i],
                         p->window);
-    uint64_t budget = PREFETCH_BUDGET;
+    uint64_t budget = job->conn ? PREFETCH_BUDGET : 0; /* hints only: nobody waits */
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
         uint64_t off = job->off[i], end = off + (job->len[i] < budget ? job->len[i] : budget);
         budget -= end - off;
@@ -50,13 +49,15 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             }
         }
     }
-    metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
+    if (job->conn)
+        metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
     if (faults && getrusage(RUSAGE_THREAD, &ru1) == 0)
         metrics_add_faults(p->metrics, (enum metric_handler)job->handler,
                            (uint64_t)(ru1.ru_minflt - ru0.ru_minflt),
                            (uint64_t)(ru1.ru_majflt - ru0.ru_majflt));
     file_map_release(job->map);
-    MHD_resume_connection(job->conn);
+    if (job->conn)
+        MHD_resume_connection(job->conn);
 }
 
 static void *worker(void *arg)

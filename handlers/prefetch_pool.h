@@ -5,8 +5,10 @@
  * hints over them (all windows first, so the device works on them at once), then reads one
  * byte of every page (so the request resumes when its pages are in, or when PREFETCH_DEADLINE
  * passed: then it is served anyway), records the wait and charges the page faults it took to
- * the request's handler, and resumes the connection. libmicro-
- * httpd then calls the handler again, which serves the now warm data.
+ * the request's handler, and resumes the connection. libmicrohttpd then calls the handler
+ * (or the body's content reader) again, which serves the now warm data.
+ * A job without a connection only gives the hints: read-ahead for a body being streamed,
+ * nobody waits for it.
  * prefetch_pool_submit() never blocks: false when the queue is full (the caller serves the
  * request at once, as without a pool). prefetch_pool_destroy() finishes every queued job,
  * resuming its connection, before it returns: call it before MHD_stop_daemon().
@@ -30,7 +32,7 @@ struct metrics;
 struct prefetch_pool;
 
 struct prefetch_job {
-    struct MHD_Connection *conn; /* suspended by the caller */
+    struct MHD_Connection *conn; /* suspended by the caller; NULL: hints only */
     struct mapped_file *map;     /* a reference the job owns */
     enum access_class cls;
     int handler;                 /* enum metric_handler: whose faults the reads are */

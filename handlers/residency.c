@@ -2,14 +2,14 @@
 #include "handlers/residency.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "handlers/page_size.h"
 
 #define MAX_PAGES 2048 /* vector on the stack: 8 MiB of 4 KiB pages per check */
 
 uint64_t residency_missing(const void *base, uint64_t off, uint64_t len, size_t max_check)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t page = page_size();
     unsigned char vec[MAX_PAGES];
     if (len == 0)
         return 0;

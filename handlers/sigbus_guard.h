@@ -4,9 +4,10 @@
  * process unless caught. sigbus_guard_install() installs a process-wide SIGBUS handler
  * (SA_SIGINFO | SA_NODEFER). When the faulting thread is inside sigbus_guard_copy(), the
  * handler siglongjmp()s back to it (its jump buffer is found through a thread-local pointer,
- * saved with sigsetjmp(jb, 1)) and the copy returns false; any number of times, on any
- * thread. A SIGBUS anywhere else is not ours to survive: the handler restores the default
- * action and raises the signal again, so the process ends as it would have without it.
+ * saved with sigsetjmp(jb, 0): the handler blocks nothing, so there is no mask to restore)
+ * and the copy returns false; any number of times, on any thread. A SIGBUS anywhere else is
+ * not ours to survive: the handler restores the default action and raises the signal again,
+ * so the process ends as it would have without it.
  *
  * sigbus_guard_copy() is memcpy() for source bytes that may be mapped: true when all `len`
  * bytes were copied, false after a SIGBUS (dst then holds an unspecified prefix). The caller
