@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "handlers/admission.h"
 #include "handlers/files.h"
 #include "handlers/request.h"
 #include "handlers/health.h"
@@ -68,6 +69,13 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     struct handler_ctx *ctx = req->ctx;
     req->cors_origin = cors_allow_origin(
         &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
+    /* a connection over a connection limit gets 503 for all but the liveness probe: a
+     * saturated server is alive, and an orchestrator must not restart it for being busy */
+    enum admission_reason over = admission_refusal(req->conn);
+    if (over != ADMISSION_OK && handle != health_live)
+        return reply_unavailable(req, over == ADMISSION_PER_IP
+                                          ? "too many connections from this address"
+                                          : "too many connections");
     if (req->rec.handler == MH_OTHER)
         return reply_status(req, 404);
     if (ctx->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)

@@ -9,7 +9,9 @@
  * ctx->in_flight from its first access-handler call until MHD reports it completed, is then
  * recorded in the metrics, and router_completed() frees it, exactly once (MHD calls the
  * completion callback for every request whose URI log callback ran, even one it answered
- * itself; such a request was never started and is freed without being recorded).
+ * itself; such a request was never started and is freed without being recorded). Requests
+ * on a connection accepted over a connection limit (handlers/admission.h) are answered 503,
+ * GET /healthz excepted.
  */
 #ifndef MMAPD_ROUTER_H
 #define MMAPD_ROUTER_H
