@@ -149,7 +149,6 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
     struct handler_ctx *ctx = cls;
     struct request *req = *req_cls;
-    (void)c;
     if (!req)
         return;
     if (req->started) {
@@ -162,6 +161,14 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         metrics_request_done(ctx->metrics, &req->rec);
         metrics_sample_records(ctx->metrics, req->rec.sample_records);
         atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+    } else {
+        /* libmicrohttpd answered it itself; 431 and 414 mean the request outgrew the
+         * connection's memory pool (it closes the connection after them) */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (ci && (ci->http_status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE ||
+                   ci->http_status == MHD_HTTP_URI_TOO_LONG))
+            metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
     free(req->query);
     free(req);
