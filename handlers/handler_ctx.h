@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "handlers/access.h"
+#include "handlers/admission.h"
 #include "handlers/advice.h"
 #include "handlers/cors.h"
 #include "handlers/file_map.h"
@@ -34,6 +35,7 @@ struct handler_ctx {
     struct file_map *maps;
     struct metrics *metrics;
     struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
+    struct admission *admission;    /* open connections against the connection limits */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
 };

@@ -10,6 +10,7 @@ enum MHD_Result metrics_page(struct request *req)
     struct handler_ctx *ctx = req->ctx;
     struct metrics_inputs in = {
         .in_flight = atomic_load_explicit(&ctx->in_flight, memory_order_relaxed),
+        .connections_open = admission_open(ctx->admission),
     };
     file_map_counts(ctx->maps, &in.mapped_files, &in.mapped_bytes);
     const char *accept = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,

@@ -129,6 +129,18 @@ enum MHD_Result reply_unauthorized(struct request *req, bool invalid_token)
     return reply_queue(req, 401, r, len);
 }
 
+enum MHD_Result reply_unavailable(struct request *req, const char *message)
+{
+    uint64_t len = 0;
+    struct MHD_Response *r = json_response(error_doc(503, message), &len);
+    if (r && (MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES ||
+              MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return reply_queue(req, 503, r, len);
+}
+
 enum MHD_Result reply_preflight(struct request *req)
 {
     if (!req->cors_origin)

@@ -30,6 +30,10 @@ enum MHD_Result reply_method_not_allowed(struct request *req, const char *allow)
 /* 401 with WWW-Authenticate: Bearer (error="invalid_token" when a token was presented). */
 enum MHD_Result reply_unauthorized(struct request *req, bool invalid_token);
 
+/* 503 for a connection over a connection limit: `message` (fixed text) in the JSON body,
+ * Retry-After: 1, and Connection: close, so that libmicrohttpd closes it after the answer. */
+enum MHD_Result reply_unavailable(struct request *req, const char *message);
+
 /* 204 answer to a CORS preflight (the request's origin is allowed), or 403 (it is not). */
 enum MHD_Result reply_preflight(struct request *req);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "handlers/admission.h"
 #include "handlers/files.h"
 #include "handlers/request.h"
 #include "handlers/health.h"
@@ -68,6 +69,13 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     struct handler_ctx *ctx = req->ctx;
     req->cors_origin = cors_allow_origin(
         &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
+    /* a connection over a connection limit gets 503 for all but the liveness probe: a
+     * saturated server is alive, and an orchestrator must not restart it for being busy */
+    enum admission_reason over = admission_refusal(req->conn);
+    if (over != ADMISSION_OK && handle != health_live)
+        return reply_unavailable(req, over == ADMISSION_PER_IP
+                                          ? "too many connections from this address"
+                                          : "too many connections");
     if (req->rec.handler == MH_OTHER)
         return reply_status(req, 404);
     if (ctx->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
@@ -141,7 +149,6 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 {
     struct handler_ctx *ctx = cls;
     struct request *req = *req_cls;
-    (void)c;
     if (!req)
         return;
     if (req->started) {
@@ -154,6 +161,14 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         metrics_request_done(ctx->metrics, &req->rec);
         metrics_sample_records(ctx->metrics, req->rec.sample_records);
         atomic_fetch_sub_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+    } else {
+        /* libmicrohttpd answered it itself; 431 and 414 mean the request outgrew the
+         * connection's memory pool (it closes the connection after them) */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (ci && (ci->http_status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE ||
+                   ci->http_status == MHD_HTTP_URI_TOO_LONG))
+            metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
     free(req->query);
     free(req);

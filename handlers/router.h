@@ -9,7 +9,10 @@
  * ctx->in_flight from its first access-handler call until MHD reports it completed, is then
  * recorded in the metrics, and router_completed() frees it, exactly once (MHD calls the
  * completion callback for every request whose URI log callback ran, even one it answered
- * itself; such a request was never started and is freed without being recorded).
+ * itself; such a request was never started and is freed without being recorded, except that
+ * a 431 or 414, a request that outgrew the connection's memory pool, counts in
+ * mmapd_connections_rejected_total{reason="memory_pool"}). Requests on a connection accepted
+ * over a connection limit (handlers/admission.h) are answered 503, GET /healthz excepted.
  */
 #ifndef MMAPD_ROUTER_H
 #define MMAPD_ROUTER_H

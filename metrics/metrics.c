@@ -35,6 +35,7 @@ static const char *const method_names[MM_COUNT] = {"GET",     "HEAD",  "POST", "
 static const char *const range_names[MR_COUNT] = {"single", "multi", "unsatisfiable",
                                                   "ignored"};
 static const char *const read_error_names[MRE_COUNT] = {"sigbus", "efault", "short"};
+static const char *const reject_names[MRJ_COUNT] = {"max_connections", "per_ip", "memory_pool"};
 static const char *const fault_names[2] = {"minor", "major"};
 static const char *const result_names[2] = {"ok", "error"};
 
@@ -48,6 +49,7 @@ struct shard {
     _Atomic uint64_t ranges[MR_COUNT];
     _Atomic uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     _Atomic uint64_t read_errors[MRE_COUNT];
+    _Atomic uint64_t rejected[MRJ_COUNT];
     _Atomic uint64_t sample_records;
     _Atomic uint64_t cold[MH_COUNT];
     _Atomic uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
@@ -210,6 +212,11 @@ void metrics_read_error(struct metrics *m, enum metric_read_error reason)
     add(&my_shard(m)->read_errors[reason], 1);
 }
 
+void metrics_connection_rejected(struct metrics *m, enum metric_reject reason)
+{
+    add(&my_shard(m)->rejected[reason], 1);
+}
+
 void metrics_sample_records(struct metrics *m, uint64_t n)
 {
     if (m->level != INSTRUMENT_OFF && n)
@@ -244,6 +251,7 @@ struct totals {
     uint64_t ranges[MR_COUNT];
     uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     uint64_t read_errors[MRE_COUNT];
+    uint64_t rejected[MRJ_COUNT];
     uint64_t sample_records;
     uint64_t cold[MH_COUNT];
     uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
@@ -276,6 +284,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, ranges);
         SUM_FIELD(t, s, madvise);
         SUM_FIELD(t, s, read_errors);
+        SUM_FIELD(t, s, rejected);
         SUM_FIELD(t, s, cold);
         SUM_FIELD(t, s, prefetch);
         SUM_FIELD(t, s, prefetch_sum_ns);
@@ -446,6 +455,18 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            METRIC_COUNTER, L_REASON, 1);
     for (int k = 0; k < MRE_COUNT; k++)
         sample(r, (double)t->read_errors[k], NULL, 1, read_error_names[k]);
+
+    family(r, "mmapd_connections_open",
+           "Client connections open, served or accepted only to be refused.", METRIC_GAUGE, NULL,
+           0);
+    sample(r, (double)in->connections_open, NULL, 0);
+
+    family(r, "mmapd_connections_rejected_total",
+           "Connections refused: answered 503 or closed at a connection limit, or cut off by "
+           "libmicrohttpd when a request outgrew the memory pool.",
+           METRIC_COUNTER, L_REASON, 1);
+    for (int k = 0; k < MRJ_COUNT; k++)
+        sample(r, (double)t->rejected[k], NULL, 1, reject_names[k]);
 
     family(r, "mmapd_cold_requests_total",
            "Requests found cold and handed to the prefetch helpers, by handler.", METRIC_COUNTER,

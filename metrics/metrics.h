@@ -4,7 +4,7 @@
  * found through a thread-local pointer on first use); metrics_render() sums the shards and
  * renders the exposition, so a scrape never stops a request. Threads beyond the shard count
  * share an overflow shard, still lock free. Gauges owned elsewhere (in-flight requests,
- * mapped files and bytes) are passed to metrics_render() as inputs.
+ * open connections, mapped files and bytes) are passed to metrics_render() as inputs.
  */
 #ifndef MMAPD_METRICS_H
 #define MMAPD_METRICS_H
@@ -24,6 +24,11 @@ enum metric_method {
 enum metric_range { MR_SINGLE, MR_MULTI, MR_UNSATISFIABLE, MR_IGNORED, MR_COUNT };
 
 enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
+
+/* Why a connection was refused (mmapd_connections_rejected_total{reason}): over
+ * --max-connections, over --max-connections-per-ip, or a request that outgrew the connection's
+ * memory pool (libmicrohttpd answered 431 or 414 itself). */
+enum metric_reject { MRJ_MAX_CONNECTIONS, MRJ_PER_IP, MRJ_MEMORY_POOL, MRJ_COUNT };
 
 /* The madvise classes and advice, in the order of handlers/advice.h. */
 #define METRICS_ADVICE_CLASSES 2
@@ -49,6 +54,7 @@ struct request_record {
 struct metrics_inputs {
     uint64_t in_flight;
     uint64_t mapped_files, mapped_bytes;
+    uint64_t connections_open;
 };
 
 struct metrics *metrics_create(enum instrument_level level);
@@ -70,6 +76,8 @@ void metrics_add_faults(struct metrics *m, enum metric_handler h, uint64_t minor
 void metrics_prefetch_done(struct metrics *m, int cls, uint64_t ns);
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
 void metrics_read_error(struct metrics *m, enum metric_read_error reason);
+/* A connection refused (counted at every instrument level, like read errors). */
+void metrics_connection_rejected(struct metrics *m, enum metric_reject reason);
 /* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */
 void metrics_sample_records(struct metrics *m, uint64_t n);
 

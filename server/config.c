@@ -44,9 +44,11 @@ static const struct option_def options[] = {
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "N",
      "HTTP worker threads (default: the number of CPUs)", NULL},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "N",
-     "connections at once, all clients (default 1024)", NULL},
+     "connections served at once, all clients; up to max(16, N/8) more are answered 503 "
+     "with Retry-After, further ones closed (default 1024)", NULL},
     {"max-connections-per-ip", OPT_UINT, FIELD(max_connections_per_ip), 0, 1000000, "N",
-     "connections at once from one IP address, 0 = no limit (default 0)", NULL},
+     "connections served at once from one IP address, 0 = no limit; up to max(4, N/4) more "
+     "are answered 503 with Retry-After, further ones closed (default 0)", NULL},
     {"connection-timeout", OPT_UINT, FIELD(connection_timeout), 0, 86400, "SECONDS",
      "close a connection idle this long, 0 = never (default 30)", NULL},
     {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",

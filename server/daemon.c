@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handlers/admission.h"
 #include "handlers/router.h"
 #include "metrics/metrics.h"
 #include "server/listen_addr.h"
@@ -40,17 +41,23 @@ static bool open_root(const char *root, int *fd, char *err, size_t errlen)
     return true;
 }
 
+/* libmicrohttpd's own connection limits sit above mmapd's (handlers/admission.h): it would
+ * stop accepting (total) or close new sockets unseen (per IP), where mmapd answers 503 or
+ * closes and counts. */
 static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg, int family)
 {
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[20];
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
     OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL); /* first, or MHD warns */
     OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
     OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL); /* refuse malformed requests with 400 */
-    OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, admission_mhd_connection_limit(&s->limits, cfg->threads),
+        NULL);
     if (cfg->max_connections_per_ip)
-        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL);
+        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            admission_mhd_per_ip_limit(&s->limits, cfg->threads), NULL);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)admission_notify, s->handlers.admission);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL);
     OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, NULL);
     if (cfg->threads > 1)
@@ -64,7 +71,8 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, 0, NULL, NULL, router_access, &s->handlers,
+    return MHD_start_daemon(flags, 0, admission_accept, s->handlers.admission, router_access,
+                            &s->handlers,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
@@ -103,8 +111,14 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     if (s->handlers.metrics)
         s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
                                            s->handlers.metrics);
-    if (!s->handlers.maps) {
-        snprintf(err, errlen, "out of memory for the metrics or the mapping cache");
+    admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
+    if (s->handlers.maps)
+        s->handlers.admission = admission_create(
+            &s->limits, admission_mhd_connection_limit(&s->limits, cfg->threads),
+            s->handlers.metrics);
+    if (!s->handlers.admission) {
+        snprintf(err, errlen, "out of memory for the metrics, the mapping cache or the "
+                              "connection counts");
         goto fail;
     }
     if (cfg->prefetch_threads) {
@@ -174,6 +188,8 @@ void server_stop(struct server *s)
         close(s->listen_fd);
         s->listen_fd = -1;
     }
+    admission_destroy(s->handlers.admission);
+    s->handlers.admission = NULL;
     file_map_destroy(s->handlers.maps);
     s->handlers.maps = NULL;
     metrics_destroy(s->handlers.metrics);

@@ -1,7 +1,8 @@
 /* daemon.h - the server context: served root, mapping cache, listening socket, MHD daemon.
  *
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
- * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config).
+ * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
+ * connection limits counted and enforced by handlers/admission.h ahead of libmicrohttpd's).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
@@ -23,6 +24,7 @@ struct server {
     char bound[80];          /* "127.0.0.1:8080" */
     bool read_ahead_from_sysfs;
     struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
+    struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
 };
 
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,

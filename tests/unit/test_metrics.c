@@ -24,7 +24,7 @@
 
 #define MS 1000000ull /* nanoseconds */
 
-static const struct metrics_inputs no_inputs = {0, 0, 0};
+static const struct metrics_inputs no_inputs = {0, 0, 0, 0};
 
 static char *render(struct metrics *m, const struct metrics_inputs *in,
                     enum exposition_format fmt)
@@ -120,6 +120,7 @@ static void *two_threads_worker(void *arg)
         metrics_range(m, MR_UNSATISFIABLE);
         metrics_read_error(m, MRE_SIGBUS);
         metrics_madvise(m, ACCESS_STREAM, ADVICE_WILLNEED, true);
+        metrics_connection_rejected(m, MRJ_PER_IP);
     } else {
         for (int i = 0; i < 4; i++) {
             r = rec(MH_FILES, MM_GET, 206, 10, 1500 * MS, 0);
@@ -139,6 +140,8 @@ static void *two_threads_worker(void *arg)
         metrics_read_error(m, MRE_SHORT);
         metrics_madvise(m, ACCESS_STREAM, ADVICE_WILLNEED, true);
         metrics_madvise(m, ACCESS_RANDOM, ADVICE_RANDOM, false);
+        metrics_connection_rejected(m, MRJ_PER_IP);
+        metrics_connection_rejected(m, MRJ_MEMORY_POOL);
     }
     return NULL;
 }
@@ -189,7 +192,7 @@ static void two_threads_text(void **state)
     assert_non_null(m);
     assert_int_equal(metrics_level(m), INSTRUMENT_FULL);
     run_two_threads(m);
-    struct metrics_inputs in = {7, 3, 12345};
+    struct metrics_inputs in = {7, 3, 12345, 5};
     char *t = render(m, &in, EXPOSITION_TEXT);
 
     expect_line(t, "mmapd_http_requests_total{handler=\"files\",method=\"GET\",code=\"200\"}", 4);
@@ -235,6 +238,9 @@ static void two_threads_text(void **state)
     expect_line(t, "mmapd_read_errors_total{reason=\"sigbus\"}", 1);
     expect_line(t, "mmapd_read_errors_total{reason=\"efault\"}", 0);
     expect_line(t, "mmapd_read_errors_total{reason=\"short\"}", 2);
+    expect_line(t, "mmapd_connections_rejected_total{reason=\"max_connections\"}", 0);
+    expect_line(t, "mmapd_connections_rejected_total{reason=\"per_ip\"}", 2);
+    expect_line(t, "mmapd_connections_rejected_total{reason=\"memory_pool\"}", 1);
     expect_line(t,
                 "mmapd_madvise_calls_total{class=\"stream\",advice=\"willneed\",result=\"ok\"}",
                 2);
@@ -250,6 +256,7 @@ static void two_threads_text(void **state)
     expect_line(t, "mmapd_http_requests_in_flight", 7);
     expect_line(t, "mmapd_mapped_files", 3);
     expect_line(t, "mmapd_mapped_bytes", 12345);
+    expect_line(t, "mmapd_connections_open", 5);
     /* no miss bytes were recorded */
     expect_line(t, "mmapd_page_cache_miss_bytes_total{handler=\"files\"}", 0);
 
@@ -436,6 +443,7 @@ static void *many_worker(void *arg)
         metrics_range(s->m, MR_MULTI);
         if (i % 2 == 0)
             metrics_read_error(s->m, MRE_EFAULT);
+        metrics_connection_rejected(s->m, MRJ_MAX_CONNECTIONS);
         metrics_sample_records(s->m, 3);
     }
     return NULL;
@@ -468,6 +476,7 @@ static void more_threads_than_shards(void **state)
                 total);
     expect_line(t1, "mmapd_range_requests_total{kind=\"multi\"}", total);
     expect_line(t1, "mmapd_read_errors_total{reason=\"efault\"}", total / 2);
+    expect_line(t1, "mmapd_connections_rejected_total{reason=\"max_connections\"}", total);
     expect_line(t1,
                 "mmapd_madvise_calls_total{class=\"random\",advice=\"willneed\",result=\"ok\"}",
                 total);
