@@ -174,7 +174,7 @@ static void test_socket_open_port_in_use(void **state)
 {
     (void)state;
     struct listen_addr a, b;
-    char err[256] = "", bound[128] = "", bound2[128] = "", text[64];
+    char err[256] = "", bound[128] = "", bound2[128] = "", text[128];
     int fd = -1, fd2 = -1;
     assert_true(listen_addr_parse("127.0.0.1:0", &a, err, sizeof err));
     assert_true(listen_socket_open(&a, 16, &fd, bound, sizeof bound, err, sizeof err));
