@@ -74,8 +74,11 @@ with Server(root, args=args, env=env) as s:
     for path in soak_load.warm_paths():
         st, _, _, _ = curl(s.url(path), timeout=60)
         check(st == 200, f"warming {path}: {st}")
-    rss0, anon0, fd0 = (soak_load.proc_status_kb(pid, "VmRSS"),
-                        soak_load.proc_status_kb(pid, "RssAnon"), soak_load.open_fds(pid))
+    fd0 = None
+    for _ in range(10):  # the warming connections may take a moment to close
+        time.sleep(0.1)
+        fd0 = min(x for x in (fd0, soak_load.open_fds(pid)) if x is not None)
+    rss0, anon0 = soak_load.proc_status_kb(pid, "VmRSS"), soak_load.proc_status_kb(pid, "RssAnon")
     before = requests_by_status(s.base)
 
     samples = []   # (seconds since the start, VmRSS kB, RssAnon kB, descriptors)
