@@ -1,5 +1,5 @@
 """test_drain_load.py - SIGTERM under load. While wrk runs soak.lua, 12 curl downloads of a
-32 MiB file (4 MB/s each) and 6 keep-alive clients asking for 4 MiB ranges back to back are
+32 MiB file (4 MiB/s each) and 6 keep-alive clients asking for 4 MiB ranges back to back are
 under way, mmapd gets SIGTERM:
 
 - every download and every response asked for before the signal completes whole (length and
@@ -31,7 +31,7 @@ from harness import Server, check, curl, done
 ASAN = soak_load.sanitized()
 DRAIN = 40            # --drain-timeout: far longer than the downloads need after the signal
 DOWNLOADS = 12
-RATE = "4M"           # curl --limit-rate: a 32 MiB download takes about 8 s
+RATE = "4M"           # curl --limit-rate, bytes a second: a 32 MiB download takes 8 s
 KEEPALIVE = 6
 CHUNK = 4 << 20       # the keep-alive clients' range length
 WRK_CONNS = 32 if ASAN else 64
