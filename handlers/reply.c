@@ -24,8 +24,13 @@ enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Res
         return MHD_NO;
     req->rec.status = status;
     req->rec.body_bytes = body_len;
+    /* While draining, each answer closes its connection: a keep-alive client goes away after
+     * the response it is getting instead of sending more requests, which would keep the drain
+     * from ever seeing zero in flight and be cut when --drain-timeout ends it. */
+    bool draining = atomic_load_explicit(&req->ctx->draining, memory_order_relaxed);
     if ((req->ctx->instance_name[0] &&
          MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) ||
+        (draining && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) ||
         !add_cors(req, r)) {
         MHD_destroy_response(r);
         return MHD_NO;

@@ -4,10 +4,10 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev)
-# clang and libclang-rt-14-dev: the fuzz targets. nginx, yamllint and python3-yaml: the
-# deploy/ tests (scale-out balancer, manifest lint). The container test installs podman,
-# runc and debootstrap itself (deploy/podman-base-image.sh).
-test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget
+# wrk: the soak and drain-under-load tests. clang and libclang-rt-14-dev: the fuzz targets.
+# nginx, yamllint and python3-yaml: the deploy/ tests (scale-out balancer, manifest lint). The
+# container test installs podman, runc and debootstrap itself (deploy/podman-base-image.sh).
+test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget wrk
            nginx yamllint python3-yaml clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
