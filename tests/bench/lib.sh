@@ -121,11 +121,11 @@ bench_pct() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN{printf "%.1f", 
 
 # bench_wait_idle: until the CPUs are >= IDLE_PCT % idle (default 90) over one second and
 # the command named by BENCH_IDLE_CHECK (optional, e.g. a function that looks at the disk)
-# succeeds right after; 60 tries at most. Returns 1 (with a warning) if the machine never
-# got idle.
+# succeeds right after; IDLE_WAIT tries at most (default 60). Returns 1 (with a warning) if
+# the machine never got idle.
 bench_wait_idle() {
   local i0 t0 i1 t1 check=${BENCH_IDLE_CHECK:-}
-  for _ in $(seq 60); do
+  for _ in $(seq "${IDLE_WAIT:-60}"); do
     read -r i0 t0 < <(bench_cpu_ticks); sleep 1; read -r i1 t1 < <(bench_cpu_ticks)
     if awk -v a="$i0" -v b="$i1" -v c="$t0" -v d="$t1" -v min="${IDLE_PCT:-90}" \
          'BEGIN{exit !(d > c && 100 * (b - a) / (d - c) >= min)}' &&
@@ -133,6 +133,6 @@ bench_wait_idle() {
       return 0
     fi
   done
-  echo "warning: machine not idle after 60 s" >&2
+  echo "warning: machine not idle after ${IDLE_WAIT:-60} tries" >&2
   return 1
 }
