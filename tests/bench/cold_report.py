@@ -138,14 +138,18 @@ def cmd_report(a):
     notcold = [r for r in rows if r["status"] == "not-cold"]
     busy = [r for r in rows if r["idle"] != "yes"]
     retried = [r for r in allrows if r["attempt"] != "1"]
-    fmt = lambda rs: "; ".join(f"{r['case']} {label(key(r))} rep {r['rep']}"
-                               + (f" ({r['status']})" if r["status"] != "ok" else "") for r in rs)
+    def fmt(rs, most=8):
+        if len(rs) > most:
+            return f"{len(rs)} runs (see the CSV)"
+        return "; ".join(f"{r['case']} {label(key(r))} rep {r['rep']}"
+                         + (f" ({r['status']})" if r["status"] != "ok" else "") for r in rs)
     w(f"- {len(good)} valid runs of {len(rows)} (the CSV has every attempt: {len(allrows)}).")
     w(f"- Wrong answers: {fmt(bad) or 'none'}.")
     w(f"- File not cold at the start (more than the allowed resident bytes): "
-      f"{fmt(notcold) or 'none'}; largest resident before a run: "
+      f"{fmt(notcold) or 'none'}; most bytes resident right after an eviction: "
+      f"{max((int(r['resident_evicted']) for r in rows), default=0)} B, right before a run: "
       f"{max((int(r['resident_before']) for r in rows), default=0)} B.")
-    w(f"- Started without an idle machine (after 60 s of waiting): {fmt(busy) or 'none'}.")
+    w(f"- Started without an idle machine (the bounded wait ran out): {fmt(busy) or 'none'}.")
     w(f"- Run again for being over twice their median: {fmt(retried) or 'none'}.")
     if rows:
         w(f"- Highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}%; "

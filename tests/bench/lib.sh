@@ -36,11 +36,11 @@ bench_start_mmapd() {
   return 1
 }
 
-# bench_start_nginx WORK NAME WORKERS PORT DOCROOT: nginx (sendfile on, tcp_nopush, no access
-# log) with WORKERS worker processes ("1", "auto"), config and pid in WORK; sets BENCH_PID
-# (the master). Its workers run as www-data: DOCROOT must be world-readable.
+# bench_start_nginx WORK NAME WORKERS PORT DOCROOT [NOPUSH=on]: nginx (sendfile on, tcp_nopush
+# NOPUSH, no access log) with WORKERS worker processes ("1", "auto"), config and pid in WORK;
+# sets BENCH_PID (the master). Its workers run as www-data: DOCROOT must be world-readable.
 bench_start_nginx() {
-  local work=$1 name=$2 workers=$3 port=$4 root=$5
+  local work=$1 name=$2 workers=$3 port=$4 root=$5 nopush=${6:-on}
   mkdir -p "$work/tmp"
   cat > "$work/$name.conf" <<CONF
 worker_processes $workers;
@@ -51,7 +51,7 @@ events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on;
-  tcp_nopush on;
+  tcp_nopush $nopush;
   client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
   uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
   server { listen 127.0.0.1:$port; root $root; }
