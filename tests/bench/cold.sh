@@ -17,8 +17,8 @@
 # Every run: stop the server (a mapping keeps pages cached), evict the file (fsync +
 # posix_fadvise DONTNEED), check with fincore that nothing of it is resident (the run is
 # marked not-cold otherwise), start the server, wait for an idle machine (CPUs >= IDLE_PCT %
-# idle, default 90, and the disk quiet; 60 s at most), check fincore again, record the load
-# average and CPU steal, run the case. Read bytes are machine-wide: sectors read from the
+# idle, default 90, and the disk quiet; bounded), check fincore again, record the load
+# average and the CPU steal while waiting and during the case, run the case. Read bytes are machine-wide: sectors read from the
 # device that holds DIR (/proc/diskstats, after its in-flight I/O drained), or pgpgin of
 # /proc/vmstat when the device is not found; amplification = read / bytes requested. Every
 # answer is checked (status, Content-Range of every part, sha256 of every range; the whole
@@ -179,16 +179,18 @@ for p in "${peers[@]}"; do
 done
 
 csv=$work/cold.csv
-echo "case,server,mode,rep,attempt,wall_ms,requests,ranges_per_request,bytes_requested,body_bytes,disk_read_bytes,pgpgin_bytes,read_bytes,amplification,resident_evicted,resident_before,loadavg,steal_pct,idle,status" > "$csv"
+echo "case,server,mode,rep,attempt,wall_ms,requests,ranges_per_request,bytes_requested,body_bytes,disk_read_bytes,pgpgin_bytes,read_bytes,amplification,resident_evicted,resident_before,loadavg,steal_wait_pct,steal_pct,idle,status" > "$csv"
 run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
   local c=$1 srv=$2 mode=$3 r=$4 attempt=$5
-  local res res2 idle=yes load s0 t0 s1 t1 steal d0=0 d1=0 p0 p1 out wall nreq body status want
+  local res res2 idle=yes load s0 t0 s1 t1 steal w0 u0 w1 u1 d0=0 d1=0 p0 p1 out wall nreq body status want
   local k=${per[$srv]} disk=0 pgb readb amp code
   stop_server
   evict; res=$(resident)
   [ "$res" -le "$max_resident" ] || { evict; res=$(resident); }
   start_server "$srv" "$mode"
+  read -r w0 u0 < <(bench_steal_ticks)
   bench_wait_idle || idle=no
+  read -r w1 u1 < <(bench_steal_ticks)
   res2=$(resident)
   case $c in
     sample|multi) want=$((samples * record)) ;;
@@ -227,7 +229,7 @@ run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
   [ -z "$devname" ] || readb=$disk
   amp=$(awk -v a="$readb" -v b="$want" 'BEGIN{printf "%.3f", a / b}')
   case $c in sample) k=$samples ;; big|whole) k=1 ;; esac
-  echo "$c,$srv,$mode,$r,$attempt,$wall,$nreq,$k,$want,$body,$disk,$pgb,$readb,$amp,$res,$res2,$load,$steal,$idle,$status" >> "$csv"
+  echo "$c,$srv,$mode,$r,$attempt,$wall,$nreq,$k,$want,$body,$disk,$pgb,$readb,$amp,$res,$res2,$load,$(bench_pct "$w0" "$w1" "$u0" "$u1"),$steal,$idle,$status" >> "$csv"
   printf 'cold.sh: rep %s %-6s %-24s %8s ms  read %6s MiB  %sx  %s\n' "$r" "$c" "$srv $mode" "$wall" \
     $((readb / 1048576)) "$amp" "$status" >&2
 }

@@ -152,7 +152,8 @@ def cmd_report(a):
     w(f"- Started without an idle machine (the bounded wait ran out): {fmt(busy) or 'none'}.")
     w(f"- Run again for being over twice their median: {fmt(retried) or 'none'}.")
     if rows:
-        w(f"- Highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}%; "
+        w(f"- Highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}% "
+          f"(while waiting for idle before it: {max(float(r['steal_wait_pct']) for r in rows):.1f}%); "
           f"highest 1-minute load average before a run: "
           f"{max(float(r['loadavg']) for r in rows):.2f}.")
     with open(a.out, "w") as f:

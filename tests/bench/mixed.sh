@@ -89,7 +89,7 @@ start_server() { # NAME: sets pid and port
 stop_server() { [ -z "$pid" ] || bench_stop "$pid"; pid=; }
 
 csv=$work/mixed.csv
-echo "server,rep,phase,requests,p50_us,p99_us,max_us,bad_answers,download_ms,cold_resident_before,warm_resident,loadavg,steal_pct,idle,status" > "$csv"
+echo "server,rep,phase,requests,p50_us,p99_us,max_us,bad_answers,download_ms,cold_resident_before,warm_resident,loadavg,steal_wait_pct,steal_pct,idle,status" > "$csv"
 for r in $(seq "$reps"); do
   for s in "${run_servers[@]}"; do
     stop_server
@@ -97,7 +97,9 @@ for r in $(seq "$reps"); do
     start_server "$s"
     cat "$warm" > /dev/null
     idle=yes
+    read -r w0 u0 < <(bench_steal_ticks)
     bench_wait_idle || idle=no
+    read -r w1 u1 < <(bench_steal_ticks)
     cat "$warm" > /dev/null   # again: an idle page cache may have been trimmed meanwhile
     res_cold=$(resident "$cold") res_warm=$(resident "$warm")
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -106,16 +108,17 @@ for r in $(seq "$reps"); do
       --warm-path /files/warm.bin --cold-path /files/cold.bin --cold-size "$cold_size" \
       --conns "$conns" --base-secs "$base_secs")
     read -r s1 t1 < <(bench_steal_ticks)
+    steal_wait=$(bench_pct "$w0" "$w1" "$u0" "$u1")
     steal=$(bench_pct "$s0" "$s1" "$t0" "$t1")
     status=ok
     if [ "$res_cold" -gt $((256 * 1024)) ]; then status=not-cold
     elif [ "$res_warm" -lt $((warm_size * 99 / 100)) ]; then status=warm_file_not_cached
     fi
     [ "$status" != ok ] || [ "$(curl -s "http://127.0.0.1:$port/files/cold.bin" | sha256sum | cut -d' ' -f1)" = "$cold_sha" ] || status=bad:sha256
-    python3 - "$out" "$s" "$r" "$res_cold" "$res_warm" "$load" "$steal" "$idle" "$status" >> "$csv" <<'PY'
+    python3 - "$out" "$s" "$r" "$res_cold" "$res_warm" "$load" "$steal_wait" "$steal" "$idle" "$status" >> "$csv" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
-srv, rep, rc, rw, load, steal, idle, status = sys.argv[2:]
+srv, rep, rc, rw, load, steal_wait, steal, idle, status = sys.argv[2:]
 if status == "ok" and not o["download_ok"]:
     status = "bad:download_" + o["download"].replace(" ", "_")
 for ph in ("base", "cold"):
@@ -123,7 +126,7 @@ for ph in ("base", "cold"):
     st = status if not p["bad"] else f"bad:{p['bad']}_wrong_answers"
     f = lambda v: "" if v is None else f"{v:.0f}"
     print(f"{srv},{rep},{ph},{p['requests']},{f(p['p50_us'])},{f(p['p99_us'])},{f(p['max_us'])},"
-          f"{p['bad']},{o['download_ms']},{rc},{rw},{load},{steal},{idle},{st}")
+          f"{p['bad']},{o['download_ms']},{rc},{rw},{load},{steal_wait},{steal},{idle},{st}")
 PY
     tail -2 "$csv" | sed 's/^/mixed.sh: /' >&2
   done
