@@ -19,9 +19,9 @@ secs=${2:-5}
 for cmd in wrk nginx lighttpd caddy gnuplot curl python3; do
   command -v "$cmd" >/dev/null || { echo "compare.sh needs $cmd (apt-get install wrk nginx-light lighttpd caddy gnuplot-nox curl python3)" >&2; exit 1; }
 done
-scripts/deps.sh build
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMMAPD_TESTS=OFF >/dev/null
-cmake --build build/bench -j"$(nproc)" >/dev/null
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+bench_build_mmapd
 
 work=$(mktemp -d)
 pids=()
@@ -34,71 +34,28 @@ head -c "$size" /dev/urandom > "$work/www/files/bench.bin"
 chmod 644 "$work/www/files/bench.bin"
 cat "$work/www/files/bench.bin" > /dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A port
 wait_port() { # $1 name
-  for _ in $(seq 200); do
-    curl -s -o /dev/null "http://127.0.0.1:${port[$1]}/files/bench.bin" -r 0-0 && return
-    sleep 0.05
-  done
-  echo "$1 did not start" >&2; exit 1
+  bench_wait_http "http://127.0.0.1:${port[$1]}/files/bench.bin" || { echo "$1 did not start" >&2; exit 1; }
 }
 
-# mmapd
-build/bench/mmapd --root "$work/www/files" --listen 127.0.0.1:0 >/dev/null 2>"$work/mmapd.log" &
-pids+=($!)
-for _ in $(seq 100); do
-  port[mmapd]=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/mmapd.log" | sed 's/.*://' || true)
-  [ -n "${port[mmapd]}" ] && break
-  sleep 0.05
-done
+bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1
+pids+=("$BENCH_PID")
+port[mmapd]=$BENCH_PORT
 # nginx: one worker, and one per CPU
 for mode in 1 auto; do
-  name=nginx-$mode
-  port[$name]=$(free_port)
-  cat > "$work/$name.conf" <<CONF
-worker_processes $mode;
-daemon off;
-pid $work/$name.pid;
-error_log $work/$name.err;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:${port[$name]}; root $work/www; }
-}
-CONF
-  nginx -c "$work/$name.conf" -p "$work" >/dev/null 2>&1 &
-  pids+=($!)
+  port[nginx-$mode]=$(bench_free_port)
+  bench_start_nginx "$work" "nginx-$mode" "$mode" "${port[nginx-$mode]}" "$work/www"
+  pids+=("$BENCH_PID")
 done
 # lighttpd: defaults
-port[lighttpd]=$(free_port)
-cat > "$work/lighttpd.conf" <<CONF
-server.document-root = "$work/www"
-server.bind = "127.0.0.1"
-server.port = ${port[lighttpd]}
-server.pid-file = "$work/lighttpd.pid"
-server.errorlog = "$work/lighttpd.err"
-CONF
-lighttpd -D -f "$work/lighttpd.conf" >/dev/null 2>&1 &
-pids+=($!)
+port[lighttpd]=$(bench_free_port)
+bench_start_lighttpd "$work" lighttpd "${port[lighttpd]}" "$work/www"
+pids+=("$BENCH_PID")
 # Caddy: file_server
-port[caddy]=$(free_port)
-cat > "$work/Caddyfile" <<CONF
-{
-  admin off
-  auto_https off
-}
-http://127.0.0.1:${port[caddy]} {
-  root * $work/www
-  file_server
-}
-CONF
-HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work caddy run --config "$work/Caddyfile" --adapter caddyfile >/dev/null 2>"$work/caddy.err" &
-pids+=($!)
+port[caddy]=$(bench_free_port)
+bench_start_caddy "$work" caddy "${port[caddy]}" "$work/www"
+pids+=("$BENCH_PID")
 
 servers=(mmapd lighttpd nginx-1 nginx-auto caddy)
 for s in "${servers[@]}"; do wait_port "$s"; done
@@ -125,25 +82,14 @@ for name, port in ports.items():
 sys.exit(1 if bad else 0)
 PY
 
-steal_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-cpu_ticks() { awk '/^cpu /{print $5+$6, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-wait_idle() { # until the CPUs are >= IDLE_PCT % idle over one second (our servers sit idle)
-  local i0 t0 i1 t1
-  for _ in $(seq 60); do
-    read -r i0 t0 < <(cpu_ticks); sleep 1; read -r i1 t1 < <(cpu_ticks)
-    awk -v a="$i0" -v b="$i1" -v c="$t0" -v d="$t1" -v min="${IDLE_PCT:-90}" \
-      'BEGIN{exit !(d > c && 100 * (b - a) / (d - c) >= min)}' && return
-  done
-  echo "warning: machine not idle after 60 s" >&2
-}
 run_one() { # scenario block conns server rep -> appends a CSV line
-  local scen=$1 block=$2 conns=$3 srv=$4 rep=$5 try line s0 t0 s1 t1 steal
-  for try in 1 2; do
-    read -r s0 t0 < <(steal_ticks)
+  local scen=$1 block=$2 conns=$3 srv=$4 rep=$5 line s0 t0 s1 t1 steal
+  for _ in 1 2; do
+    read -r s0 t0 < <(bench_steal_ticks)
     line=$(FILE=bench.bin SIZE=$size BLOCK=$block wrk -t1 -c"$conns" -d"${secs}s" \
       -s tests/bench/wrk_report.lua "http://127.0.0.1:${port[$srv]}/" | grep '^RESULT' || true)
-    read -r s1 t1 < <(steal_ticks)
-    steal=$(awk -v a="$s0" -v b="$s1" -v c="$t0" -v d="$t1" 'BEGIN{printf "%.1f", (d>c)?100*(b-a)/(d-c):0}')
+    read -r s1 t1 < <(bench_steal_ticks)
+    steal=$(bench_pct "$s0" "$s1" "$t0" "$t1")
     awk -v s="$steal" 'BEGIN{exit !(s > 5)}' || break
     echo "steal ${steal}% in $scen/$srv: repeating" >&2
   done
@@ -157,7 +103,7 @@ for rep in $(seq "$reps"); do
   for sc in "${scenarios[@]}"; do
     read -r scen block conns <<<"$sc"
     for srv in "${servers[@]}"; do
-      wait_idle
+      bench_wait_idle || true
       run_one "$scen" "$block" "$conns" "$srv" "$rep"
     done
   done

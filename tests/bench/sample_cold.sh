@@ -17,7 +17,7 @@ command -v fincore >/dev/null || { echo "needs fincore (util-linux)" >&2; exit 1
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMMAPD_TESTS=OFF >/dev/null
 cmake --build build/bench -j"$(nproc)" >/dev/null
 
-work=$(mktemp -d ${dir:+"$dir/"}mmapd-cold-XXXXXX)
+work=$(mktemp -d -p "${dir:-${TMPDIR:-/tmp}}" mmapd-cold-XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
