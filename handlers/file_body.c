@@ -132,13 +132,11 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
                         ctx->prefetch_window);
         return false;
     }
-    struct prefetch_job job = {.conn = b->req->conn, .cls = ACCESS_STREAM, .handler = MH_FILES,
-                               .nspans = 1, .off = {off},
-                               .len = {rest < ctx->prefetch_window ? rest : ctx->prefetch_window}};
-    job.map = file_map_retain(b->map);
+    struct prefetch_job job = {.conn = b->req->conn, .map = file_map_retain(b->map),
+                               .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = 1,
+                               .one = {off, rest}};
     MHD_suspend_connection(b->req->conn);
     if (!prefetch_pool_submit(ctx->prefetch, &job)) { /* queue full: copy at once */
-        file_map_release(job.map);
         MHD_resume_connection(b->req->conn);
         return false;
     }
@@ -170,18 +168,15 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
         b->hinted_to += len < window ? len : window; /* that window is in: look at the next */
         return;
     }
-    struct prefetch_job job = {.cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = 1,
-                               .off = {b->hinted_to}, .len = {len}};
+    uint64_t at = b->hinted_to;
     b->hinted_to += len;
-    if (ctx->prefetch) {
-        job.map = file_map_retain(b->map);
-        if (prefetch_pool_submit(ctx->prefetch, &job))
-            return;
-        file_map_release(job.map); /* queue full: no read-ahead this time */
+    if (ctx->prefetch) { /* a full queue drops it: no read-ahead this time */
+        struct prefetch_job job = {.map = file_map_retain(b->map), .cls = ACCESS_STREAM,
+                                   .handler = MH_FILES, .nspans = 1, .one = {at, len}};
+        prefetch_pool_submit(ctx->prefetch, &job);
         return;
     }
-    advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, job.off[0], len,
-                    window);
+    advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
 }
 
 enum fill { FILL_STREAM = 1 }; /* residency checks, suspension and read-ahead */

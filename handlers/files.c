@@ -119,10 +119,11 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
 }
 
 /* The residency check of the spans about to be sent, on the first pass of a GET: counts the
- * bytes found cold. When some are cold and helper threads exist, the connection is suspended
- * and the spans handed to them: true, and the handler runs again once they are in (the
- * request is then marked resumed and skips this check). Without helpers, the WILLNEED hints
- * are given inline. HEAD sends no body: nothing to check. */
+ * bytes found cold (in the first window of each span). When some are cold and helper
+ * threads exist, the connection is suspended and the spans handed to them: true, and the
+ * handler runs again once the start of each span is in (the request is then marked resumed
+ * and skips this check; the body's reader looks after the rest of a long span). Without
+ * helpers, the WILLNEED hints are given inline. HEAD sends no body: nothing to check. */
 static bool handed_to_helpers(struct request *req, const struct file_info *fi,
                               const struct byte_range *spans, size_t n, struct mapped_file *m)
 {
@@ -138,21 +139,19 @@ static bool handed_to_helpers(struct request *req, const struct file_info *fi,
     req->rec.miss_bytes += missing;
     if (!missing)
         return false;
-    if (ctx->prefetch) {
-        struct prefetch_job job = {.conn = req->conn, .cls = ACCESS_STREAM, .handler = MH_FILES};
-        for (size_t i = 0; i < n && job.nspans < PREFETCH_MAX_SPANS; i++, job.nspans++) {
-            job.off[job.nspans] = spans[i].first;
-            job.len[job.nspans] = range_length(&spans[i]);
-        }
-        job.map = file_map_retain(m);
+    struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
+    if (sp) {
+        struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
+                                   .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = n,
+                                   .spans = sp};
+        for (size_t i = 0; i < n; i++)
+            sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
         req->resumed = true; /* whatever happens next, the next pass serves */
         MHD_suspend_connection(req->conn);
-        if (prefetch_pool_submit(ctx->prefetch, &job)) {
+        if (prefetch_pool_submit(ctx->prefetch, &job))
             metrics_cold_request(ctx->metrics, MH_FILES);
-            return true;
-        }
-        file_map_release(job.map); /* queue full: serve at once, hints inline */
-        MHD_resume_connection(req->conn);
+        else
+            MHD_resume_connection(req->conn); /* queue full: serve at once */
         return true;
     }
     for (size_t i = 0; i < n && hint; i++)
@@ -168,9 +167,8 @@ static void count_range(struct request *req, enum metric_range kind)
         metrics_range(req->ctx->metrics, kind);
 }
 
-/* Queues `b` as the 200/206 body: a body small enough to be copied at once is first made
- * resident by the helpers when it is cold (a larger one is read in block by block as it is
- * sent). Consumes the caller's reference `m` (kept until the headers are added) and `b`; a
+/* Queues `b` as the 200/206 body, once the helpers made the start of its spans resident when
+ * it was cold (a long body's reader brings in the rest block by block as it is sent). Consumes the caller's reference `m` (kept until the headers are added) and `b`; a
  * NULL `b` (out of memory) closes the connection. */
 static enum MHD_Result send_body(struct request *req, unsigned status, struct mapped_file *m,
                                  struct file_body *b, const struct byte_range *spans, size_t n,
@@ -180,8 +178,7 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
     enum MHD_Result ret;
     if (!b) {
         ret = reply_queue(req, status, NULL, 0);
-    } else if (file_body_length(b) <= FILE_BODY_COPY_MAX &&
-               handed_to_helpers(req, fi, spans, n, m)) {
+    } else if (handed_to_helpers(req, fi, spans, n, m)) {
         file_body_free(b);
         ret = MHD_YES;
     } else {

@@ -22,32 +22,36 @@ struct prefetch_pool {
     size_t window;
 };
 
+static void job_free(struct prefetch_job *job)
+{
+    file_map_release(job->map);
+    free(job->spans);
+}
+
 static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
 {
     uint64_t t0 = metrics_now_ns();
     struct rusage ru0, ru1;
     bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
     const struct file_info *fi = mapped_file_info(job->map);
+    const struct prefetch_span *sp = job->spans ? job->spans : &job->one;
     size_t page = (size_t)page_size();
     for (size_t i = 0; i < job->nspans; i++) /* all hints first: one deep I/O queue */
-        advice_willneed(p->policy, p->metrics, job->cls, fi->base, job->off[i], job->len[i],
+        advice_willneed(p->policy, p->metrics, job->cls, fi->base, sp[i].off, sp[i].len,
                         p->window);
     uint64_t budget = job->conn ? PREFETCH_BUDGET : 0; /* hints only: nobody waits */
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
-        uint64_t off = job->off[i], end = off + (job->len[i] < budget ? job->len[i] : budget);
-        budget -= end - off;
-        for (; off < end; off += p->window) { /* a window at a time, to honour the deadline */
-            uint64_t n = end - off < p->window ? end - off : p->window;
-            if (!sigbus_guard_touch(fi->base + off, (size_t)n, page)) {
-                metrics_read_error(p->metrics, MRE_SIGBUS);
-                budget = 0;
-                break;
-            }
-            if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS) {
-                budget = 0;
-                break;
-            }
+        uint64_t first = p->window > PREFETCH_SPAN_MIN ? p->window : PREFETCH_SPAN_MIN;
+        uint64_t n = sp[i].len < first ? sp[i].len : first;
+        if (n > budget)
+            n = budget;
+        budget -= n;
+        if (!sigbus_guard_touch(fi->base + sp[i].off, (size_t)n, page)) {
+            metrics_read_error(p->metrics, MRE_SIGBUS);
+            break;
         }
+        if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS)
+            break;
     }
     if (job->conn)
         metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
@@ -55,7 +59,7 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
         metrics_add_faults(p->metrics, (enum metric_handler)job->handler,
                            (uint64_t)(ru1.ru_minflt - ru0.ru_minflt),
                            (uint64_t)(ru1.ru_majflt - ru0.ru_majflt));
-    file_map_release(job->map);
+    job_free(job);
     if (job->conn)
         MHD_resume_connection(job->conn);
 }
@@ -120,6 +124,10 @@ bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *jo
         pthread_cond_signal(&p->wake);
     }
     pthread_mutex_unlock(&p->lock);
+    if (!ok) {
+        struct prefetch_job dropped = *job;
+        job_free(&dropped);
+    }
     return ok;
 }
 

@@ -24,26 +24,36 @@
 #include "handlers/advice.h"
 #include "handlers/file_map.h"
 
-#define PREFETCH_MAX_SPANS 8
-#define PREFETCH_BUDGET (64u << 20)       /* bytes read ahead per request, at most */
+#define PREFETCH_BUDGET (64u << 20)       /* bytes read in per job, at most */
+#define PREFETCH_SPAN_MIN (1u << 20)      /* read in per span: this, or a window if larger */
 #define PREFETCH_DEADLINE_NS 5000000000ull /* serve anyway after this long */
 
 struct metrics;
 struct prefetch_pool;
 
+struct prefetch_span {
+    uint64_t off, len;
+};
+
+/* What to bring in: WILLNEED over every span (windows of read_ahead_kb, at most
+ * ADVICE_PREFETCH_WINDOWS per span), then, for a job with a connection, one byte of every
+ * page of the first window (or PREFETCH_SPAN_MIN bytes if more) of each span,
+ * PREFETCH_BUDGET bytes in all. */
 struct prefetch_job {
     struct MHD_Connection *conn; /* suspended by the caller; NULL: hints only */
     struct mapped_file *map;     /* a reference the job owns */
     enum access_class cls;
     int handler;                 /* enum metric_handler: whose faults the reads are */
     size_t nspans;
-    uint64_t off[PREFETCH_MAX_SPANS], len[PREFETCH_MAX_SPANS];
+    struct prefetch_span *spans; /* malloc'd, owned by the job; NULL: the one span `one` */
+    struct prefetch_span one;
 };
 
 struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
                                            const struct advice_policy *policy,
                                            struct metrics *metrics, size_t window);
-/* Takes the job (and its mapping reference) on success. */
+/* Takes the job, with its mapping reference and spans, in every case; false when the queue
+ * was full (the job was dropped: the caller resumes its connection itself). */
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job);
 void prefetch_pool_destroy(struct prefetch_pool *p);
 

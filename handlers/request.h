@@ -21,6 +21,8 @@ struct request {
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
     bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */
+    bool sample_seeded;   /* sample_seed holds the seed /sample picked on the first pass */
+    uint64_t sample_seed;
     struct request_record rec;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
 };

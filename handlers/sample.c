@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers/file_lookup.h"
+#include "handlers/prefetch_pool.h"
 #include "handlers/prng.h"
 #include "handlers/reply.h"
 #include "handlers/residency.h"
@@ -47,30 +48,48 @@ static uint64_t fresh_seed(void)
     return prng_seed_from_entropy(&e, sizeof e);
 }
 
-/* Residency of every record, then one batch of WILLNEED over the cold ones, so that a cold
- * sample has all its reads in flight before the first byte is copied or sent. */
-static void prefetch_records(struct request *req, const struct file_info *fi,
+/* Residency of every record on the first pass of a GET (counted as miss bytes), then the
+ * cold records in one batch: with helper threads, the connection is suspended and they give
+ * the WILLNEED hints (all of them before reading, so the device has them all in flight) and
+ * read the records in, and the handler runs again once they are in: true. Without helpers
+ * the hints are given here and the records are read as they are sent. */
+static bool prefetch_records(struct request *req, struct mapped_file *m,
                              const uint64_t *offsets, size_t n, uint64_t size)
 {
     struct handler_ctx *ctx = req->ctx;
+    const struct file_info *fi = mapped_file_info(m);
     bool hint = advice_wants(&ctx->policy, ACCESS_RANDOM, ADVICE_WILLNEED);
-    if (!hint && metrics_level(ctx->metrics) != INSTRUMENT_FULL)
-        return;
-    bool *cold = hint && n ? calloc(n, sizeof *cold) : NULL;
+    if (req->resumed || req->rec.method == MM_HEAD ||
+        (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
+        return false;
+    struct prefetch_span *cold = (hint || ctx->prefetch) && n ? malloc(n * sizeof *cold) : NULL;
+    size_t ncold = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t missing = residency_missing(fi->base, offsets[i], size, ctx->prefetch_window);
         req->rec.miss_bytes += missing;
-        if (missing && hint && !cold) /* no memory for the batch: hint as we go */
+        if (missing && cold)
+            cold[ncold++] = (struct prefetch_span){offsets[i], size};
+        else if (missing && hint) /* no memory for the batch: hint as we go */
             advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, offsets[i],
                             size, ctx->prefetch_window);
-        else if (cold)
-            cold[i] = missing != 0;
     }
-    for (size_t i = 0; cold && i < n; i++)
-        if (cold[i])
-            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, offsets[i],
-                            size, ctx->prefetch_window);
+    if (ncold && ctx->prefetch) {
+        struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
+                                   .cls = ACCESS_RANDOM, .handler = MH_SAMPLE, .nspans = ncold,
+                                   .spans = cold};
+        req->resumed = true; /* whatever happens next, the next pass serves */
+        MHD_suspend_connection(req->conn);
+        if (prefetch_pool_submit(ctx->prefetch, &job))
+            metrics_cold_request(ctx->metrics, MH_SAMPLE);
+        else
+            MHD_resume_connection(req->conn); /* queue full: serve at once */
+        return true;
+    }
+    for (size_t i = 0; i < ncold && hint; i++)
+        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, cold[i].off,
+                        cold[i].len, ctx->prefetch_window);
     free(cold);
+    return false;
 }
 
 struct sample_headers {
@@ -136,7 +155,11 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
 {
     const struct file_info *fi = mapped_file_info(m);
     struct sample_headers h = {.fi = fi, .seed_given = q->has_seed};
-    h.seed = q->has_seed ? q->seed : fresh_seed();
+    if (!q->has_seed && !req->sample_seeded) { /* picked once: the same on a resumed pass */
+        req->sample_seed = fresh_seed();
+        req->sample_seeded = true;
+    }
+    h.seed = q->has_seed ? q->seed : req->sample_seed;
     struct sample_spec spec;
     sample_query_spec(q, fi->size, h.seed, &spec);
     struct sampler s;
@@ -164,8 +187,12 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
         return reply_bad_parameter(req, &err);
     }
     h.offsets_header = offsets_header;
-    if (req->rec.method != MM_HEAD)
-        prefetch_records(req, fi, offsets, n, q->size);
+    if (prefetch_records(req, m, offsets, n, q->size)) {
+        free(offsets);
+        free(offsets_header);
+        file_map_release(m);
+        return MHD_YES;
+    }
 
     unsigned status = MHD_HTTP_OK;
     uint64_t len = 0;

@@ -21,11 +21,13 @@ static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct held_body *h = cls;
     ssize_t n = record_body_read(&h->body, pos, buf, max);
-    if (n > 0)
-        return n;
     if (n < 0)
         metrics_read_error(h->metrics, MRE_SIGBUS);
-    return MHD_CONTENT_READER_END_WITH_ERROR; /* a SIGBUS; 0 cannot happen before the end */
+    else if (n > 0 && !mapped_file_holds(h->map, mapped_file_info(h->map)->size))
+        metrics_read_error(h->metrics, MRE_SHORT); /* shrank: the copy may hold zeros */
+    else if (n > 0)
+        return n;
+    return MHD_CONTENT_READER_END_WITH_ERROR; /* 0 cannot happen before the end */
 }
 
 static struct MHD_Response *iovec_response(struct held_body *h)

@@ -6,15 +6,20 @@
  *
  *   SAMPLE_SHAPE_IOVEC   MHD_create_response_from_iovec() over the text pieces and the
  *                        mapping: the kernel copies straight from the page cache, no byte is
- *                        read in user space. RECORD_RAW bodies only. MHD copies the array into
+ *                        read in user space. RECORD_RAW bodies only. A file truncated in place
+ *                        while it is sent can put up to a page of zeros on the wire before
+ *                        the kernel's copy fails (EFAULT) and the connection is closed. MHD copies the array into
  *                        the connection's memory pool (16 B per element) and stalls above
  *                        1024 elements under epoll, so the caller keeps 2n+1 elements small
  *                        (n <= --sample-iovec-max <= 511, checked against --connection-memory).
  *   SAMPLE_SHAPE_READER  MHD_create_response_from_callback() with the exact length and a
  *                        SAMPLE_READER_BLOCK buffer: each call copies (or base64-encodes) the
- *                        next block with record_body_read(), under the SIGBUS guard. A SIGBUS
- *                        counts mmapd_read_errors_total{reason="sigbus"} in `metrics` and ends
- *                        the response with an error: MHD closes the connection.
+ *                        next block with record_body_read(), under the SIGBUS guard, then
+ *                        checks that the file is still as long as its mapping (a truncation
+ *                        that keeps part of a page reads zeros without a signal). A SIGBUS or
+ *                        a shrunk file counts mmapd_read_errors_total{reason="sigbus"|"short"}
+ *                        in `metrics` and ends the response with an error: MHD closes the
+ *                        connection, the client sees a short body.
  *
  * An empty body (length 0) always becomes an empty buffer response, which also holds both.
  */
@@ -28,8 +33,9 @@
 #include "metrics/metrics.h"
 
 #define SAMPLE_READER_BLOCK (256 * 1024)
-/* --sample-iovec-max's default: the largest sample sent as an iovec (README: /sample shapes) */
-#define SAMPLE_IOVEC_DEFAULT 511
+/* --sample-iovec-max's default: every sample is copied, so that a file truncated in place
+ * never sends zeros (README: /sample shapes) */
+#define SAMPLE_IOVEC_DEFAULT 0
 
 enum sample_shape { SAMPLE_SHAPE_IOVEC, SAMPLE_SHAPE_READER };
 

@@ -62,8 +62,9 @@ static const struct option_def options[] = {
      "answer 400 (default 64M)", NULL},
     {"sample-iovec-max", OPT_UINT, FIELD(sample_iovec_max), 0, MULTIPART_MAX_PARTS, "N",
      "/sample answers of up to N records are sent zero-copy from the mapping (an iovec of "
-     "2N+1 elements); larger ones are copied block by block, 0 = always copy (default "
-     XSTR(SAMPLE_IOVEC_DEFAULT) ", at most 511)", NULL},
+     "2N+1 elements; a file truncated in place under one can send zeros); others are "
+     "copied block by block and size-checked (default " XSTR(SAMPLE_IOVEC_DEFAULT)
+     " = always copy, at most 511)", NULL},
     {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
      "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)", NULL},
     {"prefetch-threads", OPT_UINT, FIELD(prefetch_threads), 0, 64, "N",
@@ -298,14 +299,7 @@ bool config_check(const struct mmapd_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "--metrics-auth token needs --auth-token-file");
         return false;
     }
-    size_t need = config_pool_need(2 * (size_t)c->max_ranges + 1);
-    if (c->connection_memory < need) {
-        snprintf(err, errlen,
-                 "--connection-memory %zu is too small for --max-ranges %u: needs at least %zu",
-                 c->connection_memory, c->max_ranges, need);
-        return false;
-    }
-    need = config_pool_need(2 * (size_t)c->sample_iovec_max + 1);
+    size_t need = config_pool_need(2 * (size_t)c->sample_iovec_max + 1);
     if (c->connection_memory < need) {
         snprintf(err, errlen,
                  "--connection-memory %zu is too small for --sample-iovec-max %u: needs at "

@@ -344,30 +344,15 @@ static void test_check(void **state)
     struct mmapd_config c;
     char err[ERRLEN];
     config_defaults(&c);
-    c.sample_iovec_max = 0; /* needs 16384 + 32: the max-ranges rule decides below */
-    c.connection_memory = 16384;
-    c.max_ranges = 64; /* needs 16384 + 129 * 32 = 20512 */
-    assert_false(config_check(&c, err, sizeof err));
-    assert_contains(err, "--connection-memory 16384");
-    assert_contains(err, "--max-ranges 64");
-    assert_contains(err, "20512");
-    c.connection_memory = 20512;
+    /* multi-range bodies are copied, not iovecs: --max-ranges asks nothing of the pool */
+    c.sample_iovec_max = 0; /* needs 16384 + 32 */
+    c.max_ranges = 511;
+    c.connection_memory = 16416;
     assert_true(config_check(&c, err, sizeof err));
-    c.connection_memory = 20511;
+    c.connection_memory = 16415;
     assert_false(config_check(&c, err, sizeof err));
-
-    c.max_ranges = 1; /* 16384 + 3 * 32 = 16480 */
-    c.connection_memory = 16480;
-    assert_true(config_check(&c, err, sizeof err));
-    c.connection_memory = 16479;
-    assert_false(config_check(&c, err, sizeof err));
-
-    c.max_ranges = 511; /* 16384 + 1023 * 32 = 49120 */
-    c.connection_memory = 49120;
-    assert_true(config_check(&c, err, sizeof err));
-    c.connection_memory = 49119;
-    assert_false(config_check(&c, err, sizeof err));
-    assert_contains(err, "49120");
+    assert_contains(err, "--sample-iovec-max 0");
+    assert_contains(err, "16416");
 }
 
 static void test_check_sample_iovec(void **state)
@@ -376,10 +361,10 @@ static void test_check_sample_iovec(void **state)
     struct mmapd_config c;
     char err[ERRLEN];
     config_defaults(&c);
-    assert_int_equal(c.sample_iovec_max, 511);
+    assert_int_equal(c.sample_iovec_max, 0); /* every sample copied and size-checked */
     assert_int_equal(c.connection_memory, 65536);
     assert_true(config_check(&c, err, sizeof err)); /* the defaults fit */
-    c.max_ranges = 1;
+    c.sample_iovec_max = 511;
     c.connection_memory = 49120; /* 16384 + 1023 * 32 */
     assert_true(config_check(&c, err, sizeof err));
     c.connection_memory = 49119;
@@ -392,9 +377,6 @@ static void test_check_sample_iovec(void **state)
     assert_true(config_check(&c, err, sizeof err));
     c.connection_memory = 22815;
     assert_false(config_check(&c, err, sizeof err));
-    c.sample_iovec_max = 0; /* the copying reader only: 16384 + 32; max-ranges 1 needs 16480 */
-    c.connection_memory = 16480;
-    assert_true(config_check(&c, err, sizeof err));
     assert_int_equal(config_pool_need(3), 16480);
 }
 
@@ -579,20 +561,22 @@ static void test_load_check_applied(void **state)
     (void)state;
     struct mmapd_config c;
     char err[ERRLEN];
-    /* 20K = 20480 < 16384 + 129 * 32 = 20512 for 64 ranges; >= 20448 for 63 */
-    char *a1[] = {"mmapd", "--connection-memory", "20K", NULL};
+    /* 20K = 20480 < 16384 + 129 * 32 = 20512 for 64 iovec records; >= 20448 for 63 */
+    char *a1[] = {"mmapd", "--connection-memory", "20K", "--sample-iovec-max", "64", NULL};
     assert_int_equal(load(&c, a1, no_env, err), CONFIG_ERROR);
-    assert_contains(err, "too small for --max-ranges 64");
-    char *a2[] = {"mmapd", "--connection-memory", "20K", "--max-ranges", "63",
-                  "--sample-iovec-max", "63", NULL};
+    assert_contains(err, "too small for --sample-iovec-max 64");
+    char *a2[] = {"mmapd", "--connection-memory", "20K", "--sample-iovec-max", "63", NULL};
     assert_int_equal(load(&c, a2, no_env, err), CONFIG_RUN);
     assert_int_equal(c.connection_memory, 20480);
-    char *a3[] = {"mmapd", "--connection-memory", "20K", "--max-ranges", "63", NULL};
-    assert_int_equal(load(&c, a3, no_env, err), CONFIG_ERROR);
-    assert_contains(err, "too small for --sample-iovec-max 511");
+    char *a3[] = {"mmapd", "--connection-memory", "20K", NULL}; /* the default copies */
+    assert_int_equal(load(&c, a3, no_env, err), CONFIG_RUN);
     /* the check sees the final values, whatever their source */
-    char *env[] = {"MMAPD_MAX_RANGES=63", "MMAPD_SAMPLE_IOVEC_MAX=10", NULL};
-    assert_int_equal(load(&c, a1, env, err), CONFIG_RUN);
+    char *env[] = {"MMAPD_SAMPLE_IOVEC_MAX=10", NULL};
+    assert_int_equal(load(&c, a1, env, err), CONFIG_ERROR); /* the flag wins: 64 */
+    char *a4[] = {"mmapd", "--connection-memory", "20K", NULL};
+    char *env2[] = {"MMAPD_SAMPLE_IOVEC_MAX=511", NULL};
+    assert_int_equal(load(&c, a4, env2, err), CONFIG_ERROR);
+    assert_contains(err, "too small for --sample-iovec-max 511");
 }
 
 /* ---- config_load: environment ---- */
