@@ -42,6 +42,10 @@ wait_port() { # $1 name
 bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1
 pids+=("$BENCH_PID")
 port[mmapd]=$BENCH_PORT
+# like with like: one HTTP thread, against lighttpd (one process) and nginx with one worker
+bench_start_mmapd "$work/mmapd-1.log" "$work/www/files" --threads 1 || exit 1
+pids+=("$BENCH_PID")
+port[mmapd-1]=$BENCH_PORT
 # nginx: one worker, and one per CPU
 for mode in 1 auto; do
   port[nginx-$mode]=$(bench_free_port)
@@ -57,7 +61,7 @@ port[caddy]=$(bench_free_port)
 bench_start_caddy "$work" caddy "${port[caddy]}" "$work/www"
 pids+=("$BENCH_PID")
 
-servers=(mmapd lighttpd nginx-1 nginx-auto caddy)
+servers=(mmapd mmapd-1 lighttpd nginx-1 nginx-auto caddy)
 for s in "${servers[@]}"; do wait_port "$s"; done
 
 # checked pass: every server answers a range and the whole file correctly
@@ -115,7 +119,7 @@ python3 - tests/bench/results/compare.csv "$reps" "$secs" "$work/plot.dat" > tes
 import csv, statistics, sys, datetime, os
 rows = list(csv.DictReader(open(sys.argv[1])))
 reps, secs, plot = sys.argv[2], sys.argv[3], sys.argv[4]
-servers = ["mmapd", "lighttpd", "nginx-1", "nginx-auto", "caddy"]
+servers = ["mmapd", "mmapd-1", "lighttpd", "nginx-1", "nginx-auto", "caddy"]
 scen = ["r4k_c16", "r4k_c64", "r1m_c64", "whole_c4"]
 label = {"r4k_c16": "random 4 KiB ranges, c16", "r4k_c64": "random 4 KiB ranges, c64",
          "r1m_c64": "random 1 MiB ranges, c64", "whole_c4": "whole 64 MiB file, c4"}
@@ -125,23 +129,28 @@ def med(sc, sv, k):
 print("# mmapd against lighttpd, nginx and Caddy (warm page cache)\n")
 print(f"Command: `tests/bench/compare.sh {reps} {secs}` on {datetime.date.today()}, "
       f"{os.cpu_count()} CPUs, wrk -t1 on loopback, {secs} s per run, {reps} interleaved runs "
-      "per case; medians, min..max; ratio = mmapd / server (req/s, and p99 for latency).\n")
+      "per case; medians, min..max; ratio = mmapd / server (req/s, and p99 for latency); "
+      "mmapd-1 is mmapd --threads 1, to compare with lighttpd and nginx-1.\n")
 with open(plot, "w") as p:
     p.write("scenario " + " ".join(servers) + "\n")
     for sc in scen:
         print(f"## {label[sc]}\n")
-        print("| server | req/s | min..max | MB/s | p50 us | p99 us | mmapd/server req/s | mmapd/server p99 |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| server | req/s | min..max | MB/s | p50 us | p99 us | mmapd/server req/s | "
+              "mmapd/server p99 | mmapd-1/server req/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
         m_rs, m_p99 = med(sc, "mmapd", "req_s")[0], med(sc, "mmapd", "p99_us")[0]
+        m1_rs = med(sc, "mmapd-1", "req_s")[0]
         vals = []
         for sv in servers:
             rs, lo, hi = med(sc, sv, "req_s")
             vals.append(rs)
             print(f"| {sv} | {rs:.0f} | {lo:.0f}..{hi:.0f} | {med(sc, sv, 'mb_s')[0]:.0f} | "
                   f"{med(sc, sv, 'p50_us')[0]:.0f} | {med(sc, sv, 'p99_us')[0]:.0f} | "
-                  f"{m_rs / rs:.2f} | {m_p99 / med(sc, sv, 'p99_us')[0]:.2f} |")
+                  f"{m_rs / rs:.2f} | {m_p99 / med(sc, sv, 'p99_us')[0]:.2f} | "
+                  f"{m1_rs / rs:.2f} |")
         print()
-        p.write(sc + " " + " ".join(f"{v / vals[1]:.3f}" for v in vals) + "\n")
+        lt = vals[servers.index("lighttpd")]
+        p.write(sc + " " + " ".join(f"{v / lt:.3f}" for v in vals) + "\n")
 print("Errors (non-2xx, socket) over all runs: " +
       ", ".join(f"{sv} {sum(int(r['errors']) for r in rows if r['server'] == sv)}" for sv in servers) +
       f"; highest CPU steal in a run: {max(float(r['steal_pct']) for r in rows):.1f}%.")
@@ -156,6 +165,6 @@ set style fill solid 0.8 border -1
 set key outside right
 set ylabel "req/s / lighttpd req/s"
 set yrange [0:*]
-plot for [i=2:6] "$work/plot.dat" using i:xtic(1) title columnhead(i)
+plot for [i=2:7] "$work/plot.dat" using i:xtic(1) title columnhead(i)
 GP
 cat tests/bench/results/compare.md

@@ -67,8 +67,8 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "2"]) as s:
         metric(before, 'mmapd_cold_requests_total{handler="files"}')
     waits = metric(after, 'mmapd_prefetch_duration_seconds_count{class="stream"}') - \
         metric(before, 'mmapd_prefetch_duration_seconds_count{class="stream"}')
-    if resident == 0:
-        check(cold == 1 and waits == 1, f"cold requests +{cold}, prefetch waits +{waits} (expected 1, 1)")
+    if resident == 0:  # one cold request; a small read_ahead_kb may make its reader wait again
+        check(cold == 1 and waits >= 1, f"cold requests +{cold}, prefetch waits +{waits} (expected 1, >= 1)")
     print(f"cold download {result.get('secs', 0):.3f} s; {len(warm)} warm requests meanwhile, "
           f"slowest {max(warm) * 1000 if warm else 0:.1f} ms")
     # generous: a warm request must never wait for the whole cold read
@@ -94,6 +94,67 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "0"]) as s:
     check(st == 200 and body == data4, f"without helpers a cold file is served inline: {st}")
     m = curl(s.url("/metrics"))[2].decode()
     check(metric(m, 'mmapd_cold_requests_total{handler="files"}') == 0, "no helpers, no cold hand-offs")
+
+# A prefetch that fails: the helper is kept busy by six cold 64-range requests (64 MiB of
+# reads each), a cold request for another file waits in its queue, and that file is truncated
+# to nothing before the helper gets to it. The helper's read takes a SIGBUS (counted), the
+# request resumes anyway and is answered: headers, then the connection closes before any byte
+# the file no longer holds. The busy requests get their right bytes; the server lives on.
+with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
+    big = os.path.join(root, "busy.bin")
+    pattern = bytes(range(256)) * 4096  # 1 MiB
+    with open(big, "wb") as f:
+        for _ in range(384):
+            f.write(pattern)
+        f.flush()
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    victim_data, _ = fresh_cold_file("victim.bin")
+    before = curl(s.url("/metrics"))[2].decode()
+    busy, answers = [], {}
+    for r in range(6):
+        # 64 ranges of 1 MiB less 4 KiB (gaps, so that they stay 64 parts): 64 MiB of reads
+        spec = ",".join(f"{(r * 64 + k) << 20}-{((r * 64 + k + 1) << 20) - 4097}" for k in range(64))
+        busy.append(threading.Thread(
+            target=lambda r=r, spec=spec: answers.update({r: curl(s.url("/files/busy.bin"), "-H", f"Range: bytes={spec}", timeout=60)})))
+    def cold_requests():
+        text = curl(s.url("/metrics"))[2].decode()
+        return metric(text, 'mmapd_cold_requests_total{handler="files"}')
+
+    def wait_cold(n):  # until n more requests were handed to the helper
+        limit = time.time() + 20
+        while cold_requests() < cold0 + n and time.time() < limit:
+            time.sleep(0.005)
+
+    cold0 = cold_requests()
+    for t in busy:
+        t.start()
+    wait_cold(6)
+    victim = {}
+    tv = threading.Thread(target=lambda: victim.update(r=curl(s.url("/files/victim.bin"), timeout=60)))
+    tv.start()
+    wait_cold(7)  # the victim waits in the queue behind the busy ones
+    os.truncate(os.path.join(root, "victim.bin"), 0)
+    for t in busy + [tv]:
+        t.join(90)
+    after = curl(s.url("/metrics"))[2].decode()
+    for r in range(6):
+        st, h, body, _ = answers.get(r, (0, {}, b"", ""))
+        parts = [body[m.end():m.end() + len(pattern)]
+                 for m in re.finditer(rb"Content-Range: bytes \d+-\d+/\d+\r\n\r\n", body)]
+        part = pattern[:len(pattern) - 4096]
+        parts = [p[:len(part)] for p in parts]
+        check(st == 206 and len(parts) == 64 and all(p == part for p in parts),
+              f"busy request {r}: {st}, {len(parts)} parts, {sum(p == part for p in parts)} right")
+    st, h, body, _ = victim.get("r", (0, {}, b"", ""))
+    check(st in (0, 200) and victim_data.startswith(body) and len(body) < SIZE,
+          f"the request whose prefetch failed: {st}, {len(body)} bytes (a short body of the "
+          f"file's old bytes expected)")
+    sigbus = metric(after, 'mmapd_read_errors_total{reason="sigbus"}') - \
+        metric(before, 'mmapd_read_errors_total{reason="sigbus"}')
+    check(sigbus >= 1, f"read errors (sigbus) +{sigbus}: the helper's failed read was not counted")
+    check(curl(s.url("/healthz"))[0] == 200, "healthz after a failed prefetch")
+    print(f"failed prefetch: the victim got {st} with {len(body)} bytes; sigbus read errors +{sigbus:.0f}")
 
 # SIGTERM while a request is suspended: the helpers finish, the request completes, exit 0
 with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:

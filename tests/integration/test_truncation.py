@@ -1,11 +1,13 @@
 """test_truncation.py - a file truncated in place while mmapd streams it, 100 times.
 
-Each round restores the file in place (same inode) to its full content, starts five
-downloads that read slowly (whole file, a 1 MiB range, a 64 KiB range, a 3-part multipart
-range, a /sample of 500 records of 16 KiB), truncates the file to a random length that is not a page multiple while they run,
-and then compares every body byte received with what the file held at that offset. The
-content has no zero bytes, so the trap of a truncation that keeps part of the last page
-(the rest of that page reads as zeros, without any signal) shows up as wrong bytes.
+Each round restores the file in place (same inode) to its full content (every other round
+also evicted from the page cache, so that the prefetch helpers read it in while it is cut),
+starts five downloads that read slowly (whole file, a 1 MiB range, a 64 KiB range, a 3-part
+multipart range, a /sample of 500 records of 16 KiB), truncates the file to a random length
+that is not a page multiple while they run, and then compares every body byte received with
+what the file held at that offset. The content has no zero bytes, so the trap of a
+truncation that keeps part of the last page (the rest of that page reads as zeros, without
+any signal) shows up as wrong bytes.
 
 Expected: 0 wrong bytes; a response whose data went away is cut short (the connection is
 closed before Content-Length bytes), never completed with bytes the file did not hold;
@@ -131,9 +133,14 @@ with Server(root, args=["--threads", "2"]) as s:
     fd0 = fds(pid)
     errors0 = metric_sum(s, "mmapd_read_errors_total")
     t0 = time.time()
+    cold0 = metric_sum(s, "mmapd_cold_requests_total")
     for i in range(ROUNDS):
         with open(path, "r+b") as f:  # in place: the same inode, full content again
             f.write(CONTENT)
+            if i % 2:  # every other round cold: the prefetch helpers read under the cut
+                f.flush()
+                os.fsync(f.fileno())
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         off = rng.randrange(0, FULL - 2**20)
         small = rng.randrange(0, FULL - 65536)
         gets = [("/files/trunc.bin", None),
@@ -158,10 +165,15 @@ with Server(root, args=["--threads", "2"]) as s:
             check(not t.is_alive(), f"round {i}: a download did not end")
         for (p, r), o in zip(gets, out):
             for st, h, body, cut in o:
-                verify(st, h, body, cut, counts, errors, f"round {i} {r or 'whole'}")
+                if st == 400 and p.startswith("/sample/") and (
+                        b"larger than the file" in body or b"more than the distinct" in body):
+                    continue  # asked after the cut: the file has too few records now
+                verify(st, h, body, cut, counts, errors, f"round {i} {r or p}")
     secs = time.time() - t0
 
     survived = metric_sum(s, "mmapd_read_errors_total") - errors0
+    cold = metric_sum(s, "mmapd_cold_requests_total") - cold0
+    check(cold > 0, "no request was found cold: the helpers never ran under a truncation")
     check(counts["wrong"] == 0, f"{counts['wrong']} wrong bytes: {errors[:5]}")
     check(not errors, f"{len(errors)} bad downloads: {errors[:5]}")
     check(counts["cut"] > 0, "no download was cut short: the test did not truncate under one")
@@ -178,6 +190,7 @@ with Server(root, args=["--threads", "2"]) as s:
     check(mapped <= 2, f"mapped files after {ROUNDS} truncations: {mapped}")
     print(f"{ROUNDS} truncations in place under 5 slow downloads each in {secs:.1f} s: "
           f"{counts['bytes']} bytes compared, {counts['wrong']} wrong, {counts['cut']} "
-          f"responses cut short, {counts['whole']} whole, read errors counted {survived:.0f}")
+          f"responses cut short, {counts['whole']} whole, read errors counted {survived:.0f}, "
+          f"cold requests handed to the helpers {cold:.0f}")
 
 done()
