@@ -92,19 +92,13 @@ void file_body_span(struct file_body *b, uint64_t off, uint64_t len)
 
 void file_body_printf(struct file_body *b, const char *fmt, ...)
 {
-    char line[256];
+    size_t at = b->text.len;
     va_list ap;
     va_start(ap, fmt);
-    int w = vsnprintf(line, sizeof line, fmt, ap);
+    strbuf_vprintf(&b->text, fmt, ap);
     va_end(ap);
-    if (w < 0 || (size_t)w >= sizeof line) { /* framing lines are short: never expected */
-        b->failed = true;
-        return;
-    }
-    size_t at = b->text.len;
-    strbuf_append(&b->text, line, (size_t)w);
     b->failed |= b->text.failed;
-    add_piece(b, at, (uint64_t)w, true);
+    add_piece(b, at, b->text.len - at, true);
 }
 
 uint64_t file_body_length(const struct file_body *b) { return b->length; }

@@ -168,8 +168,9 @@ static void count_range(struct request *req, enum metric_range kind)
 }
 
 /* Queues `b` as the 200/206 body, once the helpers made the start of its spans resident when
- * it was cold (a long body's reader brings in the rest block by block as it is sent). Consumes the caller's reference `m` (kept until the headers are added) and `b`; a
- * NULL `b` (out of memory) closes the connection. */
+ * it was cold (a long body's reader brings in the rest block by block as it is sent).
+ * Consumes the caller's reference `m` (kept until the headers are added) and `b`; a NULL `b`
+ * (out of memory) closes the connection. */
 static enum MHD_Result send_body(struct request *req, unsigned status, struct mapped_file *m,
                                  struct file_body *b, const struct byte_range *spans, size_t n,
                                  const char *content_type, const char *content_range)

@@ -45,29 +45,10 @@ void record_body_text(struct record_body *b, const char *s, size_t len)
 
 void record_body_printf(struct record_body *b, const char *fmt, ...)
 {
-    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int w = vsnprintf(small, sizeof small, fmt, ap);
+    strbuf_vprintf(&b->text, fmt, ap);
     va_end(ap);
-    if (w < 0) {
-        b->text.failed = true;
-        return;
-    }
-    if ((size_t)w < sizeof small) {
-        strbuf_append(&b->text, small, (size_t)w);
-        return;
-    }
-    char *big = malloc((size_t)w + 1);
-    if (!big) {
-        b->text.failed = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)w + 1, fmt, ap);
-    va_end(ap);
-    strbuf_append(&b->text, big, (size_t)w);
-    free(big);
 }
 
 bool record_body_end_piece(struct record_body *b)

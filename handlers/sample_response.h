@@ -8,10 +8,11 @@
  *                        mapping: the kernel copies straight from the page cache, no byte is
  *                        read in user space. RECORD_RAW bodies only. A file truncated in place
  *                        while it is sent can put up to a page of zeros on the wire before
- *                        the kernel's copy fails (EFAULT) and the connection is closed. MHD copies the array into
- *                        the connection's memory pool (16 B per element) and stalls above
- *                        1024 elements under epoll, so the caller keeps 2n+1 elements small
- *                        (n <= --sample-iovec-max <= 511, checked against --connection-memory).
+ *                        the kernel's copy fails (EFAULT) and the connection is closed. MHD
+ *                        copies the array into the connection's memory pool (16 B per
+ *                        element) and stalls above 1024 elements under epoll, so the caller
+ *                        keeps 2n+1 elements small (n <= --sample-iovec-max <= 511, checked
+ *                        against --connection-memory).
  *   SAMPLE_SHAPE_READER  MHD_create_response_from_callback() with the exact length and a
  *                        SAMPLE_READER_BLOCK buffer: each call copies (or base64-encodes) the
  *                        next block with record_body_read(), under the SIGBUS guard, then

@@ -7,6 +7,7 @@
 #ifndef MMAPD_STRBUF_H
 #define MMAPD_STRBUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +20,8 @@ struct strbuf {
 void strbuf_append(struct strbuf *b, const char *s, size_t n);
 void strbuf_puts(struct strbuf *b, const char *s);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Returns the text (caller frees) and resets b; NULL if any write failed. */
 char *strbuf_take(struct strbuf *b, size_t *len);
 void strbuf_free(struct strbuf *b);
