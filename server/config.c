@@ -52,7 +52,7 @@ static const struct option_def options[] = {
     {"connection-timeout", OPT_UINT, FIELD(connection_timeout), 0, 86400, "SECONDS",
      "close a connection idle this long, 0 = never (default 30)", NULL},
     {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",
-     "memory pool per connection, suffix K or M allowed (default 64K)", NULL},
+     "memory pool per connection, suffix K or M allowed (default 32K)", NULL},
     {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
      "ranges in one Range header; more answer 416 (default 64, at most 511)", NULL},
     {"max-sample-records", OPT_UINT, FIELD(max_sample_records), 1, 1000000, "N",
@@ -153,7 +153,7 @@ void config_defaults(struct mmapd_config *c)
     c->max_connections = 1024;
     c->max_connections_per_ip = 0;
     c->connection_timeout = 30;
-    c->connection_memory = 64 * KIB;
+    c->connection_memory = 32 * KIB; /* libmicrohttpd zeroes it for every request */
     c->max_ranges = 64;
     c->max_sample_records = 4096;
     c->max_sample_bytes = 64 * KIB * KIB;

@@ -294,7 +294,7 @@ with Server(root, args=["--max-connections", "4", "--threads", "2"]) as s:
     promtool_check(sc.text, "max")
     sc.close()
 
-# --- the memory pool: headers larger than --connection-memory (64K) -------------------------
+# --- the memory pool: headers larger than --connection-memory (32K) -------------------------
 with Server(root) as s:
     sc = Scraper(s.port, "127.0.0.2")
     before = sc.rejected("memory_pool")

@@ -176,7 +176,7 @@ def metric(samples, name, **labels):
 
 
 # --- every format, the reference offsets, the headers ----------------------------------------
-with Server(ROOT, args=["--sample-iovec-max", "511"]) as s:
+with Server(ROOT, args=["--sample-iovec-max", "511", "--connection-memory", "64K"]) as s:
     files_etag = curl(s.url("/files/data.bin"), "-I")[1].get("etag")
     cases = [
         ("n=1 size=1", "data.bin", dict(size=1, n=1, seed=0)),
@@ -393,7 +393,7 @@ for (fmt, query), a, b, c in zip(QUERIES, *runs):
     check(same, f"[{query}] differs across restarts or --threads 1/4")
 
 # --- metrics -----------------------------------------------------------------------------------
-with Server(ROOT, args=["--sample-iovec-max", "511"]) as s:
+with Server(ROOT, args=["--sample-iovec-max", "511", "--connection-memory", "64K"]) as s:
     before = scrape(s)
     served = 0
     for fmt, n in (("multipart", 7), ("json", 11), ("raw", 13), ("multipart", 600)):
@@ -518,7 +518,7 @@ def read_response_partly(port, target, then):
     return status, length, received
 
 
-with Server(ROOT, args=["--sample-iovec-max", "511"]) as s:
+with Server(ROOT, args=["--sample-iovec-max", "511", "--connection-memory", "64K"]) as s:
     for label, query in (("json", "n=4096&size=16384&seed=1&format=json"),
                          ("multipart, copying reader", "n=4096&size=16384&seed=2"),
                          ("raw, copying reader", "n=600&size=32768&seed=3&format=raw")):

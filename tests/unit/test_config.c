@@ -69,7 +69,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.listen, "127.0.0.1:8080");
     assert_int_equal(c.max_ranges, 64);
     assert_int_equal(c.connection_timeout, 30);
-    assert_int_equal(c.connection_memory, 65536);
+    assert_int_equal(c.connection_memory, 32768);
     assert_int_equal(c.drain_timeout, 10);
     assert_false(c.allow_dotfiles);
     assert_int_equal(c.max_connections, 1024);
@@ -362,7 +362,7 @@ static void test_check_sample_iovec(void **state)
     char err[ERRLEN];
     config_defaults(&c);
     assert_int_equal(c.sample_iovec_max, 0); /* every sample copied and size-checked */
-    assert_int_equal(c.connection_memory, 65536);
+    assert_int_equal(c.connection_memory, 32768);
     assert_true(config_check(&c, err, sizeof err)); /* the defaults fit */
     c.sample_iovec_max = 511;
     c.connection_memory = 49120; /* 16384 + 1023 * 32 */
