@@ -23,7 +23,7 @@ struct mapped_file {
     int fd;                  /* its own descriptor of the file: the size as of now */
     dev_t dev;
     ino_t ino;
-    struct timespec mtim;
+    struct timespec mtim, ctim; /* ctime: chmod, chown and links change it, not mtime */
     uint64_t last_used;      /* guarded by owner->lock */
     struct mapped_file *next; /* bucket chain, guarded by owner->lock */
     char path[];
@@ -127,7 +127,8 @@ static bool same_identity(const struct mapped_file *m, const struct stat *st)
 {
     return m->dev == st->st_dev && m->ino == st->st_ino &&
            m->info.size == (uint64_t)st->st_size && m->mtim.tv_sec == st->st_mtim.tv_sec &&
-           m->mtim.tv_nsec == st->st_mtim.tv_nsec;
+           m->mtim.tv_nsec == st->st_mtim.tv_nsec && m->ctim.tv_sec == st->st_ctim.tv_sec &&
+           m->ctim.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 /* Unlinks *link's entry from its chain; the caller drops the cache's reference. */
@@ -192,6 +193,7 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
     m->dev = st->st_dev;
     m->ino = st->st_ino;
     m->mtim = st->st_mtim;
+    m->ctim = st->st_ctim;
     atomic_init(&m->refs, 1);
     atomic_fetch_add_explicit(&fm->live_files, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&fm->live_bytes, m->info.size, memory_order_relaxed);

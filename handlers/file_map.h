@@ -2,11 +2,12 @@
  *
  * file_map_acquire() returns a reference to a read-only MAP_SHARED mapping of the file that
  * `fd`/`st` describe, built once and reused while the file keeps its identity (device, inode,
- * size, mtime). A file replaced by rename or changed in place gets a new mapping; holders of
- * the old one keep it until they release it, and the last release unmaps it. A new mapping
- * gets its class's mapping-wide advice, and keeps a descriptor of the file (its own) while it
- * lives. The cache holds at most `capacity` entries and drops the least recently used. All
- * functions are thread safe; the caller keeps ownership of fd.
+ * size, mtime, ctime). A file replaced by rename, changed in place or whose permissions
+ * changed (ctime) gets a new mapping, so it is opened again; holders of the old one keep it
+ * until they release it, and the last release unmaps it. A new mapping gets its class's
+ * mapping-wide advice, and keeps a descriptor of the file (its own) while it lives. The
+ * cache holds at most `capacity` entries and drops the least recently used. All functions
+ * are thread safe; the caller keeps ownership of fd.
  */
 #ifndef MMAPD_FILE_MAP_H
 #define MMAPD_FILE_MAP_H

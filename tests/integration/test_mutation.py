@@ -1,10 +1,14 @@
 """test_mutation.py - files that change under mmapd while it serves them. Each mutation runs
 100 times while downloads are in flight, and every byte received is compared with what the
 file held: replacement by rename (in-flight responses finish with the old bytes, new
-requests get the new file and a new ETag), growth in place (appends), and deletion. Zero
-wrong bytes, zero crashes; mappings and descriptors do not leak."""
+requests get the new file and a new ETag), growth in place (appends), deletion, a permission
+change (403 while unreadable) and a directory swapped for a symlink (out of the root: refused;
+inside: served) and back. Zero wrong bytes, zero crashes; mappings and descriptors do not
+leak. Truncation in place has its own test, test_truncation.py."""
 import os
 import re
+import shutil
+import tempfile
 import threading
 
 from harness import Server, check, curl, done, make_root
@@ -120,11 +124,62 @@ with Server(root, args=["--threads", "2"]) as s:
     mapped = metric(s, "mmapd_mapped_files")
     check(mapped == 2, f"mapped files after the deletions: {mapped} (expected 2)")
 
-    # no descriptor leak; the server is healthy
-    check(fds(pid) <= fd0 + 2, f"descriptors {fd0} -> {fds(pid)}")
-    check(curl(s.url("/healthz"))[0] == 200, "healthz after the mutations")
-    print(f"{3 * ROUNDS} mutations under concurrent downloads; mapped files now {metric(s, 'mmapd_mapped_files')}")
+    # --- permission change, 100 times under a concurrent download: a cached mapping is not
+    # served past a chmod (ctime is part of a file's identity); without read permission the
+    # answer is 403 (root reads anyway: 200), and with it back, 200 with the same bytes
+    errors = []
+    perm = os.path.join(root, "perm.bin")
+    with open(perm, "wb") as f:
+        f.write(version(7))
+    denied = {200} if os.geteuid() == 0 else {403}
+    for i in range(ROUNDS):
+        t = threading.Thread(target=download_checked,
+                             args=(s, "/files/perm.bin", {version(7)}, errors, {}))
+        t.start()
+        os.chmod(perm, 0)
+        st = curl(s.url("/files/perm.bin"))[0]
+        if st not in denied:
+            errors.append(f"round {i}: unreadable file answered {st}")
+        os.chmod(perm, 0o644)
+        st, _, body, _ = curl(s.url("/files/perm.bin"))
+        if st != 200 or body != version(7):
+            errors.append(f"round {i}: readable again answered {st}")
+        t.join()
+    check(not errors, f"permission change: {len(errors)} wrong answers, first: {errors[:3]}")
 
-import shutil
+    # --- a directory swapped for a symlink and back, 100 times: a symlink out of the root is
+    # refused (403/404, never the outside bytes), one to a directory inside serves that
+    # directory's file, and the directory itself serves its own again
+    errors = []
+    outside = tempfile.mkdtemp(prefix="mmapd-outside-")
+    inside = os.path.join(root, "other")
+    real = os.path.join(root, "swap")
+    for d, tag in ((outside, b"OUTSIDE!"), (inside, b"inside!!"), (real, b"realdir!")):
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "f.bin"), "wb") as f:
+            f.write(tag * 1024)
+    for i in range(ROUNDS):
+        target = outside if i % 2 == 0 else inside
+        os.rename(real, real + ".away")
+        os.symlink(target if target == outside else "other", real)  # relative: inside
+        st, _, body, _ = curl(s.url("/files/swap/f.bin"))
+        if b"OUTSIDE" in body or (target == outside and st not in (403, 404)) or \
+                (target == inside and (st != 200 or body != b"inside!!" * 1024)):
+            errors.append(f"round {i}: symlink to {'outside' if target == outside else 'inside'} "
+                          f"answered {st} {body[:8]!r}")
+        os.unlink(real)
+        os.rename(real + ".away", real)
+        st, _, body, _ = curl(s.url("/files/swap/f.bin"))
+        if st != 200 or body != b"realdir!" * 1024:
+            errors.append(f"round {i}: the directory back answered {st} {body[:8]!r}")
+    check(not errors, f"directory/symlink swap: {len(errors)} wrong answers, first: {errors[:3]}")
+    shutil.rmtree(outside)
+
+    # no descriptor leak; the server is healthy
+    mapped = metric(s, "mmapd_mapped_files")  # each live mapping keeps its file's descriptor
+    check(fds(pid) <= fd0 + mapped + 1, f"descriptors {fd0} -> {fds(pid)} ({mapped} mappings)")
+    check(curl(s.url("/healthz"))[0] == 200, "healthz after the mutations")
+    print(f"{5 * ROUNDS} mutations under concurrent downloads; mapped files now {metric(s, 'mmapd_mapped_files')}")
+
 shutil.rmtree(root)
 done()
