@@ -193,11 +193,9 @@ void admission_notify(void *cls, struct MHD_Connection *c, void **socket_context
     }
 }
 
-enum admission_reason admission_refusal(struct MHD_Connection *c)
+enum admission_reason admission_refusal(void *socket_context)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    uintptr_t ctx = ci ? (uintptr_t)ci->socket_context : 0;
+    uintptr_t ctx = (uintptr_t)socket_context;
     if (ctx == 0)
         return ADMISSION_OK;
     return (enum admission_reason)((ctx & CTX_REASON_MASK) - 1u);

@@ -78,8 +78,9 @@ enum MHD_Result admission_accept(void *cls, const struct sockaddr *addr, socklen
 void admission_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
 
-/* Why the requests on `c` are refused: ADMISSION_OK when they are served. Takes no lock. */
-enum admission_reason admission_refusal(struct MHD_Connection *c);
+/* Why the requests on a connection are refused, from the socket context admission_notify()
+ * gave it: ADMISSION_OK when they are served. Takes no lock. */
+enum admission_reason admission_refusal(void *socket_context);
 
 /* Connections open (served and refused), for the mmapd_connections_open gauge; no lock. */
 uint64_t admission_open(struct admission *a);

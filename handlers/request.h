@@ -18,6 +18,7 @@
 struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
+    struct conn_slot *slot; /* the connection's (conn_watch.h), or NULL */
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
     bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */

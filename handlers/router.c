@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "handlers/admission.h"
+#include "handlers/conn_watch.h"
 #include "handlers/files.h"
 #include "handlers/request.h"
 #include "handlers/health.h"
@@ -71,7 +72,7 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
     /* a connection over a connection limit gets 503 for all but the liveness probe: a
      * saturated server is alive, and an orchestrator must not restart it for being busy */
-    enum admission_reason over = admission_refusal(req->conn);
+    enum admission_reason over = admission_refusal(conn_slot_admission(req->slot));
     if (over != ADMISSION_OK && handle != health_live)
         return reply_unavailable(req, over == ADMISSION_PER_IP
                                           ? "too many connections from this address"
@@ -108,6 +109,8 @@ void *router_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     req->ctx = cls;
     req->conn = c;
+    req->slot = conn_slot_of(c);
+    conn_slot_request_started(req->slot); /* its headers are due within --header-timeout */
     req->rec.handler = MH_OTHER;
     const char *q = uri ? strchr(uri, '?') : NULL;
     if (q && !(req->query = strdup(q + 1))) {
@@ -132,6 +135,7 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         /* First call, headers complete: start the request. Answering here would make MHD
          * close the connection after the response, so answer on the next call. */
         req->started = true;
+        conn_slot_headers_done(req->slot);
         req->rec.start_ns = metrics_now_ns();
         req->rec.method = metrics_method(method);
         atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);

@@ -35,7 +35,8 @@ static const char *const method_names[MM_COUNT] = {"GET",     "HEAD",  "POST", "
 static const char *const range_names[MR_COUNT] = {"single", "multi", "unsatisfiable",
                                                   "ignored"};
 static const char *const read_error_names[MRE_COUNT] = {"sigbus", "efault", "short"};
-static const char *const reject_names[MRJ_COUNT] = {"max_connections", "per_ip", "memory_pool"};
+static const char *const reject_names[MRJ_COUNT] = {"max_connections", "per_ip", "memory_pool",
+                                                   "header_timeout"};
 static const char *const fault_names[2] = {"minor", "major"};
 static const char *const result_names[2] = {"ok", "error"};
 

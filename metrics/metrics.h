@@ -26,9 +26,16 @@ enum metric_range { MR_SINGLE, MR_MULTI, MR_UNSATISFIABLE, MR_IGNORED, MR_COUNT 
 enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
 
 /* Why a connection was refused (mmapd_connections_rejected_total{reason}): over
- * --max-connections, over --max-connections-per-ip, or a request that outgrew the connection's
- * memory pool (libmicrohttpd answered 431 or 414 itself). */
-enum metric_reject { MRJ_MAX_CONNECTIONS, MRJ_PER_IP, MRJ_MEMORY_POOL, MRJ_COUNT };
+ * --max-connections, over --max-connections-per-ip, a request that outgrew the connection's
+ * memory pool (libmicrohttpd answered 431 or 414 itself), or headers that did not arrive
+ * within --header-timeout (the connection was shut down). */
+enum metric_reject {
+    MRJ_MAX_CONNECTIONS,
+    MRJ_PER_IP,
+    MRJ_MEMORY_POOL,
+    MRJ_HEADER_TIMEOUT,
+    MRJ_COUNT
+};
 
 /* The madvise classes and advice, in the order of handlers/advice.h. */
 #define METRICS_ADVICE_CLASSES 2

@@ -51,6 +51,9 @@ static const struct option_def options[] = {
      "are answered 503 with Retry-After, further ones closed (default 0)", NULL},
     {"connection-timeout", OPT_UINT, FIELD(connection_timeout), 0, 86400, "SECONDS",
      "close a connection idle this long, 0 = never (default 30)", NULL},
+    {"header-timeout", OPT_UINT, FIELD(header_timeout), 0, 3600, "SECONDS",
+     "close a connection whose request line and headers take longer than this to arrive, "
+     "however slowly they trickle in (default 10, 0 = no limit)", NULL},
     {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",
      "memory pool per connection, suffix K or M allowed (default 32K)", NULL},
     {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
@@ -153,6 +156,7 @@ void config_defaults(struct mmapd_config *c)
     c->max_connections = 1024;
     c->max_connections_per_ip = 0;
     c->connection_timeout = 30;
+    c->header_timeout = 10;
     c->connection_memory = 32 * KIB; /* libmicrohttpd zeroes it for every request */
     c->max_ranges = 64;
     c->max_sample_records = 4096;

@@ -28,6 +28,7 @@ struct mmapd_config {
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */
     unsigned connection_timeout;     /* seconds, 0: never */
+    unsigned header_timeout;         /* seconds for a request's headers, 0: no limit */
     size_t connection_memory;        /* bytes per connection (MHD memory pool) */
     unsigned max_ranges;
     unsigned max_sample_records;     /* records in one /sample answer */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "handlers/admission.h"
+#include "handlers/conn_watch.h"
 #include "handlers/router.h"
 #include "metrics/metrics.h"
 #include "server/listen_addr.h"
@@ -57,7 +58,7 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
     if (cfg->max_connections_per_ip)
         OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT,
             admission_mhd_per_ip_limit(&s->limits, cfg->threads), NULL);
-    OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)admission_notify, s->handlers.admission);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conn_watch_notify, s->watch);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL);
     OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, NULL);
     if (cfg->threads > 1)
@@ -116,9 +117,12 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         s->handlers.admission = admission_create(
             &s->limits, admission_mhd_connection_limit(&s->limits, cfg->threads),
             s->handlers.metrics);
-    if (!s->handlers.admission) {
+    if (s->handlers.admission)
+        s->watch = conn_watch_create(cfg->header_timeout, s->handlers.admission,
+                                     s->handlers.metrics);
+    if (!s->watch) {
         snprintf(err, errlen, "out of memory for the metrics, the mapping cache or the "
-                              "connection counts");
+                              "connection counts, or no thread for the header deadline");
         goto fail;
     }
     if (cfg->prefetch_threads) {
@@ -188,6 +192,8 @@ void server_stop(struct server *s)
         close(s->listen_fd);
         s->listen_fd = -1;
     }
+    conn_watch_destroy(s->watch);
+    s->watch = NULL;
     admission_destroy(s->handlers.admission);
     s->handlers.admission = NULL;
     file_map_destroy(s->handlers.maps);

@@ -25,6 +25,7 @@ struct server {
     bool read_ahead_from_sysfs;
     struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
     struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
+    struct conn_watch *watch;       /* connection slots and the --header-timeout watchdog */
 };
 
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,

@@ -60,12 +60,12 @@ int main(int argc, char **argv)
     log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
              demo ? (demo_created ? ", just created)" : ")") : "");
     log_info("threads=%u max-connections=%u (+%u answered 503) max-connections-per-ip=%u "
-             "(+%u answered 503) connection-timeout=%us connection-memory=%zu "
+             "(+%u answered 503) connection-timeout=%us header-timeout=%us connection-memory=%zu "
              "max-ranges=%u max-sample-records=%u max-sample-bytes=%zu sample-iovec-max=%u "
              "advice stream=%s random=%s read-ahead=%zuKiB%s",
              cfg.threads, server.limits.max_connections, server.limits.over_max_connections,
              server.limits.per_ip, server.limits.over_per_ip, cfg.connection_timeout,
-             cfg.connection_memory,
+             cfg.header_timeout, cfg.connection_memory,
              cfg.max_ranges, cfg.max_sample_records, cfg.max_sample_bytes,
              cfg.sample_iovec_max, stream, random, server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)");

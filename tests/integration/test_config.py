@@ -200,7 +200,8 @@ expect_error("bad env, good flags", ["--threads", "2"], ["MMAPD_MAX_RANGES"],
 
 # --- --help and --version -------------------------------------------------------------------
 OPTIONS = ["root", "demo-dir", "listen", "threads", "max-connections", "max-connections-per-ip",
-           "connection-timeout", "connection-memory", "max-ranges", "drain-timeout", "map-cache",
+           "connection-timeout", "header-timeout", "connection-memory", "max-ranges",
+           "drain-timeout", "map-cache",
            "dotfiles", "advice", "config", "max-sample-records", "max-sample-bytes",
            "sample-iovec-max"]
 for flag in ("--help", "-h"):

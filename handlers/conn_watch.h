@@ -1,0 +1,57 @@
+/* conn_watch.h - per-connection state, and a deadline for each request's headers.
+ *
+ * libmicrohttpd 0.9.75 restarts a connection's idle timer on every byte it receives, so a
+ * client that sends its headers a byte at a time ("slowloris") holds a connection for hours.
+ * conn_watch gives every connection a slot, kept as its socket context: the admission
+ * decision (admission.h) and a deadline by which the current request's headers must be in.
+ * The deadline is armed when the connection starts (the first request line and headers) and
+ * when a request line arrives on it later (keep-alive: its headers), and cleared when the
+ * headers are complete (the access handler's first call); idle keep-alive connections are
+ * left to --connection-timeout. A watchdog thread wakes every quarter of the timeout and
+ * shuts down (shutdown(2), never close: libmicrohttpd owns the descriptor) the socket of
+ * every connection past its deadline; libmicrohttpd then sees the end of the stream and
+ * closes the connection as usual. Each one is counted in
+ * mmapd_connections_rejected_total{reason="header_timeout"}.
+ * A slot leaves the watch list in the connection-closed notification, which libmicrohttpd
+ * gives before it closes the descriptor, and the watchdog shuts sockets down under the same
+ * lock: it never touches a descriptor that was closed, or closed and reused.
+ * Cost per request: two relaxed atomic stores; the lock is taken per connection and per
+ * watchdog round only.
+ */
+#ifndef MMAPD_CONN_WATCH_H
+#define MMAPD_CONN_WATCH_H
+
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "handlers/admission.h"
+#include "metrics/metrics.h"
+
+struct conn_watch;
+struct conn_slot;
+
+/* Watches connections with a header deadline of `timeout_s` seconds (0: no deadline, no
+ * thread; the slots still carry the admission decision). NULL when out of memory or when the
+ * thread cannot start. */
+struct conn_watch *conn_watch_create(unsigned timeout_s, struct admission *admission,
+                                     struct metrics *metrics);
+/* Call after libmicrohttpd stopped (it reports every connection closed before). */
+void conn_watch_destroy(struct conn_watch *w);
+
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the watch): makes or drops the connection's slot and
+ * passes the notification on to the admission. */
+void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+
+/* The slot of connection `c`, or NULL (a connection libmicrohttpd did not report). */
+struct conn_slot *conn_slot_of(struct MHD_Connection *c);
+
+/* A request line arrived on a connection that already served one: its headers are due. */
+void conn_slot_request_started(struct conn_slot *s);
+/* The request's headers are complete. */
+void conn_slot_headers_done(struct conn_slot *s);
+
+/* The admission decision kept in the slot, for admission_refusal(); NULL for no slot. */
+void *conn_slot_admission(const struct conn_slot *s);
+
+#endif
