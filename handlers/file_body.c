@@ -231,10 +231,12 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void reader_free(void *cls) { file_body_free(cls); }
 
-struct MHD_Response *file_body_response(struct file_body *b, struct request *req)
+struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
+                                        bool *read_failed)
 {
     struct MHD_Response *r = NULL;
     b->req = req;
+    *read_failed = false;
     if (b->failed) {
         file_body_free(b);
         return NULL;
@@ -251,7 +253,9 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         return r;
     }
     char *buf = malloc(b->length ? (size_t)b->length : 1);
-    if (buf && (b->length == 0 || fill(b, 0, buf, (size_t)b->length, 0) == (ssize_t)b->length))
+    if (buf && b->length && fill(b, 0, buf, (size_t)b->length, 0) != (ssize_t)b->length)
+        *read_failed = true;
+    else if (buf)
         r = MHD_create_response_from_buffer((size_t)b->length, buf, MHD_RESPMEM_MUST_FREE);
     if (!r)
         free(buf);

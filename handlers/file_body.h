@@ -52,9 +52,12 @@ void file_body_printf(struct file_body *b, const char *fmt, ...)
 uint64_t file_body_length(const struct file_body *b);
 
 /* The response for `req`, taking the body (and its mapping reference) in every case; NULL
- * when the body failed, memory ran out or a copy failed (then counted as a read error): the
- * caller queues NULL, which closes the connection. */
-struct MHD_Response *file_body_response(struct file_body *b, struct request *req);
+ * when the body failed, memory ran out or the copy of a body copied at once failed (counted
+ * as a read error; *read_failed is then true: nothing was sent yet, so the caller may look
+ * the file up again and answer from what it holds now). Queueing NULL closes the
+ * connection. */
+struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
+                                        bool *read_failed);
 
 void file_body_free(struct file_body *b);
 

@@ -160,10 +160,11 @@ static bool handed_to_helpers(struct request *req, const struct file_info *fi,
     return false;
 }
 
-/* Range outcomes count once per request, not again when it resumes after a prefetch. */
+/* Range outcomes count once per request, not again when it resumes after a prefetch or is
+ * looked up again after a failed copy. */
 static void count_range(struct request *req, enum metric_range kind)
 {
-    if (!req->resumed)
+    if (!req->resumed && !req->retried)
         metrics_range(req->ctx->metrics, kind);
 }
 
@@ -184,8 +185,14 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
         ret = MHD_YES;
     } else {
         uint64_t len = file_body_length(b);
-        ret = queue_body(req, status, file_body_response(b, req), len, fi, content_type,
-                         content_range);
+        bool read_failed;
+        struct MHD_Response *r = file_body_response(b, req, &read_failed);
+        if (!r && read_failed && !req->retried) {
+            req->retry = true; /* the file changed under the copy: files_handle looks again */
+            ret = MHD_YES;
+        } else {
+            ret = queue_body(req, status, r, len, fi, content_type, content_range);
+        }
     }
     file_map_release(m);
     return ret;
@@ -285,7 +292,8 @@ static enum MHD_Result redirect_to_directory(struct request *req, const char *ra
     return reply_queue(req, 301, r, len);
 }
 
-enum MHD_Result files_handle(struct request *req, const char *raw_path)
+/* The request, answered from the file's mapping as looked up now. */
+static enum MHD_Result handle(struct request *req, const char *raw_path)
 {
     struct handler_ctx *ctx = req->ctx;
     char rel[PATH_MAX];
@@ -319,4 +327,15 @@ enum MHD_Result files_handle(struct request *req, const char *raw_path)
     default:
         return serve(req, m);
     }
+}
+
+enum MHD_Result files_handle(struct request *req, const char *raw_path)
+{
+    enum MHD_Result ret = handle(req, raw_path);
+    if (req->retry) { /* once: a second failure closes the connection */
+        req->retry = false;
+        req->retried = true;
+        ret = handle(req, raw_path);
+    }
+    return ret;
 }

@@ -22,6 +22,8 @@ struct request {
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
     bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */
+    bool retry;    /* /files: the copy failed before anything was sent; look the file up again */
+    bool retried;  /* ... which happened once already */
     bool sample_seeded;   /* sample_seed holds the seed /sample picked on the first pass */
     uint64_t sample_seed;
     struct request_record rec;

@@ -59,6 +59,9 @@ def slow_get(port, path, range_header, out, truncated):
             if not chunk:
                 break
             data += chunk
+        if not data:  # closed before any answer: the copy failed twice (see verify)
+            out.append((0, {}, b"", "closed"))
+            return
         head, _, rest = data.partition(b"\r\n\r\n")
         body = bytearray(rest)
         lines = head.decode("latin-1").split("\r\n")
@@ -81,7 +84,13 @@ def slow_get(port, path, range_header, out, truncated):
 
 
 def verify(status, headers, body, cut, counts, errors, what):
-    """Every byte of `body` must be the file's byte at its offset."""
+    """Every byte of `body` must be the file's byte at its offset. A connection closed before
+    any answer is allowed (mmapd copies a small body before it sends anything; when the file
+    shrinks under that copy it looks the file up again once, and closes the connection if
+    the copy fails again): it sent no byte, so none was wrong."""
+    if status == 0 and cut == "closed":
+        counts["closed"] += 1
+        return
     if status == 0:
         errors.append(f"{what}: {cut}")
         return
@@ -125,7 +134,7 @@ path = os.path.join(root, "trunc.bin")
 with open(path, "wb") as f:
     f.write(CONTENT)
 rng = random.Random(7)
-counts = {"bytes": 0, "wrong": 0, "cut": 0, "whole": 0}
+counts = {"bytes": 0, "wrong": 0, "cut": 0, "whole": 0, "closed": 0}
 errors = []
 with Server(root, args=["--threads", "2"]) as s:
     pid = s.proc.pid
@@ -190,7 +199,8 @@ with Server(root, args=["--threads", "2"]) as s:
     check(mapped <= 2, f"mapped files after {ROUNDS} truncations: {mapped}")
     print(f"{ROUNDS} truncations in place under 5 slow downloads each in {secs:.1f} s: "
           f"{counts['bytes']} bytes compared, {counts['wrong']} wrong, {counts['cut']} "
-          f"responses cut short, {counts['whole']} whole, read errors counted {survived:.0f}, "
+          f"responses cut short, {counts['whole']} whole, {counts['closed']} closed before an "
+          f"answer, read errors counted {survived:.0f}, "
           f"cold requests handed to the helpers {cold:.0f}")
 
 done()
