@@ -1,6 +1,7 @@
 /* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT.
  * Exit status: 0 after a clean stop, 2 for bad configuration or a failed start. */
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,12 @@ int main(int argc, char **argv)
     sigset_t sigs;
     char err[1024];
 
+    /* Response buffers (up to 1 MiB, handlers/file_body.h) come and go with every request:
+     * keep them on the heap and keep freed heap for reuse, or glibc maps, trims and faults
+     * the pages in again and again (warm 1 MiB ranges, --threads 1: 260 us of server CPU per
+     * request with these, 290 to 470 us without). */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (!signals_block(&sigs))
         return fail("cannot block SIGTERM/SIGINT");
     if (!sigbus_guard_install())
