@@ -56,13 +56,10 @@ done
 . tests/bench/lib.sh
 bench_build_mmapd
 
-work=$(mktemp -d -p "${dir:-${TMPDIR:-/tmp}}" mmapd-cold-XXXXXX)
+work=$(bench_disk_workdir "$dir" mmapd-cold) || exit 1
 pid=
 cleanup() { [ -z "$pid" ] || bench_stop "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
-case $(stat -f -c %T "$work") in
-  tmpfs|ramfs) echo "$work is in memory ($(stat -f -c %T "$work")): pass a directory on a disk" >&2; exit 1 ;;
-esac
 mkdir -p "$work/www/files"
 chmod 755 "$work" "$work/www" "$work/www/files"   # nginx workers run as www-data
 file=$work/www/files/cold.bin
@@ -90,16 +87,9 @@ fi
 sectors_read() { awk -v d="$devname" '$3 == d {print $6}' /proc/diskstats; }
 in_flight() { awk -v d="$devname" '$3 == d {print $12}' /proc/diskstats; }
 pgpgin_kb() { awk '$1 == "pgpgin" {print $2}' /proc/vmstat; }
-disk_quiet() { # less than 1 MiB read anywhere over half a second
-  local a b
-  a=$(pgpgin_kb); sleep 0.5; b=$(pgpgin_kb)
-  [ $((b - a)) -lt 1024 ]
-}
-BENCH_IDLE_CHECK=disk_quiet
-resident() { fincore --bytes --noheadings --output RES "$file" | tr -d ' '; }
-evict() {
-  python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$file"
-}
+BENCH_IDLE_CHECK=bench_disk_quiet
+resident() { bench_resident "$file"; }
+evict() { bench_evict "$file"; }
 
 # Servers: NAME[:MODE] rows; peers that are missing are skipped with a note.
 notes=()

@@ -136,3 +136,33 @@ bench_wait_idle() {
   echo "warning: machine not idle after ${IDLE_WAIT:-60} tries" >&2
   return 1
 }
+
+# bench_disk_workdir DIR NAME: prints a fresh directory DIR/NAME-XXXXXX (DIR: default $TMPDIR or
+# /tmp). Cold-cache runs need a disk: returns 1 (directory removed, reason on stderr) when it is
+# in memory (tmpfs, ramfs).
+bench_disk_workdir() {
+  local work fs
+  work=$(mktemp -d -p "${1:-${TMPDIR:-/tmp}}" "$2-XXXXXX") || return 1
+  fs=$(stat -f -c %T "$work")
+  case $fs in
+    tmpfs|ramfs) rmdir "$work"; echo "$work is in memory ($fs): pass a directory on a disk" >&2; return 1 ;;
+  esac
+  echo "$work"
+}
+
+# bench_evict FILE: writes FILE back and drops it from the page cache (fsync, then
+# posix_fadvise DONTNEED). Pages a live mapping holds stay: stop the server first.
+bench_evict() {
+  python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
+}
+
+# bench_resident FILE: bytes of FILE in the page cache (fincore, util-linux).
+bench_resident() { fincore --bytes --noheadings --output RES "$1" | tr -d ' '; }
+
+# bench_disk_quiet: less than 1 MiB read anywhere over half a second (for BENCH_IDLE_CHECK).
+bench_disk_quiet() {
+  local a b
+  a=$(awk '$1 == "pgpgin" {print $2}' /proc/vmstat); sleep 0.5
+  b=$(awk '$1 == "pgpgin" {print $2}' /proc/vmstat)
+  [ $((b - a)) -lt 1024 ]
+}

@@ -34,13 +34,10 @@ done
 . tests/bench/lib.sh
 bench_build_mmapd
 
-work=$(mktemp -d -p "${dir:-${TMPDIR:-/tmp}}" mmapd-mixed-XXXXXX)
+work=$(bench_disk_workdir "$dir" mmapd-mixed) || exit 1
 pid=
 cleanup() { [ -z "$pid" ] || bench_stop "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
-case $(stat -f -c %T "$work") in
-  tmpfs|ramfs) echo "$work is in memory ($(stat -f -c %T "$work")): pass a directory on a disk" >&2; exit 1 ;;
-esac
 mkdir -p "$work/www/files"
 chmod 755 "$work" "$work/www" "$work/www/files"   # nginx workers run as www-data
 cold=$work/www/files/cold.bin
@@ -55,17 +52,7 @@ cold_size=$(stat -c %s "$cold")
 warm_size=$(stat -c %s "$warm")
 cold_sha=$(sha256sum "$cold" | cut -d' ' -f1)
 
-disk_quiet() { # less than 1 MiB read anywhere over half a second
-  local a b
-  a=$(awk '$1 == "pgpgin" {print $2}' /proc/vmstat); sleep 0.5
-  b=$(awk '$1 == "pgpgin" {print $2}' /proc/vmstat)
-  [ $((b - a)) -lt 1024 ]
-}
-BENCH_IDLE_CHECK=disk_quiet
-resident() { fincore --bytes --noheadings --output RES "$1" | tr -d ' '; }
-evict() {
-  python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
-}
+BENCH_IDLE_CHECK=bench_disk_quiet
 
 notes=()
 run_servers=()
@@ -93,7 +80,7 @@ echo "server,rep,phase,requests,p50_us,p99_us,max_us,bad_answers,download_ms,col
 for r in $(seq "$reps"); do
   for s in "${run_servers[@]}"; do
     stop_server
-    evict "$cold"
+    bench_evict "$cold"
     start_server "$s"
     cat "$warm" > /dev/null
     idle=yes
@@ -101,7 +88,7 @@ for r in $(seq "$reps"); do
     bench_wait_idle || idle=no
     read -r w1 u1 < <(bench_steal_ticks)
     cat "$warm" > /dev/null   # again: an idle page cache may have been trimmed meanwhile
-    res_cold=$(resident "$cold") res_warm=$(resident "$warm")
+    res_cold=$(bench_resident "$cold") res_warm=$(bench_resident "$warm")
     load=$(cut -d' ' -f1 /proc/loadavg)
     read -r s0 t0 < <(bench_steal_ticks)
     out=$(python3 tests/bench/mixed_client.py --port "$port" --warm-file "$warm" \

@@ -12,11 +12,11 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
 reps=${1:-3}
-dir=${2:-${TMPDIR:-/var/tmp}}
+dir=${2:-}
 size_mb=${FILE_MB:-1024}
 bench_build_mmapd
 
-work=$(mktemp -d "$dir/mmapd-rss-XXXXXX")
+work=$(bench_disk_workdir "$dir" mmapd-rss) || exit 1
 BENCH_PID=
 cleanup() { [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

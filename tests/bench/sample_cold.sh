@@ -12,35 +12,25 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-3}
 dir=${2:-}
-scripts/deps.sh build
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
+bench_build_mmapd
 command -v fincore >/dev/null || { echo "needs fincore (util-linux)" >&2; exit 1; }
-cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DMMAPD_TESTS=OFF >/dev/null
-cmake --build build/bench -j"$(nproc)" >/dev/null
 
-work=$(mktemp -d -p "${dir:-${TMPDIR:-/tmp}}" mmapd-cold-XXXXXX)
+work=$(bench_disk_workdir "$dir" mmapd-cold) || exit 1
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-[ "$(stat -f -c %T "$work")" = tmpfs ] && { echo "$work is tmpfs: pass a directory on a disk" >&2; exit 1; }
 file=$work/cold.bin
 head -c $((1024 * 1024 * 1024)) /dev/urandom > "$file"
 sync "$file"
 n=4096
 size=4096
 
-evict() {
-  python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$file"
-  fincore --bytes --noheadings --output RES "$file"
-}
+evict() { bench_evict "$file"; bench_resident "$file"; }
 start() { # $@: extra flags
-  build/bench/mmapd --root "$work" --listen 127.0.0.1:0 --threads 1 "$@" >/dev/null 2>"$work/log" &
-  pid=$!
-  for _ in $(seq 100); do
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/log" | sed 's/.*://' || true)
-    [ -n "$port" ] && return
-    sleep 0.05
-  done
-  echo "mmapd did not start: $(cat "$work/log")" >&2; exit 1
+  bench_start_mmapd "$work/log" "$work" --threads 1 "$@" || exit 1
+  pid=$BENCH_PID port=$BENCH_PORT
 }
 stop() { kill "$pid"; wait "$pid" || true; pid=; }
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$pid/io"; }
