@@ -129,11 +129,8 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
     struct prefetch_job job = {.conn = b->req->conn, .map = file_map_retain(b->map),
                                .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = 1,
                                .one = {off, rest}};
-    MHD_suspend_connection(b->req->conn);
-    if (!prefetch_pool_submit(ctx->prefetch, &job)) { /* queue full: copy at once */
-        MHD_resume_connection(b->req->conn);
+    if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) /* queue full: copy at once */
         return false;
-    }
     if (!b->cold_counted)
         metrics_cold_request(ctx->metrics, MH_FILES);
     b->cold_counted = true;
@@ -173,12 +170,11 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
 }
 
-enum fill { FILL_STREAM = 1 }; /* residency checks, suspension and read-ahead */
-
-/* Copies body bytes [pos, pos+max) into buf. Returns the bytes copied (it stops early before
- * a cold span when it has copied something), 0 after handing a cold span to the helpers, or
- * -1 after a failed read (counted). */
-static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, unsigned how)
+/* Copies body bytes [pos, pos+max) into buf. `streaming` (the content reader): checks each
+ * span's residency first, hands a cold one to the helpers and keeps the read-ahead going.
+ * Returns the bytes copied (it stops early before a cold span when it has copied something),
+ * 0 after handing a cold span to the helpers, or -1 after a failed read (counted). */
+static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bool streaming)
 {
     struct handler_ctx *ctx = b->req->ctx;
     size_t done = 0;
@@ -192,7 +188,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, un
             memcpy(buf + done, b->text.data + p->off + in, k);
         } else {
             uint64_t off = p->off + in;
-            if ((how & FILL_STREAM) && pos + done != b->resumed_at) {
+            if (streaming && pos + done != b->resumed_at) {
                 uint64_t missing = residency_missing(b->base, off, k, k);
                 if (missing && done)
                     break; /* send what is ready; the next call deals with the cold span */
@@ -207,7 +203,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, un
             if (off + k > need)
                 need = off + k;
             advice_dontneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, off, k);
-            if (how & FILL_STREAM)
+            if (streaming)
                 read_ahead(b, off + k, p->off + p->len);
         }
         done += k;
@@ -225,7 +221,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, un
 
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    ssize_t n = fill(cls, pos, buf, max, FILL_STREAM);
+    ssize_t n = fill(cls, pos, buf, max, true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
@@ -253,7 +249,7 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         return r;
     }
     char *buf = malloc(b->length ? (size_t)b->length : 1);
-    if (buf && b->length && fill(b, 0, buf, (size_t)b->length, 0) != (ssize_t)b->length)
+    if (buf && b->length && fill(b, 0, buf, (size_t)b->length, false) != (ssize_t)b->length)
         *read_failed = true;
     else if (buf)
         r = MHD_create_response_from_buffer((size_t)b->length, buf, MHD_RESPMEM_MUST_FREE);

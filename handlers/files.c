@@ -147,11 +147,8 @@ static bool handed_to_helpers(struct request *req, const struct file_info *fi,
         for (size_t i = 0; i < n; i++)
             sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
         req->resumed = true; /* whatever happens next, the next pass serves */
-        MHD_suspend_connection(req->conn);
-        if (prefetch_pool_submit(ctx->prefetch, &job))
+        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) /* else queue full: serve at once */
             metrics_cold_request(ctx->metrics, MH_FILES);
-        else
-            MHD_resume_connection(req->conn); /* queue full: serve at once */
         return true;
     }
     for (size_t i = 0; i < n && hint; i++)

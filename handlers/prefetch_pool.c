@@ -131,6 +131,15 @@ bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *jo
     return ok;
 }
 
+bool prefetch_pool_suspend_for(struct prefetch_pool *p, const struct prefetch_job *job)
+{
+    MHD_suspend_connection(job->conn);
+    if (prefetch_pool_submit(p, job))
+        return true;
+    MHD_resume_connection(job->conn);
+    return false;
+}
+
 void prefetch_pool_destroy(struct prefetch_pool *p)
 {
     if (!p)

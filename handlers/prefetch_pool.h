@@ -55,6 +55,10 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
 /* Takes the job, with its mapping reference and spans, in every case; false when the queue
  * was full (the job was dropped: the caller resumes its connection itself). */
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job);
+/* For a job with a connection: suspends it and submits the job; when the queue is full, resumes
+ * the connection at once (the caller then serves without the helpers). True when a helper
+ * took the job (libmicrohttpd calls the handler or content reader again once it is done). */
+bool prefetch_pool_suspend_for(struct prefetch_pool *p, const struct prefetch_job *job);
 void prefetch_pool_destroy(struct prefetch_pool *p);
 
 #endif

@@ -78,11 +78,8 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
                                    .cls = ACCESS_RANDOM, .handler = MH_SAMPLE, .nspans = ncold,
                                    .spans = cold};
         req->resumed = true; /* whatever happens next, the next pass serves */
-        MHD_suspend_connection(req->conn);
-        if (prefetch_pool_submit(ctx->prefetch, &job))
+        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) /* else queue full: serve at once */
             metrics_cold_request(ctx->metrics, MH_SAMPLE);
-        else
-            MHD_resume_connection(req->conn); /* queue full: serve at once */
         return true;
     }
     for (size_t i = 0; i < ncold && hint; i++)

@@ -267,21 +267,14 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
             }
         snprintf(err, errlen, "%s: expected %s, got '%.200s'", source, o->metavar, value);
         return false;
-    case OPT_CORS: {
+    case OPT_CORS:
+    case OPT_ADVICE: { /* parsers with their own message */
         char why[256];
-        if (!cors_policy_parse(&c->cors, value, why, sizeof why)) {
+        bool ok = o->kind == OPT_CORS ? cors_policy_parse(&c->cors, value, why, sizeof why)
+                                      : advice_policy_set(&c->advice, value, why, sizeof why);
+        if (!ok)
             snprintf(err, errlen, "%s: %s", source, why);
-            return false;
-        }
-        return true;
-    }
-    case OPT_ADVICE: {
-        char why[256];
-        if (!advice_policy_set(&c->advice, value, why, sizeof why)) {
-            snprintf(err, errlen, "%s: %s", source, why);
-            return false;
-        }
-        return true;
+        return ok;
     }
     }
     return false;
