@@ -21,6 +21,7 @@ struct piece {
 struct file_body {
     struct mapped_file *map;
     const unsigned char *base;
+    int cachestat_fd;
     struct piece *pieces; /* `few` until a multipart body needs more */
     size_t n, cap;
     struct piece few[3];
@@ -48,6 +49,7 @@ struct file_body *file_body_new(struct mapped_file *m)
     b->pieces = b->few;
     b->cap = sizeof b->few / sizeof b->few[0];
     b->base = mapped_file_info(m)->base;
+    b->cachestat_fd = mapped_file_info(m)->cachestat_fd;
     b->resumed_at = UINT64_MAX;
     b->hint_piece = SIZE_MAX;
     return b;
@@ -155,7 +157,7 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     uint64_t len = end - b->hinted_to;
     if (len > (uint64_t)ADVICE_PREFETCH_WINDOWS * window)
         len = (uint64_t)ADVICE_PREFETCH_WINDOWS * window;
-    if (!residency_missing(b->base, b->hinted_to, len, window)) {
+    if (!residency_missing(b->base, b->cachestat_fd, b->hinted_to, len, window)) {
         b->hinted_to += len < window ? len : window; /* that window is in: look at the next */
         return;
     }
@@ -189,7 +191,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
         } else {
             uint64_t off = p->off + in;
             if (streaming && pos + done != b->resumed_at) {
-                uint64_t missing = residency_missing(b->base, off, k, k);
+                uint64_t missing = residency_missing(b->base, b->cachestat_fd, off, k, k);
                 if (missing && done)
                     break; /* send what is ready; the next call deals with the cold span */
                 b->req->rec.miss_bytes += missing;

@@ -14,6 +14,7 @@
 
 #include "handlers/etag.h"
 #include "handlers/mime.h"
+#include "handlers/page_cache.h"
 
 struct mapped_file {
     struct file_info info;
@@ -184,6 +185,9 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
         m->info.base = p;
         advice_on_map(fm->policy, fm->metrics, cls, p, (size_t)m->info.size);
     }
+    uint64_t cached;
+    m->info.cachestat_fd =
+        m->info.size && page_cache_cached_pages(m->fd, 0, 1, &cached) == 0 ? m->fd : -1;
     m->info.mtime = st->st_mtim.tv_sec;
     etag_format(st, m->info.etag);
     http_date_format(m->info.mtime, m->info.last_modified);

@@ -32,6 +32,8 @@ struct file_info {
     char etag[ETAG_LEN];              /* strong, quoted: etag_format() */
     char last_modified[HTTP_DATE_LEN];
     const char *content_type;         /* static string */
+    int cachestat_fd; /* the mapping's own descriptor when cachestat(2) works on it, else -1:
+                         for residency_missing(); holders never close it */
 };
 
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,

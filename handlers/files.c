@@ -134,8 +134,8 @@ static bool handed_to_helpers(struct request *req, const struct file_info *fi,
         return false;
     uint64_t missing = 0;
     for (size_t i = 0; i < n; i++)
-        missing += residency_missing(fi->base, spans[i].first, range_length(&spans[i]),
-                                     ctx->prefetch_window);
+        missing += residency_missing(fi->base, fi->cachestat_fd, spans[i].first,
+                                     range_length(&spans[i]), ctx->prefetch_window);
     req->rec.miss_bytes += missing;
     if (!missing)
         return false;

@@ -62,6 +62,26 @@ int page_cache_resident_mincore(int fd, uint64_t size, uint64_t *out)
     return 0;
 }
 
+int page_cache_cached_pages(int fd, uint64_t off, uint64_t len, uint64_t *pages)
+{
+#ifdef __NR_cachestat
+    struct cachestat_range range = {off, len};
+    struct cachestat cs = {0};
+    if (len == 0)
+        return EINVAL; /* cachestat would read it as "to the end of the file" */
+    if (syscall(__NR_cachestat, fd, &range, &cs, 0u) != 0)
+        return errno;
+    *pages = cs.nr_cache;
+    return 0;
+#else
+    (void)fd;
+    (void)off;
+    (void)len;
+    (void)pages;
+    return ENOSYS;
+#endif
+}
+
 int page_cache_resident(int fd, uint64_t size, uint64_t *out)
 {
     if (size == 0) {

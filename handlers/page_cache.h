@@ -16,6 +16,11 @@
 #include <stdint.h>
 
 int page_cache_resident(int fd, uint64_t size, uint64_t *out);
+
+/* The pages of [off, off+len) of `fd` in the page cache, by one cachestat(2) call: 0 and
+ * *pages, or an errno value (ENOSYS or EPERM where the kernel or a seccomp filter has no
+ * cachestat, EINVAL for len 0). Pages still being read in count as cached. */
+int page_cache_cached_pages(int fd, uint64_t off, uint64_t len, uint64_t *pages);
 int page_cache_resident_mincore(int fd, uint64_t size, uint64_t *out);
 
 #endif

@@ -1,13 +1,15 @@
-/* residency.c - mincore() over the first window of a requested span. */
+/* residency.c - cachestat(), then mincore() over the first window of a requested span. */
 #include "handlers/residency.h"
 
 #include <sys/mman.h>
 
+#include "handlers/page_cache.h"
 #include "handlers/page_size.h"
 
 #define MAX_PAGES 2048 /* vector on the stack: 8 MiB of 4 KiB pages per check */
 
-uint64_t residency_missing(const void *base, uint64_t off, uint64_t len, size_t max_check)
+uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
+                           size_t max_check)
 {
     uint64_t page = page_size();
     unsigned char vec[MAX_PAGES];
@@ -21,6 +23,10 @@ uint64_t residency_missing(const void *base, uint64_t off, uint64_t len, size_t 
         pages = MAX_PAGES;
         end = start + pages * page;
     }
+    uint64_t cached;
+    if (fd >= 0 && page_cache_cached_pages(fd, start, end - start, &cached) == 0 &&
+        cached >= pages)
+        return 0;
     if (mincore((void *)((const unsigned char *)base + start), (size_t)(pages * page), vec) != 0)
         return 0;
     uint64_t missing = 0;

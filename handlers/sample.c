@@ -65,7 +65,8 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
     struct prefetch_span *cold = (hint || ctx->prefetch) && n ? malloc(n * sizeof *cold) : NULL;
     size_t ncold = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t missing = residency_missing(fi->base, offsets[i], size, ctx->prefetch_window);
+        uint64_t missing = residency_missing(fi->base, fi->cachestat_fd, offsets[i], size,
+                                             ctx->prefetch_window);
         req->rec.miss_bytes += missing;
         if (missing && cold)
             cold[ncold++] = (struct prefetch_span){offsets[i], size};

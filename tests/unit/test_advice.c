@@ -39,11 +39,13 @@ static uint64_t total_calls(struct metrics *m)
 
 /* What the /files handler does before sending a span (handlers/files.c): ask how much of
  * the span's first window is not resident, and give WILLNEED hints only when some is.
- * Returns whether the span was found cold. */
+ * Returns whether the span was found cold. The check by cachestat on `fd` (where the kernel
+ * has it) must agree with mincore alone. */
 static bool prefetch(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                     const void *base, uint64_t off, uint64_t len, size_t window)
+                     const void *base, int fd, uint64_t off, uint64_t len, size_t window)
 {
-    uint64_t missing = residency_missing(base, off, len, window);
+    uint64_t missing = residency_missing(base, -1, off, len, window);
+    assert_int_equal(residency_missing(base, fd, off, len, window), missing);
     if (missing)
         advice_willneed(p, m, c, base, off, len, window);
     return missing != 0;
@@ -320,10 +322,10 @@ static void test_prefetch_needs_willneed(void **state)
     map_file(&m, 8, true);
     /* without willneed in the class's policy, no hint whether the span is cold or not */
     advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
-    (void)prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    (void)prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps());
     assert_true(advice_policy_set(&p, "stream=none", err, sizeof err));
     advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
-    (void)prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
+    (void)prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps());
     assert_int_equal(total_calls(s), 0);
     /* the other class keeps its own policy (random=random,willneed): 8 pages, 2 windows */
     advice_willneed(&p, s, ACCESS_RANDOM, m.base, 0, m.size, 4 * ps());
@@ -339,11 +341,11 @@ static void test_prefetch_empty_span(void **state)
     struct tmp_map m;
     advice_policy_defaults(&p);
     map_file(&m, 4, true);
-    assert_int_equal(residency_missing(m.base, 0, 0, ps()), 0);
-    assert_int_equal(residency_missing(m.base, ps(), 0, ps()), 0);
+    assert_int_equal(residency_missing(m.base, m.fd, 0, 0, ps()), 0);
+    assert_int_equal(residency_missing(m.base, m.fd, ps(), 0, ps()), 0);
     advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, 0, ps());
     advice_willneed(&p, s, ACCESS_STREAM, m.base, ps() + 5, 0, ps());
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, 0, ps()));
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, 0, ps()));
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }
@@ -387,8 +389,8 @@ static void test_prefetch_resident_span(void **state)
     map_file(&m, 16, false);
     touch_all(&m, m.size);
     assert_int_equal(resident_pages(&m, 16), 16);
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
-    assert_false(prefetch(&p, s, ACCESS_RANDOM, m.base, 5 * ps() + 3, 100, ps()));
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps()));
+    assert_false(prefetch(&p, s, ACCESS_RANDOM, m.base, m.fd, 5 * ps() + 3, 100, ps()));
     assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 0);
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
@@ -402,7 +404,7 @@ static void test_prefetch_cold_span(void **state)
     advice_policy_defaults(&p);
     map_cold_file(&m, 64);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps()));
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps()));
     uint64_t ok = calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0);
     assert_true(ok >= 1);
     assert_true(ok <= ADVICE_PREFETCH_WINDOWS);
@@ -420,16 +422,16 @@ static void test_prefetch_cold_window_count(void **state)
     advice_policy_defaults(&p);
     map_cold_file(&m, 256); /* spans far apart, so one hint cannot warm the next span */
     /* 2 pages, window 1 page: 2 calls */
-    assert_true(prefetch(&p, s, ACCESS_RANDOM, m.base, 0, 2 * ps(), ps()));
+    assert_true(prefetch(&p, s, ACCESS_RANDOM, m.base, m.fd, 0, 2 * ps(), ps()));
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
     /* a window smaller than a page counts as one page: 3 pages, 3 calls */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 64 * ps(), 3 * ps(), 1));
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 64 * ps(), 3 * ps(), 1));
     assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 3);
     /* unaligned offset: the span starts at its page; 10 bytes inside one page, one call */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 128 * ps() + 10, 10, 4 * ps()));
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 128 * ps() + 10, 10, 4 * ps()));
     assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 4);
     /* a window larger than the span: one call */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, 192 * ps(), 5 * ps(), 64 * ps()));
+    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 192 * ps(), 5 * ps(), 64 * ps()));
     assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 5);
     assert_int_equal(total_calls(s), 7);
     unmap_file(&m);
@@ -446,7 +448,7 @@ static void test_prefetch_warm_first_window(void **state)
     touch_all(&m, 2 * ps());
     if (resident_pages(&m, 2) != 2)
         fail_msg("reading through the mapping did not make the pages resident");
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, 0, m.size, 2 * ps()));
+    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 2 * ps()));
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }

@@ -133,6 +133,37 @@ static void test_mincore_leaves_pages_alone(void **state)
     assert_int_equal(resident(f->fd, SIZE), 0);
 }
 
+/* cachestat over a range: the pages it touches, partly read ones included; len 0 refused.
+ * Skipped where the kernel has no cachestat (before 6.5, or a seccomp filter). */
+static void test_cached_pages_of_a_range(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t n = 0;
+    int err = page_cache_cached_pages(f->fd, 0, ps, &n);
+    if (err == ENOSYS || err == EPERM)
+        skip();
+    assert_int_equal(err, 0);
+    if (!evict(f->fd))
+        skip();
+    assert_int_equal(page_cache_cached_pages(f->fd, 0, SIZE, &n), 0);
+    assert_int_equal(n, 0);
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM); /* no read-ahead */
+    char buf[4096];
+    assert_int_equal(pread(f->fd, buf, 1, 5 * ps), 1); /* page 5 only */
+    assert_int_equal(page_cache_cached_pages(f->fd, 5 * ps, ps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(page_cache_cached_pages(f->fd, 4 * ps + 1, 2 * ps, &n), 0); /* 4, 5, 6 */
+    assert_int_equal(n, 1);
+    assert_int_equal(page_cache_cached_pages(f->fd, 6 * ps, ps, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(page_cache_cached_pages(f->fd, 5 * ps + 10, 0, &n), EINVAL);
+    read_all(f->fd);
+    assert_int_equal(page_cache_cached_pages(f->fd, 0, SIZE, &n), 0);
+    assert_int_equal(n, (SIZE + ps - 1) / ps);
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_NORMAL);
+}
+
 static void test_empty_and_errors(void **state)
 {
     struct fixture *f = *state;
@@ -218,6 +249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_read_agrees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mincore_leaves_pages_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_pages_of_a_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallback_without_cachestat, setup, teardown),
     };
     return cmocka_run_group_tests_name("page_cache", tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* test_residency.c - bytes of a span missing from the page cache (handlers/residency.h), on
- * real mappings of temporary files: resident, evicted, partly resident. */
+ * real mappings of temporary files: resident, evicted, partly resident; by mincore alone and
+ * by cachestat first. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -64,6 +65,19 @@ static size_t resident_pages(const struct tmp_map *m, size_t first, size_t n)
     return r;
 }
 
+/* The bytes missing from [off, off+len), asked both ways: by mincore alone (fd -1) and by
+ * cachestat first (where the kernel has it); the two must agree. */
+static uint64_t missing(const struct tmp_map *m, uint64_t off, uint64_t len, size_t max_check)
+{
+    uint64_t by_mincore = residency_missing(m->base, -1, off, len, max_check);
+    uint64_t by_cachestat = residency_missing(m->base, m->fd, off, len, max_check);
+    if (by_mincore != by_cachestat)
+        fail_msg("[%llu, +%llu): mincore %llu missing, cachestat first %llu",
+                 (unsigned long long)off, (unsigned long long)len,
+                 (unsigned long long)by_mincore, (unsigned long long)by_cachestat);
+    return by_mincore;
+}
+
 /* Maps a freshly written, evicted file; skips the test when eviction did not work here. */
 static void map_cold_file(struct tmp_map *m, size_t pages)
 {
@@ -88,10 +102,10 @@ static void resident_span(void **state)
         sum += m.base[i];
     (void)sum;
     assert_int_equal(resident_pages(&m, 0, 16), 16);
-    assert_int_equal(residency_missing(m.base, 0, m.size, 4 * ps()), 0);
-    assert_int_equal(residency_missing(m.base, 0, m.size, SIZE_MAX), 0);
-    assert_int_equal(residency_missing(m.base, 3 * ps() + 7, 100, ps()), 0);
-    assert_int_equal(residency_missing(m.base, m.size - 1, 1, ps()), 0);
+    assert_int_equal(missing(&m, 0, m.size, 4 * ps()), 0);
+    assert_int_equal(missing(&m, 0, m.size, SIZE_MAX), 0);
+    assert_int_equal(missing(&m, 3 * ps() + 7, 100, ps()), 0);
+    assert_int_equal(missing(&m, m.size - 1, 1, ps()), 0);
     unmap_file(&m);
 }
 
@@ -100,8 +114,8 @@ static void empty_span(void **state)
     (void)state;
     struct tmp_map m;
     map_file(&m, 4, true); /* cold or not, an empty span misses nothing */
-    assert_int_equal(residency_missing(m.base, 0, 0, ps()), 0);
-    assert_int_equal(residency_missing(m.base, 2 * ps() + 1, 0, SIZE_MAX), 0);
+    assert_int_equal(missing(&m, 0, 0, ps()), 0);
+    assert_int_equal(missing(&m, 2 * ps() + 1, 0, SIZE_MAX), 0);
     unmap_file(&m);
 }
 
@@ -112,15 +126,15 @@ static void cold_span_inside_window(void **state)
     map_cold_file(&m, 64);
     const uint64_t p = ps();
     /* whole pages */
-    assert_int_equal(residency_missing(m.base, 0, 4 * p, 8 * p), 4 * p);
-    assert_int_equal(residency_missing(m.base, 8 * p, p, p), p);
+    assert_int_equal(missing(&m, 0, 4 * p, 8 * p), 4 * p);
+    assert_int_equal(missing(&m, 8 * p, p, p), p);
     /* the window larger than the span and the file: still only the span */
-    assert_int_equal(residency_missing(m.base, 0, m.size, SIZE_MAX), m.size);
+    assert_int_equal(missing(&m, 0, m.size, SIZE_MAX), m.size);
     /* partial first and last pages count by the span's bytes, not whole pages */
-    assert_int_equal(residency_missing(m.base, p + 100, 2 * p, 8 * p), 2 * p);
-    assert_int_equal(residency_missing(m.base, 10, 20, 8 * p), 20);
-    assert_int_equal(residency_missing(m.base, 5 * p - 10, 20, 8 * p), 20); /* two pages */
-    assert_int_equal(residency_missing(m.base, m.size - 1, 1, p), 1);
+    assert_int_equal(missing(&m, p + 100, 2 * p, 8 * p), 2 * p);
+    assert_int_equal(missing(&m, 10, 20, 8 * p), 20);
+    assert_int_equal(missing(&m, 5 * p - 10, 20, 8 * p), 20); /* two pages */
+    assert_int_equal(missing(&m, m.size - 1, 1, p), 1);
     /* asking changes nothing */
     assert_int_equal(resident_pages(&m, 0, 64), 0);
     unmap_file(&m);
@@ -133,14 +147,14 @@ static void cold_span_capped_by_window(void **state)
     map_cold_file(&m, 64);
     const uint64_t p = ps();
     /* only the first max_check bytes of the span are looked at */
-    assert_int_equal(residency_missing(m.base, 0, m.size, 4 * p), 4 * p);
-    assert_int_equal(residency_missing(m.base, p / 2, 10 * p, 3 * p), 3 * p);
+    assert_int_equal(missing(&m, 0, m.size, 4 * p), 4 * p);
+    assert_int_equal(missing(&m, p / 2, 10 * p, 3 * p), 3 * p);
     /* a window that is not a whole number of pages */
-    assert_int_equal(residency_missing(m.base, 0, 10 * p, p + 1), p + 1);
-    assert_int_equal(residency_missing(m.base, 7, 10 * p, 100), 100);
+    assert_int_equal(missing(&m, 0, 10 * p, p + 1), p + 1);
+    assert_int_equal(missing(&m, 7, 10 * p, 100), 100);
     /* never more than the window, wherever the span starts */
     for (uint64_t off = 0; off < 3 * p; off += p / 4 + 1) {
-        uint64_t got = residency_missing(m.base, off, 20 * p, 2 * p);
+        uint64_t got = missing(&m, off, 20 * p, 2 * p);
         if (got != 2 * p)
             fail_msg("offset %llu: %llu missing, wanted %llu", (unsigned long long)off,
                      (unsigned long long)got, (unsigned long long)(2 * p));
@@ -166,11 +180,11 @@ static void partly_resident(void **state)
         skip();
     }
     /* [4p+100, 7p+100): ps-100 bytes of page 4, page 5 resident, page 6, 100 bytes of 7 */
-    assert_int_equal(residency_missing(m.base, 4 * p + 100, 3 * p, 8 * p), 2 * p);
+    assert_int_equal(missing(&m, 4 * p + 100, 3 * p, 8 * p), 2 * p);
     /* inside the resident page only */
-    assert_int_equal(residency_missing(m.base, 5 * p + 3, p - 3, 8 * p), 0);
+    assert_int_equal(missing(&m, 5 * p + 3, p - 3, 8 * p), 0);
     /* the window ends inside page 5: only page 4's bytes are missing */
-    assert_int_equal(residency_missing(m.base, 4 * p + 100, 3 * p, p), p - 100);
+    assert_int_equal(missing(&m, 4 * p + 100, 3 * p, p), p - 100);
     unmap_file(&m);
 }
 
@@ -182,7 +196,7 @@ static void unmapped_counts_as_warm(void **state)
     assert_true(a != MAP_FAILED);
     assert_int_equal(munmap(a, 4 * p), 0);
     /* mincore fails (ENOMEM): a span that cannot be checked gets no hint */
-    assert_int_equal(residency_missing(a, 0, 4 * p, 4 * p), 0);
+    assert_int_equal(residency_missing(a, -1, 0, 4 * p, 4 * p), 0);
 }
 
 int main(void)
