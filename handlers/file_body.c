@@ -223,7 +223,10 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
 
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    ssize_t n = fill(cls, pos, buf, max, true);
+    struct file_body *b = cls;
+    struct handler_ctx *ctx = b->req->ctx;
+    metrics_handler_enter(ctx->metrics, MH_FILES); /* faults while copying count for /files */
+    ssize_t n = fill(b, pos, buf, max, true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 

@@ -8,12 +8,30 @@
 
 #include "handlers/file_open.h"
 
-unsigned file_lookup(int root_fd, struct file_map *fm, const char *rel, enum access_class cls,
-                     struct mapped_file **m)
+/* The cached mapping, known current by the watches without a stat, or by a stat of the path
+ * made after its watches were in place (which makes it known current until the next event).
+ * False when there is none or the path's final component is not a regular file. */
+static bool watched_hit(int root_fd, struct file_map *fm, struct path_watch *pw,
+                        const char *rel, enum access_class cls, struct mapped_file **m)
 {
+    struct path_generations g = path_watch_read(pw);
+    enum map_freshness f = file_map_find_fresh(fm, rel, cls, &g, m);
+    if (f == MAP_FRESH)
+        return true;
+    struct stat st;
+    return (f == MAP_COVERED || path_watch_cover(pw, rel)) &&
+           fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           file_map_find(fm, rel, cls, &st, &g, m);
+}
+
+unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw, const char *rel,
+                     enum access_class cls, struct mapped_file **m)
+{
+    if (pw && watched_hit(root_fd, fm, pw, rel, cls, m))
+        return 0;
     struct stat st = {0};
     if (fstatat(root_fd, rel, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-        file_map_find(fm, rel, cls, &st, m))
+        file_map_find(fm, rel, cls, &st, NULL, m))
         return 0;
     int fd;
     memset(&st, 0, sizeof st);

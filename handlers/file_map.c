@@ -25,6 +25,7 @@ struct mapped_file {
     dev_t dev;
     ino_t ino;
     struct timespec mtim, ctim; /* ctime: chmod, chown and links change it, not mtime */
+    struct path_generations fresh; /* found current under these; 0: never; owner->lock */
     uint64_t last_used;      /* guarded by owner->lock */
     struct mapped_file *next; /* bucket chain, guarded by owner->lock */
     char path[];
@@ -224,15 +225,38 @@ static struct mapped_file *take_locked(struct file_map *fm, struct mapped_file *
 }
 
 bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
-                   const struct stat *st, struct mapped_file **out)
+                   const struct stat *st, const struct path_generations *g,
+                   struct mapped_file **out)
 {
     pthread_mutex_lock(&fm->lock);
     struct mapped_file **l = find_locked(fm, rel, cls);
     bool hit = l && same_identity(*l, st);
-    if (hit)
+    if (hit) {
         *out = take_locked(fm, *l);
+        if (g) /* a slower thread may store older generations over newer ones: that only
+                  costs a stat later, never trusts a stale entry */
+            (*out)->fresh = *g;
+    }
     pthread_mutex_unlock(&fm->lock);
     return hit;
+}
+
+enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
+                                       enum access_class cls, const struct path_generations *g,
+                                       struct mapped_file **out)
+{
+    enum map_freshness f = MAP_STALE;
+    pthread_mutex_lock(&fm->lock);
+    struct mapped_file **l = find_locked(fm, rel, cls);
+    if (l && (*l)->fresh.layout == g->layout) {
+        f = MAP_COVERED;
+        if ((*l)->fresh.any == g->any) {
+            f = MAP_FRESH;
+            *out = take_locked(fm, *l);
+        }
+    }
+    pthread_mutex_unlock(&fm->lock);
+    return f;
 }
 
 void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls)

@@ -21,6 +21,7 @@
 #include "handlers/advice.h"
 #include "handlers/etag.h"
 #include "handlers/http_date.h"
+#include "handlers/path_watch.h"
 
 struct file_map;
 struct mapped_file;
@@ -55,9 +56,21 @@ struct mapped_file *file_map_retain(struct mapped_file *m);
 
 /* The fast path: a reference to the cached mapping of (rel, cls) when it still has the
  * identity `st` describes (from a stat of the path), without opening anything; false when
- * there is none (then open the file beneath the root and call file_map_acquire()). */
+ * there is none (then open the file beneath the root and call file_map_acquire()). With `g`,
+ * a hit also records that the entry was found current under those path_watch generations
+ * (read before the stat and the watches that covered it). */
 bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
-                   const struct stat *st, struct mapped_file **out);
+                   const struct stat *st, const struct path_generations *g,
+                   struct mapped_file **out);
+
+/* The faster path, without any stat: MAP_FRESH and a reference when the entry of (rel, cls)
+ * was found current under exactly the generations `g` (nothing watched changed since);
+ * MAP_COVERED when only its `any` generation moved (its path's watches are still in place:
+ * a stat of the path tells); MAP_STALE otherwise. */
+enum map_freshness { MAP_STALE, MAP_COVERED, MAP_FRESH };
+enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
+                                       enum access_class cls, const struct path_generations *g,
+                                       struct mapped_file **out);
 
 const struct file_info *mapped_file_info(const struct mapped_file *m);
 

@@ -17,6 +17,7 @@
 #include "handlers/advice.h"
 #include "handlers/cors.h"
 #include "handlers/file_map.h"
+#include "handlers/path_watch.h"
 #include "handlers/prefetch_pool.h"
 
 struct handler_ctx {
@@ -33,6 +34,7 @@ struct handler_ctx {
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
     struct file_map *maps;
+    struct path_watch *paths;       /* watches that make a stat per request unneeded, or NULL */
     struct metrics *metrics;
     struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
     struct admission *admission;    /* open connections against the connection limits */

@@ -68,6 +68,7 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         req->rec.handler = MH_OTHER;
     }
     struct handler_ctx *ctx = req->ctx;
+    metrics_handler_enter(ctx->metrics, req->rec.handler);
     req->cors_origin = cors_allow_origin(
         &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
     /* a connection over a connection limit gets 503 for all but the liveness probe: a

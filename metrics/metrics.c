@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,14 @@ struct shard {
     _Atomic uint64_t cold[MH_COUNT];
     _Atomic uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
     _Atomic uint64_t prefetch_sum_ns[METRICS_ADVICE_CLASSES];
-    /* touched only by the owning thread */
-    long last_minflt, last_majflt;
+    /* Page faults of an HTTP thread go to the handler whose code it runs: counted when the
+     * thread turns to another handler (metrics_handler_enter) and, for the rest, when
+     * metrics are rendered (from /proc). fault_lock guards the three fields under it. */
+    int owner_handler;        /* touched only by the owning thread; -1: none yet */
+    pthread_mutex_t fault_lock;
+    int fault_handler;        /* -1: not an HTTP thread */
+    pid_t tid;
+    uint64_t fault_base[2];   /* the thread's minor and major faults when last counted */
 } __attribute__((aligned(64)));
 
 struct metrics {
@@ -83,11 +90,6 @@ static struct shard *my_shard(struct metrics *m)
         return tls.shard;
     unsigned i = atomic_fetch_add_explicit(&m->claimed, 1, memory_order_relaxed);
     struct shard *s = &m->shards[i < MAX_SHARDS ? i : MAX_SHARDS];
-    struct rusage ru;
-    if (i < MAX_SHARDS && getrusage(RUSAGE_THREAD, &ru) == 0) {
-        s->last_minflt = ru.ru_minflt;
-        s->last_majflt = ru.ru_majflt;
-    }
     tls.owner = m;
     tls.owner_birth_ns = m->birth_ns;
     tls.shard = s;
@@ -110,12 +112,29 @@ struct metrics *metrics_create(enum instrument_level level)
     if (!m)
         return NULL;
     memset(m, 0, sizeof *m);
+    for (unsigned i = 0; i <= MAX_SHARDS; i++) {
+        struct shard *s = &m->shards[i];
+        s->owner_handler = s->fault_handler = -1;
+        if (pthread_mutex_init(&s->fault_lock, NULL) != 0) {
+            while (i--)
+                pthread_mutex_destroy(&m->shards[i].fault_lock);
+            free(m);
+            return NULL;
+        }
+    }
     m->level = level;
     m->birth_ns = metrics_now_ns();
     return m;
 }
 
-void metrics_destroy(struct metrics *m) { free(m); }
+void metrics_destroy(struct metrics *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i <= MAX_SHARDS; i++)
+        pthread_mutex_destroy(&m->shards[i].fault_lock);
+    free(m);
+}
 
 enum instrument_level metrics_level(const struct metrics *m) { return m->level; }
 
@@ -132,6 +151,12 @@ enum metric_method metrics_method(const char *method)
         if (strcmp(method, method_names[i]) == 0)
             return (enum metric_method)i;
     return MM_OTHER;
+}
+
+/* Shards that may hold counts: the claimed ones and the shared overflow shard. */
+static bool shard_in_use(struct metrics *m, unsigned i)
+{
+    return i == MAX_SHARDS || i < atomic_load_explicit(&m->claimed, memory_order_relaxed);
 }
 
 static size_t code_index(unsigned status)
@@ -163,13 +188,50 @@ void metrics_request_done(struct metrics *m, const struct request_record *r)
     if (m->level != INSTRUMENT_FULL)
         return;
     add(&s->miss_bytes[r->handler], r->miss_bytes);
+}
+
+/* Counts the thread's faults since the last count (`minor`, `major` are its totals now) for
+ * the handler it ran meanwhile. fault_lock held. */
+static void count_faults_locked(struct shard *s, uint64_t minor, uint64_t major)
+{
+    if (s->fault_handler >= 0 && minor >= s->fault_base[0] && major >= s->fault_base[1]) {
+        add(&s->faults[s->fault_handler][0], minor - s->fault_base[0]);
+        add(&s->faults[s->fault_handler][1], major - s->fault_base[1]);
+    }
+    s->fault_base[0] = minor;
+    s->fault_base[1] = major;
+}
+
+void metrics_handler_enter(struct metrics *m, enum metric_handler h)
+{
+    if (m->level != INSTRUMENT_FULL)
+        return;
+    struct shard *s = my_shard(m);
     struct rusage ru;
-    if (s != &m->shards[MAX_SHARDS] && getrusage(RUSAGE_THREAD, &ru) == 0) {
-        /* faults on this thread since its previous request finished */
-        add(&s->faults[r->handler][0], (uint64_t)(ru.ru_minflt - s->last_minflt));
-        add(&s->faults[r->handler][1], (uint64_t)(ru.ru_majflt - s->last_majflt));
-        s->last_minflt = ru.ru_minflt;
-        s->last_majflt = ru.ru_majflt;
+    if (s == &m->shards[MAX_SHARDS] || s->owner_handler == (int)h ||
+        getrusage(RUSAGE_THREAD, &ru) != 0)
+        return;
+    pthread_mutex_lock(&s->fault_lock);
+    count_faults_locked(s, (uint64_t)ru.ru_minflt, (uint64_t)ru.ru_majflt);
+    if (s->fault_handler < 0)
+        s->tid = gettid();
+    s->fault_handler = (int)h;
+    pthread_mutex_unlock(&s->fault_lock);
+    s->owner_handler = (int)h;
+}
+
+/* Counts every HTTP thread's faults up to now, read from /proc, for the handler it runs. */
+static void catch_up_faults(struct metrics *m)
+{
+    for (unsigned i = 0; i < MAX_SHARDS; i++) {
+        if (!shard_in_use(m, i))
+            continue;
+        struct shard *s = &m->shards[i];
+        uint64_t minor, major;
+        pthread_mutex_lock(&s->fault_lock);
+        if (s->fault_handler >= 0 && process_thread_faults(s->tid, &minor, &major))
+            count_faults_locked(s, minor, major);
+        pthread_mutex_unlock(&s->fault_lock);
     }
 }
 
@@ -222,12 +284,6 @@ void metrics_sample_records(struct metrics *m, uint64_t n)
 {
     if (m->level != INSTRUMENT_OFF && n)
         add(&my_shard(m)->sample_records, n);
-}
-
-/* Shards that may hold counts: the claimed ones and the shared overflow shard. */
-static bool shard_in_use(struct metrics *m, unsigned i)
-{
-    return i == MAX_SHARDS || i < atomic_load_explicit(&m->claimed, memory_order_relaxed);
 }
 
 uint64_t metrics_madvise_count(struct metrics *m, int access_class, int advice, bool ok)
@@ -502,6 +558,8 @@ char *metrics_render(struct metrics *m, const struct metrics_inputs *in,
     r.labels = calloc(r.lcap, sizeof *r.labels);
     char *text = NULL;
     if (t && counts && r.samples && r.labels) {
+        if (m->level == INSTRUMENT_FULL)
+            catch_up_faults(m);
         sum_shards(m, t);
         build(&r, t, in, counts);
         if (!r.failed) {

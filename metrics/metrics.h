@@ -43,7 +43,7 @@ enum metric_reject {
 
 /* How much each request records: OFF nothing per request (no request, duration, byte or range
  * counts; madvise calls and read errors are still counted); BASIC counts, bytes, durations
- * and range outcomes; FULL also page faults (getrusage per request) and page-cache misses. */
+ * and range outcomes; FULL also page faults and page-cache misses. */
 enum instrument_level { INSTRUMENT_OFF, INSTRUMENT_BASIC, INSTRUMENT_FULL };
 
 struct metrics;
@@ -70,6 +70,12 @@ enum instrument_level metrics_level(const struct metrics *m);
 
 uint64_t metrics_now_ns(void);
 enum metric_method metrics_method(const char *method);
+
+/* The calling HTTP thread now runs handler h's code (dispatching its request, or producing
+ * its body): the page faults it takes from here on count for h, until it enters another
+ * handler. Costs one getrusage(2) when the handler changes, nothing otherwise; faults since
+ * the last change are read from /proc when metrics are rendered. FULL level only. */
+void metrics_handler_enter(struct metrics *m, enum metric_handler h);
 
 /* A request finished (the MHD completion callback, on the thread that sent it). */
 void metrics_request_done(struct metrics *m, const struct request_record *r);

@@ -21,23 +21,44 @@ static double boot_time(void)
     return bt;
 }
 
+/* The fields of a stat file after the command name (from the state on), in buf; NULL when
+ * unreadable. The command name may hold spaces and parentheses: fields resume after the last
+ * ')'. */
+static const char *stat_fields(const char *path, char *buf, size_t bufsz)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, bufsz - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+bool process_thread_faults(pid_t tid, uint64_t *minor, uint64_t *major)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    const char *p = stat_fields(path, buf, sizeof buf);
+    unsigned long minflt, majflt;
+    if (!p || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu", &minflt, &majflt) != 2)
+        return false;
+    *minor = minflt;
+    *major = majflt;
+    return true;
+}
+
 static void read_stat(struct process_stats *out)
 {
     char buf[2048];
-    FILE *f = fopen("/proc/self/stat", "re");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* the command name may hold spaces and parentheses: fields resume after the last ')' */
-    char *p = strrchr(buf, ')');
+    const char *p = stat_fields("/proc/self/stat", buf, sizeof buf);
     if (!p)
         return;
     unsigned long minflt, majflt, utime, stime, vsize;
     unsigned long long start;
     long rss;
-    if (sscanf(p + 2,
+    if (sscanf(p,
                "%*c %*d %*d %*d %*d %*d %*u %lu %*u %lu %*u %lu %lu %*d %*d %*d %*d %*d %*d "
                "%llu %lu %ld",
                &minflt, &majflt, &utime, &stime, &start, &vsize, &rss) != 7)

@@ -6,6 +6,10 @@
 #ifndef MMAPD_PROCESS_H
 #define MMAPD_PROCESS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 struct process_stats {
     double cpu_seconds;         /* user + system */
     double resident_bytes;
@@ -18,5 +22,10 @@ struct process_stats {
 };
 
 void process_read(struct process_stats *out);
+
+/* The minor and major page faults thread `tid` of this process has taken (what
+ * getrusage(RUSAGE_THREAD) tells that thread), from /proc/self/task/TID/stat; false when it
+ * cannot be read (the thread is gone, or no /proc). */
+bool process_thread_faults(pid_t tid, uint64_t *minor, uint64_t *major);
 
 #endif

@@ -27,6 +27,7 @@ struct option_def {
 static const char *const dotfiles_choices[] = {"deny", "allow", NULL};
 static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
 static const char *const metrics_auth_choices[] = {"open", "token", NULL};
+static const char *const revalidate_choices[] = {"inotify", "stat", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
 #define STR(x) #x
@@ -76,6 +77,13 @@ static const struct option_def options[] = {
      "thread (default 2)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
      "file mappings kept open, least recently used dropped first (default 1024)", NULL},
+    {"revalidate", OPT_CHOICE, FIELD(revalidate), 0, 0, "inotify|stat",
+     "how a cached mapping is known to still be the file at its path: inotify (watches on "
+     "the paths of cached files; a request reads the pending events instead of walking its "
+     "path, and stats it only after something under a watched directory changed) or stat (one fstatat per request; for network file systems changed from "
+     "other machines, or files written through other processes' shared mappings) (default "
+     "inotify; stat where inotify is unavailable)",
+     revalidate_choices},
     {"dotfiles", OPT_CHOICE, FIELD(allow_dotfiles), 0, 0, "deny|allow",
      "serve names that start with '.' (default deny; '.' and '..' are always refused)",
      dotfiles_choices},

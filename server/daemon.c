@@ -112,6 +112,12 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     if (s->handlers.metrics)
         s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
                                            s->handlers.metrics);
+    if (s->handlers.maps && cfg->revalidate == 0) {
+        /* a few watches per cached file: the directories on its path and the file */
+        s->handlers.paths = path_watch_create(s->handlers.root_fd, 4 * (size_t)cfg->map_cache + 64);
+        if (!s->handlers.paths)
+            s->path_watch_errno = errno;
+    }
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
     if (s->handlers.maps)
         s->handlers.admission = admission_create(
@@ -198,6 +204,8 @@ void server_stop(struct server *s)
     s->handlers.admission = NULL;
     file_map_destroy(s->handlers.maps);
     s->handlers.maps = NULL;
+    path_watch_destroy(s->handlers.paths);
+    s->handlers.paths = NULL;
     metrics_destroy(s->handlers.metrics);
     s->handlers.metrics = NULL;
     if (s->tokens)

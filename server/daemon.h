@@ -23,6 +23,7 @@ struct server {
     int listen_fd;
     char bound[80];          /* "127.0.0.1:8080" */
     bool read_ahead_from_sysfs;
+    int path_watch_errno;    /* why --revalidate inotify fell back to stat, or 0 */
     struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
     struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
     struct conn_watch *watch;       /* connection slots and the --header-timeout watchdog */

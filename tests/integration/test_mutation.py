@@ -2,9 +2,12 @@
 100 times while downloads are in flight, and every byte received is compared with what the
 file held: replacement by rename (in-flight responses finish with the old bytes, new
 requests get the new file and a new ETag), growth in place (appends), deletion, a permission
-change (403 while unreadable) and a directory swapped for a symlink (out of the root: refused;
-inside: served) and back. Zero wrong bytes, zero crashes; mappings and descriptors do not
-leak. Truncation in place has its own test, test_truncation.py."""
+change (403 while unreadable), a directory swapped for a symlink (out of the root: refused;
+inside: served) and back, and appends through a hard link in a directory mmapd never saw
+(only the file's own inotify watch tells). Zero wrong bytes, zero crashes; mappings and
+descriptors do not leak. Truncation in place has its own test, test_truncation.py.
+Run twice by ctest: with the default --revalidate inotify, and as test_mutation_stat with
+MMAPD_REVALIDATE=stat (a stat per request)."""
 import os
 import re
 import shutil
@@ -175,11 +178,36 @@ with Server(root, args=["--threads", "2"]) as s:
     check(not errors, f"directory/symlink swap: {len(errors)} wrong answers, first: {errors[:3]}")
     shutil.rmtree(outside)
 
+    # --- growth through another name: appends through a hard link outside the root; a request
+    # made after each append gets the whole grown file (new length, new ETag, every byte)
+    errors = []
+    linked = os.path.join(root, "linked.bin")
+    with open(linked, "wb") as f:
+        f.write(version(0))
+    elsewhere = tempfile.mkdtemp(prefix="mmapd-link-")
+    alias = os.path.join(elsewhere, "alias.bin")
+    os.link(linked, alias)
+    content = version(0)
+    etag = curl(s.url("/files/linked.bin"))[1].get("etag")
+    for i in range(1, ROUNDS + 1):
+        chunk = b"%07d\n" % i * 64
+        with open(alias, "ab") as f:
+            f.write(chunk)
+        content += chunk
+        st, h, body, _ = curl(s.url("/files/linked.bin"))
+        if st != 200 or body != content or h.get("etag") == etag:
+            errors.append(f"round {i}: after an append through the link got {st}, "
+                          f"{len(body)} of {len(content)} bytes, etag {h.get('etag')}")
+        etag = h.get("etag")
+    check(not errors, f"growth through a hard link: {len(errors)} wrong answers, first: {errors[:3]}")
+    shutil.rmtree(elsewhere)
+
     # no descriptor leak; the server is healthy
     mapped = metric(s, "mmapd_mapped_files")  # each live mapping keeps its file's descriptor
     check(fds(pid) <= fd0 + mapped + 1, f"descriptors {fd0} -> {fds(pid)} ({mapped} mappings)")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after the mutations")
-    print(f"{5 * ROUNDS} mutations under concurrent downloads; mapped files now {metric(s, 'mmapd_mapped_files')}")
+    print(f"{6 * ROUNDS} mutations (revalidate={os.environ.get('MMAPD_REVALIDATE', 'inotify')}); "
+          f"mapped files now {metric(s, 'mmapd_mapped_files')}")
 
 shutil.rmtree(root)
 done()

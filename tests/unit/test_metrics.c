@@ -322,29 +322,78 @@ static void take_faults(size_t pages)
     munmap(p, pages * ps);
 }
 
-/* On a fresh thread (so it claims its own shard): one request, 256 faults, one more
- * request with miss bytes. */
+struct level_run {
+    struct metrics *m;
+    pthread_barrier_t done, rendered;
+};
+
+/* On a fresh thread (so it claims its own shard), as an HTTP thread does: enter /files, one
+ * request, 256 faults, one more request with miss bytes; then stay alive until the metrics
+ * were rendered, so that its faults since it entered /files are read from /proc. */
 static void *level_worker(void *arg)
 {
-    struct metrics *m = arg;
+    struct level_run *run = arg;
+    metrics_handler_enter(run->m, MH_FILES);
     struct request_record r = rec(MH_FILES, MM_GET, 200, 100, 30 * MS, 4096);
-    metrics_request_done(m, &r);
+    metrics_request_done(run->m, &r);
     take_faults(256);
     r = rec(MH_FILES, MM_GET, 200, 100, 30 * MS, 1000);
-    metrics_request_done(m, &r);
+    metrics_request_done(run->m, &r);
+    pthread_barrier_wait(&run->done);
+    pthread_barrier_wait(&run->rendered);
     return NULL;
 }
 
 static char *run_level(enum instrument_level level, struct metrics **out)
 {
-    struct metrics *m = metrics_create(level);
-    assert_non_null(m);
-    assert_int_equal(metrics_level(m), level);
+    struct level_run run = {.m = metrics_create(level)};
+    assert_non_null(run.m);
+    assert_int_equal(metrics_level(run.m), level);
+    assert_int_equal(pthread_barrier_init(&run.done, NULL, 2), 0);
+    assert_int_equal(pthread_barrier_init(&run.rendered, NULL, 2), 0);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, level_worker, m), 0);
+    assert_int_equal(pthread_create(&t, NULL, level_worker, &run), 0);
+    pthread_barrier_wait(&run.done);
+    char *text = render(run.m, NULL, EXPOSITION_TEXT);
+    pthread_barrier_wait(&run.rendered);
     assert_int_equal(pthread_join(t, NULL), 0);
-    *out = m;
-    return render(m, NULL, EXPOSITION_TEXT);
+    pthread_barrier_destroy(&run.done);
+    pthread_barrier_destroy(&run.rendered);
+    *out = run.m;
+    return text;
+}
+
+/* Faults go to the handler the thread runs when it takes them: 100 in /files, 300 in
+ * /sample, counted at each switch (the thread is gone when the metrics are rendered). */
+static void *switch_worker(void *arg)
+{
+    struct metrics *m = arg;
+    metrics_handler_enter(m, MH_FILES);
+    take_faults(100);
+    metrics_handler_enter(m, MH_SAMPLE);
+    metrics_handler_enter(m, MH_SAMPLE); /* no change: nothing counted */
+    take_faults(300);
+    metrics_handler_enter(m, MH_HEALTH);
+    return NULL;
+}
+
+static void faults_follow_the_handler(void **state)
+{
+    (void)state;
+    struct metrics *m = metrics_create(INSTRUMENT_FULL);
+    assert_non_null(m);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, switch_worker, m), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    char *text = render(m, NULL, EXPOSITION_TEXT);
+    double files = value_of(text, "mmapd_page_faults_total{handler=\"files\",type=\"minor\"}");
+    double sample = value_of(text, "mmapd_page_faults_total{handler=\"sample\",type=\"minor\"}");
+    /* a few more than touched: the mmap and munmap around the pages may fault too */
+    if (files < 100 || files >= 200 || sample < 300 || sample >= 400)
+        fail_msg("100 faults in /files and 300 in /sample, counted %.0f and %.0f", files, sample);
+    expect_line(text, "mmapd_page_faults_total{handler=\"health\",type=\"minor\"}", 0);
+    free(text);
+    metrics_destroy(m);
 }
 
 static void level_full(void **state)
@@ -540,6 +589,7 @@ int main(void)
         cmocka_unit_test(two_threads_text),
         cmocka_unit_test(two_threads_openmetrics),
         cmocka_unit_test(level_full),
+        cmocka_unit_test(faults_follow_the_handler),
         cmocka_unit_test(level_basic),
         cmocka_unit_test(level_off),
         cmocka_unit_test(sample_records),
