@@ -245,14 +245,13 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
         return send_whole(req, m);
     }
 
-    struct byte_range *ranges = malloc(ctx->max_ranges * sizeof *ranges);
-    if (!ranges) {
-        file_map_release(m);
-        return MHD_NO;
-    }
+    /* on the stack (8 KiB at most): a malloc of this size would make glibc consolidate its
+     * free lists on every request */
+    struct byte_range ranges[MULTIPART_MAX_PARTS];
     size_t n = 0;
     enum MHD_Result ret;
-    switch (range_parse(range, fi->size, ctx->max_ranges, ranges, &n)) {
+    size_t max = ctx->max_ranges < MULTIPART_MAX_PARTS ? ctx->max_ranges : MULTIPART_MAX_PARTS;
+    switch (range_parse(range, fi->size, max, ranges, &n)) {
     case RANGE_IGNORED:
         count_range(req, MR_IGNORED);
         ret = send_whole(req, m);
@@ -269,7 +268,6 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
         ret = n == 1 ? send_range(req, m, &ranges[0]) : send_multipart(req, m, ranges, n);
         break;
     }
-    free(ranges);
     return ret;
 }
 
