@@ -232,6 +232,22 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void reader_free(void *cls) { file_body_free(cls); }
 
+static void release_map(void *cls) { file_map_release(cls); }
+
+/* --files-zero-copy-max: one span short enough goes out of the mapping itself, holding a
+ * reference to it until MHD is done. Consumes b; NULL when out of memory. */
+static struct MHD_Response *zero_copy_response(struct file_body *b)
+{
+    const struct piece *p = &b->pieces[0];
+    struct mapped_file *m = file_map_retain(b->map);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+        (size_t)p->len, (void *)(b->base + p->off), release_map, m);
+    if (!r)
+        file_map_release(m);
+    file_body_free(b);
+    return r;
+}
+
 struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
                                         bool *read_failed)
 {
@@ -242,6 +258,10 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         file_body_free(b);
         return NULL;
     }
+    const struct handler_ctx *ctx = req->ctx;
+    if (b->n == 1 && !b->pieces[0].text && b->length > 0 &&
+        b->length <= ctx->files_zero_copy_max && req->rec.method != MM_HEAD)
+        return zero_copy_response(b);
     if (req->rec.method == MM_HEAD || b->length > FILE_BODY_COPY_MAX) {
         /* HEAD: MHD never reads the body, so no block is worth allocating */
         size_t block = req->rec.method == MM_HEAD           ? 1

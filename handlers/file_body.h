@@ -21,6 +21,8 @@
  *    is not resident), so a long download keeps the device busy without reading the file up
  *    front; with `dontneed` it drops this process's page table entries behind the copy, so
  *    RSS stays bounded while huge files stream through.
+ * With --files-zero-copy-max, a body that is one span of at most that many bytes is sent
+ * straight from the mapping instead (no copy, no size check: for files replaced by rename).
  * HEAD never reads the body. Functions are not thread safe on one body; a body belongs to one
  * request.
  */

@@ -31,6 +31,7 @@ struct handler_ctx {
     uint64_t max_sample_records; /* --max-sample-records */
     uint64_t max_sample_bytes;   /* --max-sample-bytes */
     size_t sample_iovec_max;     /* --sample-iovec-max: larger samples use the copying reader */
+    size_t files_zero_copy_max;  /* --files-zero-copy-max: shorter spans are not copied */
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
     struct file_map *maps;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handlers/file_body.h"
 #include "handlers/multipart.h"
 #include "handlers/sample_response.h"
 #include "server/listen_addr.h"
@@ -69,6 +70,11 @@ static const struct option_def options[] = {
      "2N+1 elements; a file truncated in place under one can send zeros); others are "
      "copied block by block and size-checked (default " XSTR(SAMPLE_IOVEC_DEFAULT)
      " = always copy, at most 511)", NULL},
+    {"files-zero-copy-max", OPT_SIZE, FIELD(files_zero_copy_max), 0, FILE_BODY_COPY_MAX,
+     "BYTES", "/files bodies of one span up to this size (suffix K or M, at most 1M) are sent "
+     "straight from the mapping, without the copy and the size check after it: faster, but a "
+     "file truncated in place under such a response can send zeros, so only for files that "
+     "are replaced by rename, never rewritten (default 0 = always copy)", NULL},
     {"drain-timeout", OPT_UINT, FIELD(drain_timeout), 0, 3600, "SECONDS",
      "on SIGTERM/SIGINT, wait this long for in-flight requests (default 10)", NULL},
     {"prefetch-threads", OPT_UINT, FIELD(prefetch_threads), 0, 64, "N",

@@ -34,6 +34,7 @@ struct mmapd_config {
     unsigned max_sample_records;     /* records in one /sample answer */
     size_t max_sample_bytes;         /* n * size of one /sample answer */
     unsigned sample_iovec_max;       /* larger samples use the copying reader, 0: always */
+    size_t files_zero_copy_max;      /* /files spans sent from the mapping, 0: none */
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* mapping cache entries */
     unsigned prefetch_threads;       /* 0: no cold path off the HTTP threads */

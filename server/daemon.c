@@ -106,6 +106,7 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.max_sample_records = cfg->max_sample_records;
     s->handlers.max_sample_bytes = cfg->max_sample_bytes;
     s->handlers.sample_iovec_max = cfg->sample_iovec_max;
+    s->handlers.files_zero_copy_max = cfg->files_zero_copy_max;
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);

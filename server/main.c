@@ -69,12 +69,13 @@ int main(int argc, char **argv)
     log_info("threads=%u max-connections=%u (+%u answered 503) max-connections-per-ip=%u "
              "(+%u answered 503) connection-timeout=%us header-timeout=%us connection-memory=%zu "
              "max-ranges=%u max-sample-records=%u max-sample-bytes=%zu sample-iovec-max=%u "
+             "files-zero-copy-max=%zu "
              "advice stream=%s random=%s read-ahead=%zuKiB%s revalidate=%s",
              cfg.threads, server.limits.max_connections, server.limits.over_max_connections,
              server.limits.per_ip, server.limits.over_per_ip, cfg.connection_timeout,
              cfg.header_timeout, cfg.connection_memory,
              cfg.max_ranges, cfg.max_sample_records, cfg.max_sample_bytes,
-             cfg.sample_iovec_max, stream, random, server.handlers.prefetch_window / 1024,
+             cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, random, server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)",
              server.handlers.paths ? "inotify" : "stat");
     if (server.path_watch_errno)

@@ -95,6 +95,8 @@ expect_error("memory too small for sample-iovec-max",
              ["--connection-memory", "--sample-iovec-max", "511", "49120"])
 expect_error("max-sample-records 0", ["--max-sample-records", "0"], ["--max-sample-records", "'0'"])
 expect_error("max-sample-bytes 5G", ["--max-sample-bytes", "5G"], ["--max-sample-bytes", "5G"])
+expect_error("files-zero-copy-max over 1M", ["--files-zero-copy-max", "2M"],
+             ["--files-zero-copy-max", "2M"])
 expect_error("sample-iovec-max 512", ["--sample-iovec-max", "512"], ["--sample-iovec-max", "512"])
 expect_error("max-connections 0", ["--max-connections", "0"], ["--max-connections"])
 expect_error("max-connections-per-ip x", ["--max-connections-per-ip", "x"],
@@ -102,6 +104,7 @@ expect_error("max-connections-per-ip x", ["--max-connections-per-ip", "x"],
 expect_error("drain-timeout 3601", ["--drain-timeout", "3601"], ["--drain-timeout"])
 expect_error("map-cache 0", ["--map-cache", "0"], ["--map-cache"])
 expect_error("dotfiles maybe", ["--dotfiles", "maybe"], ["--dotfiles", "maybe"])
+expect_error("revalidate sometimes", ["--revalidate", "sometimes"], ["--revalidate", "sometimes"])
 expect_error("listen nonsense", ["--listen", "nonsense"], ["--listen", "nonsense"])
 expect_error("listen port 70000", ["--listen", "127.0.0.1:70000"], ["--listen", "70000"])
 expect_error("listen [::1] no port", ["--listen", "[::1]"], ["--listen", "[::1]"])
@@ -203,7 +206,7 @@ OPTIONS = ["root", "demo-dir", "listen", "threads", "max-connections", "max-conn
            "connection-timeout", "header-timeout", "connection-memory", "max-ranges",
            "drain-timeout", "map-cache",
            "dotfiles", "advice", "config", "max-sample-records", "max-sample-bytes",
-           "sample-iovec-max"]
+           "sample-iovec-max", "files-zero-copy-max", "revalidate"]
 for flag in ("--help", "-h"):
     code, out, err = run([flag])
     check(code == 0, f"{flag}: exit {code}")

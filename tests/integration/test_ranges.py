@@ -4,7 +4,8 @@ Single ranges, suffixes, open ranges, saturating numbers, ignored (invalid) head
 range lists with OWS and empty elements, sorting and coalescing, multipart/byteranges framing,
 the --max-ranges limit and the 2011 Apache overlapping-range DoS shape, 511 ranges with
 --max-ranges 511 (also through a slow, small-window reader), a zero-byte file and an 80 MiB
-file. Every body is compared with the bytes written to disk.
+file; the same answers again from the mapping itself with --files-zero-copy-max, below,
+at and above its limit. Every body is compared with the bytes written to disk.
 """
 import hashlib
 import json
@@ -268,6 +269,24 @@ with Server(root, args=["--max-ranges", "511"]) as s:
         except (ValueError, IndexError) as e:
             check(False, f"511 large ranges: bad multipart ({e})")
         check(resp[1][2] == files["small.txt"], f"pipelined GET after 511 ranges: {resp[1][2]!r}")
+
+# --- --files-zero-copy-max 64K: spans up to 64 KiB go out of the mapping without a copy, longer
+# ones and multipart bodies are copied as before; every answer is the same
+with Server(root, args=["--files-zero-copy-max", "64K", "--threads", "1"]) as s:
+    K = 64 * 1024
+    for rng, want in [("bytes=0-99", [(0, 99)]), ("bytes=1000-%d" % (1000 + K - 1), [(1000, 1000 + K - 1)]),
+                      ("bytes=1000-%d" % (1000 + K), [(1000, 1000 + K)]), ("bytes=-1", [(D - 1, D - 1)]),
+                      ("bytes=0-9,500-599", [(0, 9), (500, 599)])]:
+        expect(s, "data.bin", rng, want, f"zero-copy data.bin Range {rng}")
+    expect(s, "small.txt", None, WHOLE, "zero-copy whole small.txt")
+    expect(s, "data.bin", None, WHOLE, "zero-copy whole data.bin (longer than the limit)")
+    expect(s, "empty.bin", None, WHOLE, "zero-copy empty file")
+    for i in range(64):  # the 80 MiB file, spans at random-looking places
+        a = (i * 7_919_993) % (BIG_SIZE - K)
+        expect(s, "big.bin", f"bytes={a}-{a + 4095 + i * 1000}", [(a, a + 4095 + i * 1000)],
+               f"zero-copy big.bin span {i}")
+    st, h, body, _ = curl(s.url("/files/data.bin"), "-I")
+    check(st == 200 and h.get("content-length") == str(D), f"zero-copy HEAD: {st} {h.get('content-length')}")
 
 # --- --max-ranges 512 (and 0) are startup errors
 for bad in ("512", "0"):
