@@ -298,7 +298,8 @@ static enum MHD_Result handle(struct request *req, const char *raw_path)
         return reply_status(req, status);
 
     struct mapped_file *m;
-    unsigned status_open = file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_STREAM, &m);
+    unsigned status_open =
+        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_STREAM, &m);
     if (status_open == 301)
         return redirect_to_directory(req, raw_path);
     if (status_open)

@@ -44,7 +44,7 @@ void path_watch_destroy(struct path_watch *pw);
 struct path_generations path_watch_read(struct path_watch *pw);
 bool path_watch_cover(struct path_watch *pw, const char *rel);
 
-/* Watches in place now (for tests and the metrics). */
+/* Watches in place now (for tests). */
 size_t path_watch_count(struct path_watch *pw);
 
 #endif

@@ -62,7 +62,7 @@ struct shard {
     int owner_handler;        /* touched only by the owning thread; -1: none yet */
     pthread_mutex_t fault_lock;
     int fault_handler;        /* -1: not an HTTP thread */
-    pid_t tid;
+    pid_t tid;                /* HTTP threads live as long as the daemon: it stays theirs */
     uint64_t fault_base[2];   /* the thread's minor and major faults when last counted */
 } __attribute__((aligned(64)));
 

@@ -86,9 +86,10 @@ static const struct option_def options[] = {
     {"revalidate", OPT_CHOICE, FIELD(revalidate), 0, 0, "inotify|stat",
      "how a cached mapping is known to still be the file at its path: inotify (watches on "
      "the paths of cached files; a request reads the pending events instead of walking its "
-     "path, and stats it only after something under a watched directory changed) or stat (one fstatat per request; for network file systems changed from "
-     "other machines, or files written through other processes' shared mappings) (default "
-     "inotify; stat where inotify is unavailable)",
+     "path, and stats it only after something under a watched directory changed) or stat "
+     "(one fstatat per request; for network file systems changed from other machines, or "
+     "files written through other processes' shared mappings) (default inotify; stat where "
+     "inotify is unavailable)",
      revalidate_choices},
     {"dotfiles", OPT_CHOICE, FIELD(allow_dotfiles), 0, 0, "deny|allow",
      "serve names that start with '.' (default deny; '.' and '..' are always refused)",

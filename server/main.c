@@ -75,7 +75,8 @@ int main(int argc, char **argv)
              server.limits.per_ip, server.limits.over_per_ip, cfg.connection_timeout,
              cfg.header_timeout, cfg.connection_memory,
              cfg.max_ranges, cfg.max_sample_records, cfg.max_sample_bytes,
-             cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, random, server.handlers.prefetch_window / 1024,
+             cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, random,
+             server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)",
              server.handlers.paths ? "inotify" : "stat");
     if (server.path_watch_errno)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# compare.sh - mmapd against the static servers a user would pick instead, same files, same
-# run: lighttpd (defaults), nginx (sendfile on; 1 worker and auto) and Caddy (file_server).
+# compare.sh - mmapd (defaults; --threads 1; --threads 1 with --files-zero-copy-max 1M) against
+# the static servers a user would pick instead, same files, same run: lighttpd (defaults),
+# nginx (sendfile on; 1 worker and auto) and Caddy (file_server).
 # Scenarios (wrk -t1, warm page cache): random 4 KiB ranges at c16 and c64, random 1 MiB
 # ranges at c64, the whole 64 MiB file at c4. Each case runs REPS times, servers interleaved
 # within each repetition; a short checked pass first validates every server's answers
@@ -46,6 +47,11 @@ port[mmapd]=$BENCH_PORT
 bench_start_mmapd "$work/mmapd-1.log" "$work/www/files" --threads 1 || exit 1
 pids+=("$BENCH_PID")
 port[mmapd-1]=$BENCH_PORT
+# one thread, and bodies up to 1 MiB sent from the mapping without the copy that makes
+# truncation in place safe: the guarantees lighttpd and nginx give (files replaced by rename)
+bench_start_mmapd "$work/mmapd-zc.log" "$work/www/files" --threads 1 --files-zero-copy-max 1M || exit 1
+pids+=("$BENCH_PID")
+port[mmapd-zc]=$BENCH_PORT
 # nginx: one worker, and one per CPU
 for mode in 1 auto; do
   port[nginx-$mode]=$(bench_free_port)
@@ -61,7 +67,7 @@ port[caddy]=$(bench_free_port)
 bench_start_caddy "$work" caddy "${port[caddy]}" "$work/www"
 pids+=("$BENCH_PID")
 
-servers=(mmapd mmapd-1 lighttpd nginx-1 nginx-auto caddy)
+servers=(mmapd mmapd-1 mmapd-zc lighttpd nginx-1 nginx-auto caddy)
 for s in "${servers[@]}"; do wait_port "$s"; done
 
 # checked pass: every server answers a range and the whole file correctly
@@ -119,7 +125,7 @@ python3 - tests/bench/results/compare.csv "$reps" "$secs" "$work/plot.dat" > tes
 import csv, statistics, sys, datetime, os
 rows = list(csv.DictReader(open(sys.argv[1])))
 reps, secs, plot = sys.argv[2], sys.argv[3], sys.argv[4]
-servers = ["mmapd", "mmapd-1", "lighttpd", "nginx-1", "nginx-auto", "caddy"]
+servers = ["mmapd", "mmapd-1", "mmapd-zc", "lighttpd", "nginx-1", "nginx-auto", "caddy"]
 scen = ["r4k_c16", "r4k_c64", "r1m_c64", "whole_c4"]
 label = {"r4k_c16": "random 4 KiB ranges, c16", "r4k_c64": "random 4 KiB ranges, c64",
          "r1m_c64": "random 1 MiB ranges, c64", "whole_c4": "whole 64 MiB file, c4"}
@@ -130,16 +136,19 @@ print("# mmapd against lighttpd, nginx and Caddy (warm page cache)\n")
 print(f"Command: `tests/bench/compare.sh {reps} {secs}` on {datetime.date.today()}, "
       f"{os.cpu_count()} CPUs, wrk -t1 on loopback, {secs} s per run, {reps} interleaved runs "
       "per case; medians, min..max; ratio = mmapd / server (req/s, and p99 for latency); "
-      "mmapd-1 is mmapd --threads 1, to compare with lighttpd and nginx-1.\n")
+      "mmapd-1 is mmapd --threads 1, to compare with lighttpd and nginx-1; mmapd-zc is mmapd "
+      "--threads 1 --files-zero-copy-max 1M (no copy of bodies up to 1 MiB: files replaced by "
+      "rename only, what the peers assume).\n")
 with open(plot, "w") as p:
     p.write("scenario " + " ".join(servers) + "\n")
     for sc in scen:
         print(f"## {label[sc]}\n")
         print("| server | req/s | min..max | MB/s | p50 us | p99 us | mmapd/server req/s | "
-              "mmapd/server p99 | mmapd-1/server req/s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "mmapd/server p99 | mmapd-1/server req/s | mmapd-zc/server req/s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         m_rs, m_p99 = med(sc, "mmapd", "req_s")[0], med(sc, "mmapd", "p99_us")[0]
         m1_rs = med(sc, "mmapd-1", "req_s")[0]
+        zc_rs = med(sc, "mmapd-zc", "req_s")[0]
         vals = []
         for sv in servers:
             rs, lo, hi = med(sc, sv, "req_s")
@@ -147,7 +156,7 @@ with open(plot, "w") as p:
             print(f"| {sv} | {rs:.0f} | {lo:.0f}..{hi:.0f} | {med(sc, sv, 'mb_s')[0]:.0f} | "
                   f"{med(sc, sv, 'p50_us')[0]:.0f} | {med(sc, sv, 'p99_us')[0]:.0f} | "
                   f"{m_rs / rs:.2f} | {m_p99 / med(sc, sv, 'p99_us')[0]:.2f} | "
-                  f"{m1_rs / rs:.2f} |")
+                  f"{m1_rs / rs:.2f} | {zc_rs / rs:.2f} |")
         print()
         lt = vals[servers.index("lighttpd")]
         p.write(sc + " " + " ".join(f"{v / lt:.3f}" for v in vals) + "\n")
@@ -165,6 +174,6 @@ set style fill solid 0.8 border -1
 set key outside right
 set ylabel "req/s / lighttpd req/s"
 set yrange [0:*]
-plot for [i=2:7] "$work/plot.dat" using i:xtic(1) title columnhead(i)
+plot for [i=2:8] "$work/plot.dat" using i:xtic(1) title columnhead(i)
 GP
 cat tests/bench/results/compare.md

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,16 @@ static void cap_on_watches(void **state)
     path_watch_destroy(pw);
 }
 
+/* A root that cannot be watched (here: no such descriptor) gives no path_watch: mmapd then
+ * stats every path. */
+static void unwatchable_root(void **state)
+{
+    (void)state;
+    errno = 0;
+    assert_null(path_watch_create(-1, 64));
+    assert_int_not_equal(errno, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(directory_changes_move_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(what_cannot_be_covered, setup, teardown),
         cmocka_unit_test_setup_teardown(cap_on_watches, setup, teardown),
+        cmocka_unit_test(unwatchable_root),
     };
     return cmocka_run_group_tests_name("path_watch", tests, NULL, NULL);
 }
