@@ -94,6 +94,28 @@ class Server:
     def url(self, path):
         return self.base + path
 
+    def metrics_text(self):
+        """The /metrics page as text (Prometheus text format)."""
+        return curl(self.url("/metrics"))[2].decode()
+
+
+def metric_value(text, name, missing=None):
+    """The value of the sample written exactly `name` (labels included, as mmapd orders them)
+    in a /metrics text; `missing` when there is none."""
+    m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else missing
+
+
+def metric_total(text, name):
+    """The sum of every sample of `name`, whatever its labels (0 when there is none)."""
+    return sum(float(v) for v in re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$",
+                                             text, re.M))
+
+
+def open_fds(pid):
+    """The descriptors process `pid` holds open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
 
 def curl(url, *args, timeout=60):
     """Runs curl; returns (status, headers dict with lower-case names, body bytes, raw head)."""

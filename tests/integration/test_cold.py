@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from harness import Server, check, curl, done, make_root
+from harness import Server, check, curl, done, make_root, metric_value
 
 root, files = make_root()
 SIZE = 32 * 1024 * 1024
@@ -31,18 +31,13 @@ def fresh_cold_file(name):
     return data, resident
 
 
-def metric(text, name):
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
 check(shutil.which("fincore") is not None, "fincore not found: install the Debian package 'util-linux'")
 
 with Server(root, args=["--threads", "1", "--prefetch-threads", "2"]) as s:
     data, resident = fresh_cold_file("cold1.bin")
     if resident > SIZE // 4:
         print(f"note: eviction left {resident} bytes resident; the cold path may not trigger")
-    before = curl(s.url("/metrics"))[2].decode()
+    before = s.metrics_text()
     result = {}
 
     def download():
@@ -62,11 +57,11 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "2"]) as s:
     check(result.get("status") == 200 and result.get("body") == data,
           f"the cold request resumed with the wrong answer: {result.get('status')}, "
           f"{len(result.get('body') or b'')} bytes")
-    after = curl(s.url("/metrics"))[2].decode()
-    cold = metric(after, 'mmapd_cold_requests_total{handler="files"}') - \
-        metric(before, 'mmapd_cold_requests_total{handler="files"}')
-    waits = metric(after, 'mmapd_prefetch_duration_seconds_count{class="stream"}') - \
-        metric(before, 'mmapd_prefetch_duration_seconds_count{class="stream"}')
+    after = s.metrics_text()
+    cold = metric_value(after, 'mmapd_cold_requests_total{handler="files"}', 0.0) - \
+        metric_value(before, 'mmapd_cold_requests_total{handler="files"}', 0.0)
+    waits = metric_value(after, 'mmapd_prefetch_duration_seconds_count{class="stream"}', 0.0) - \
+        metric_value(before, 'mmapd_prefetch_duration_seconds_count{class="stream"}', 0.0)
     if resident == 0:  # one cold request; a small read_ahead_kb may make its reader wait again
         check(cold == 1 and waits >= 1, f"cold requests +{cold}, prefetch waits +{waits} (expected 1, >= 1)")
     print(f"cold download {result.get('secs', 0):.3f} s; {len(warm)} warm requests meanwhile, "
@@ -75,10 +70,10 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "2"]) as s:
     check(not warm or max(warm) < 1.0, f"a warm request took {max(warm):.3f} s behind a cold one")
     # the same file again is warm: no new cold request
     st, _, body, _ = curl(s.url("/files/cold1.bin"), "-r", "0-1048575")
-    again = curl(s.url("/metrics"))[2].decode()
+    again = s.metrics_text()
     check(st == 206 and body == data[:1 << 20], f"warm range after the prefetch: {st}")
-    check(metric(again, 'mmapd_cold_requests_total{handler="files"}') ==
-          metric(after, 'mmapd_cold_requests_total{handler="files"}'), "a warm request was sent to the helpers")
+    check(metric_value(again, 'mmapd_cold_requests_total{handler="files"}', 0.0) ==
+          metric_value(after, 'mmapd_cold_requests_total{handler="files"}', 0.0), "a warm request was sent to the helpers")
     # a cold range and a cold multipart resume correctly too
     data2, _ = fresh_cold_file("cold2.bin")
     st, _, body, _ = curl(s.url("/files/cold2.bin"), "-r", f"{SIZE - 5000000}-{SIZE - 1}")
@@ -92,8 +87,8 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "0"]) as s:
     data4, _ = fresh_cold_file("cold4.bin")
     st, _, body, _ = curl(s.url("/files/cold4.bin"))
     check(st == 200 and body == data4, f"without helpers a cold file is served inline: {st}")
-    m = curl(s.url("/metrics"))[2].decode()
-    check(metric(m, 'mmapd_cold_requests_total{handler="files"}') == 0, "no helpers, no cold hand-offs")
+    m = s.metrics_text()
+    check(metric_value(m, 'mmapd_cold_requests_total{handler="files"}', 0.0) == 0, "no helpers, no cold hand-offs")
 
 # A prefetch that fails: the helper is kept busy by six cold 64-range requests (64 MiB of
 # reads each), a cold request for another file waits in its queue, and that file is truncated
@@ -110,7 +105,7 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
         os.fsync(f.fileno())
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     victim_data, _ = fresh_cold_file("victim.bin")
-    before = curl(s.url("/metrics"))[2].decode()
+    before = s.metrics_text()
     busy, answers = [], {}
     for r in range(6):
         # 64 ranges of 1 MiB less 4 KiB (gaps, so that they stay 64 parts): 64 MiB of reads
@@ -118,8 +113,8 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
         busy.append(threading.Thread(
             target=lambda r=r, spec=spec: answers.update({r: curl(s.url("/files/busy.bin"), "-H", f"Range: bytes={spec}", timeout=60)})))
     def cold_requests():
-        text = curl(s.url("/metrics"))[2].decode()
-        return metric(text, 'mmapd_cold_requests_total{handler="files"}')
+        text = s.metrics_text()
+        return metric_value(text, 'mmapd_cold_requests_total{handler="files"}', 0.0)
 
     def wait_cold(n):  # until n more requests were handed to the helper
         limit = time.time() + 20
@@ -137,7 +132,7 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
     os.truncate(os.path.join(root, "victim.bin"), 0)
     for t in busy + [tv]:
         t.join(90)
-    after = curl(s.url("/metrics"))[2].decode()
+    after = s.metrics_text()
     for r in range(6):
         st, h, body, _ = answers.get(r, (0, {}, b"", ""))
         parts = [body[m.end():m.end() + len(pattern)]
@@ -150,8 +145,8 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
     check(st in (0, 200) and victim_data.startswith(body) and len(body) < SIZE,
           f"the request whose prefetch failed: {st}, {len(body)} bytes (a short body of the "
           f"file's old bytes expected)")
-    sigbus = metric(after, 'mmapd_read_errors_total{reason="sigbus"}') - \
-        metric(before, 'mmapd_read_errors_total{reason="sigbus"}')
+    sigbus = metric_value(after, 'mmapd_read_errors_total{reason="sigbus"}', 0.0) - \
+        metric_value(before, 'mmapd_read_errors_total{reason="sigbus"}', 0.0)
     check(sigbus >= 1, f"read errors (sigbus) +{sigbus}: the helper's failed read was not counted")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after a failed prefetch")
     print(f"failed prefetch: the victim got {st} with {len(body)} bytes; sigbus read errors +{sigbus:.0f}")

@@ -6,7 +6,7 @@ import re
 import socket
 import time
 
-from harness import Server, check, curl, done, make_root, parse_responses, raw
+from harness import Server, check, curl, done, make_root, open_fds, parse_responses, raw
 
 root, files = make_root()
 big = os.path.join(root, "big.bin")
@@ -26,10 +26,6 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header-timeout", "3"]) as s:
@@ -55,7 +51,7 @@ with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header
     # counted, while everyone else is served. A request line sent as slowly gets the same.
     # A slow but honest client (headers in 2 s) is served.
     def rejected(reason):
-        text = curl(s.url("/metrics"))[2].decode()
+        text = s.metrics_text()
         m = re.search(r'^mmapd_connections_rejected_total\{reason="%s"\} (\S+)$' % reason,
                       text, re.M)
         return float(m.group(1)) if m else -1
@@ -132,7 +128,7 @@ with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header
           f"half-closed client: {buf[:80]!r}")
 
     # hundreds of idle connections: others are served; RSS and descriptors come back down
-    rss0, fd0 = rss_kb(pid), fds(pid)
+    rss0, fd0 = rss_kb(pid), open_fds(pid)
     idle = []
     for _ in range(600):
         try:
@@ -147,7 +143,7 @@ with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header
         c.close()
     time.sleep(0.5)
     healthy(s, "idle connections timed out")
-    rss1, fd1 = rss_kb(pid), fds(pid)
+    rss1, fd1 = rss_kb(pid), open_fds(pid)
     print(f"RSS {rss0} kB before, {rss_idle} kB with 600 idle connections, {rss1} kB after; "
           f"descriptors {fd0} before, {fd1} after")
     check(fd1 <= fd0 + 2, f"descriptors leak: {fd0} -> {fd1}")

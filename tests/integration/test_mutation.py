@@ -9,12 +9,11 @@ descriptors do not leak. Truncation in place has its own test, test_truncation.p
 Run twice by ctest: with the default --revalidate inotify, and as test_mutation_stat with
 MMAPD_REVALIDATE=stat (a stat per request)."""
 import os
-import re
 import shutil
 import tempfile
 import threading
 
-from harness import Server, check, curl, done, make_root
+from harness import Server, check, curl, done, make_root, metric_value, open_fds
 
 root, _ = make_root()
 ROUNDS = 100
@@ -24,16 +23,6 @@ SIZE = 256 * 1024
 def version(i):
     """The i-th content: every 8 bytes hold the version number, so any mix is detectable."""
     return (b"%07d\n" % i) * (SIZE // 8)
-
-
-def metric(s, name):
-    text = curl(s.url("/metrics"))[2].decode()
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
-    return float(m.group(1)) if m else -1
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def download_checked(s, path, valid, errors, seen_etags):
@@ -52,7 +41,7 @@ with Server(root, args=["--threads", "2"]) as s:
     path = os.path.join(root, "live.bin")
     with open(path, "wb") as f:
         f.write(version(0))
-    fd0 = fds(pid)
+    fd0 = open_fds(pid)
 
     # --- replacement by rename, 100 times, with 4 downloads in flight each round
     errors, etags = [], {}
@@ -75,7 +64,7 @@ with Server(root, args=["--threads", "2"]) as s:
     check(not errors, f"rename: {len(errors)} wrong answers, first: {errors[:3]}")
     check(all(len(v) == 1 for v in etags.values()) and len(etags) >= ROUNDS // 2,
           f"rename: each version has exactly one ETag ({len(etags)} versions seen)")
-    mapped = metric(s, "mmapd_mapped_files")
+    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)
     check(0 <= mapped <= 2, f"mapped files after 100 replacements: {mapped} (old mappings leak)")
 
     # --- growth in place: appends while downloads run; every body is a prefix-consistent file
@@ -124,7 +113,7 @@ with Server(root, args=["--threads", "2"]) as s:
 
     # a deleted file's mapping is dropped once a request finds it gone: only live.bin and
     # grow.bin stay mapped
-    mapped = metric(s, "mmapd_mapped_files")
+    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)
     check(mapped == 2, f"mapped files after the deletions: {mapped} (expected 2)")
 
     # --- permission change, 100 times under a concurrent download: a cached mapping is not
@@ -203,11 +192,11 @@ with Server(root, args=["--threads", "2"]) as s:
     shutil.rmtree(elsewhere)
 
     # no descriptor leak; the server is healthy
-    mapped = metric(s, "mmapd_mapped_files")  # each live mapping keeps its file's descriptor
-    check(fds(pid) <= fd0 + mapped + 1, f"descriptors {fd0} -> {fds(pid)} ({mapped} mappings)")
+    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)  # each live mapping keeps its file's descriptor
+    check(open_fds(pid) <= fd0 + mapped + 1, f"descriptors {fd0} -> {open_fds(pid)} ({mapped} mappings)")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after the mutations")
     print(f"{6 * ROUNDS} mutations (revalidate={os.environ.get('MMAPD_REVALIDATE', 'inotify')}); "
-          f"mapped files now {metric(s, 'mmapd_mapped_files')}")
+          f"mapped files now {metric_value(s.metrics_text(), 'mmapd_mapped_files', -1)}")
 
 shutil.rmtree(root)
 done()

@@ -20,23 +20,13 @@ import socket
 import threading
 import time
 
-from harness import Server, check, curl, done, make_root
+from harness import Server, check, curl, done, make_root, metric_total, open_fds
 
 ROUNDS = 100
 FULL = 32 * 2**20
 LINE = 16
 CONTENT = b"".join(b"%015d\n" % (i * LINE) for i in range(FULL // LINE))
 assert len(CONTENT) == FULL and 0 not in CONTENT
-
-
-def metric_sum(s, name):
-    text = curl(s.url("/metrics"))[2].decode()
-    return sum(float(v) for v in re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$",
-                                             text, re.M))
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def slow_get(port, path, range_header, out, truncated):
@@ -139,10 +129,10 @@ errors = []
 with Server(root, args=["--threads", "2"]) as s:
     pid = s.proc.pid
     curl(s.url("/files/trunc.bin"))
-    fd0 = fds(pid)
-    errors0 = metric_sum(s, "mmapd_read_errors_total")
+    fd0 = open_fds(pid)
+    errors0 = metric_total(s.metrics_text(), "mmapd_read_errors_total")
     t0 = time.time()
-    cold0 = metric_sum(s, "mmapd_cold_requests_total")
+    cold0 = metric_total(s.metrics_text(), "mmapd_cold_requests_total")
     for i in range(ROUNDS):
         with open(path, "r+b") as f:  # in place: the same inode, full content again
             f.write(CONTENT)
@@ -180,8 +170,8 @@ with Server(root, args=["--threads", "2"]) as s:
                 verify(st, h, body, cut, counts, errors, f"round {i} {r or p}")
     secs = time.time() - t0
 
-    survived = metric_sum(s, "mmapd_read_errors_total") - errors0
-    cold = metric_sum(s, "mmapd_cold_requests_total") - cold0
+    survived = metric_total(s.metrics_text(), "mmapd_read_errors_total") - errors0
+    cold = metric_total(s.metrics_text(), "mmapd_cold_requests_total") - cold0
     check(cold > 0, "no request was found cold: the helpers never ran under a truncation")
     check(counts["wrong"] == 0, f"{counts['wrong']} wrong bytes: {errors[:5]}")
     check(not errors, f"{len(errors)} bad downloads: {errors[:5]}")
@@ -194,8 +184,8 @@ with Server(root, args=["--threads", "2"]) as s:
     st, h, body, _ = curl(s.url("/files/trunc.bin"))
     check(st == 200 and body == CONTENT, f"after restoring: {st}, {len(body)} bytes")
     time.sleep(0.2)
-    check(fds(pid) <= fd0 + 2, f"descriptors {fd0} -> {fds(pid)}")
-    mapped = metric_sum(s, "mmapd_mapped_files")
+    check(open_fds(pid) <= fd0 + 2, f"descriptors {fd0} -> {open_fds(pid)}")
+    mapped = metric_total(s.metrics_text(), "mmapd_mapped_files")
     check(mapped <= 2, f"mapped files after {ROUNDS} truncations: {mapped}")
     print(f"{ROUNDS} truncations in place under 5 slow downloads each in {secs:.1f} s: "
           f"{counts['bytes']} bytes compared, {counts['wrong']} wrong, {counts['cut']} "
