@@ -234,16 +234,22 @@ static void reader_free(void *cls) { file_body_free(cls); }
 
 static void release_map(void *cls) { file_map_release(cls); }
 
-/* --files-zero-copy-max: one span short enough goes out of the mapping itself, holding a
- * reference to it until MHD is done. Consumes b; NULL when out of memory. */
+struct MHD_Response *file_span_response(struct mapped_file *m, uint64_t off, uint64_t len)
+{
+    const unsigned char *base = mapped_file_info(m)->base;
+    void *body = len ? (void *)(base + off) : (void *)""; /* an empty file has no mapping */
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls((size_t)len, body, release_map, m);
+    if (!r)
+        file_map_release(m);
+    return r;
+}
+
+/* --files-zero-copy-max: one span short enough goes out of the mapping itself. Consumes b. */
 static struct MHD_Response *zero_copy_response(struct file_body *b)
 {
     const struct piece *p = &b->pieces[0];
-    struct mapped_file *m = file_map_retain(b->map);
-    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-        (size_t)p->len, (void *)(b->base + p->off), release_map, m);
-    if (!r)
-        file_map_release(m);
+    struct MHD_Response *r = file_span_response(file_map_retain(b->map), p->off, p->len);
     file_body_free(b);
     return r;
 }

@@ -66,4 +66,9 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
 
 void file_body_free(struct file_body *b);
 
+/* A response whose body is [off, off+len) of the mapping itself, not copied (nothing checks
+ * the file's size after it), holding the caller's reference `m` until libmicrohttpd frees
+ * it; NULL (the reference released) when out of memory. A span of 0 bytes needs no mapping. */
+struct MHD_Response *file_span_response(struct mapped_file *m, uint64_t off, uint64_t len);
+
 #endif

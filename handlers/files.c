@@ -26,8 +26,6 @@ static const char *header(struct request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-static void release_cb(void *cls) { file_map_release(cls); }
-
 /* The file's validators as of now. RFC 9110 8.8.2.1: a modification time in the future is
  * replaced by now. */
 static struct validators validators_of(const struct file_info *fi)
@@ -58,27 +56,13 @@ static bool add_body_headers(struct MHD_Response *r, const struct file_info *fi,
            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES;
 }
 
-/* A response whose body is the whole mapping, holding the reference `m` until MHD frees it;
- * NULL (reference released) when out of memory. */
-static struct MHD_Response *whole_file_response(struct mapped_file *m)
-{
-    const struct file_info *fi = mapped_file_info(m);
-    void *body = fi->size ? (void *)fi->base : (void *)""; /* an empty file has no mapping */
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback_cls((size_t)fi->size, body,
-                                                               release_cb, m);
-    if (!r)
-        file_map_release(m);
-    return r;
-}
-
 /* 304: validators and no body. The response is the whole file, which MHD never sends for a
  * 304, so that Content-Length is the 200's length as RFC 9110 8.6 requires (MHD always
  * writes one). Consumes the mapping reference. */
 static enum MHD_Result send_not_modified(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
-    struct MHD_Response *r = whole_file_response(m);
+    struct MHD_Response *r = file_span_response(m, 0, fi->size);
     if (r && !add_validators(r, fi)) {
         MHD_destroy_response(r);
         r = NULL;
