@@ -88,17 +88,15 @@ int page_cache_resident(int fd, uint64_t size, uint64_t *out)
         *out = 0;
         return 0;
     }
-#ifdef __NR_cachestat
-    struct cachestat_range range = {0, 0};
-    struct cachestat cs = {0};
-    if (syscall(__NR_cachestat, fd, &range, &cs, 0u) == 0) {
-        *out = clamp(cs.nr_cache, size);
+    uint64_t pages;
+    int err = page_cache_cached_pages(fd, 0, size, &pages);
+    if (err == 0) {
+        *out = clamp(pages, size);
         return 0;
     }
     /* ENOSYS: before Linux 6.5; EPERM: a seccomp filter (Docker's); EOPNOTSUPP: this
      * filesystem. A failed call costs next to nothing, so it is not remembered. */
-    if (errno != ENOSYS && errno != EPERM && errno != EOPNOTSUPP)
-        return errno;
-#endif
+    if (err != ENOSYS && err != EPERM && err != EOPNOTSUPP)
+        return err;
     return page_cache_resident_mincore(fd, size, out);
 }
