@@ -10,7 +10,10 @@
 
 /* The cached mapping, known current by the watches without a stat, or by a stat of the path
  * made after its watches were in place (which makes it known current until the next event).
- * False when there is none or the path's final component is not a regular file. */
+ * False when there is none or the path's final component is not a regular file. A path that
+ * cannot be watched (a symlinked directory on it, or a symlink at its end) is marked so, and
+ * is then stat'ed by the caller on every request without being covered again, until the
+ * layout generation moves. */
 static bool watched_hit(int root_fd, struct file_map *fm, struct path_watch *pw,
                         const char *rel, enum access_class cls, struct mapped_file **m)
 {
@@ -18,10 +21,16 @@ static bool watched_hit(int root_fd, struct file_map *fm, struct path_watch *pw,
     enum map_freshness f = file_map_find_fresh(fm, rel, cls, &g, m);
     if (f == MAP_FRESH)
         return true;
+    if (f == MAP_UNWATCHED)
+        return false;
     struct stat st;
-    return (f == MAP_COVERED || path_watch_cover(pw, rel)) &&
-           fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-           file_map_find(fm, rel, cls, &st, &g, m);
+    bool watched = f == MAP_COVERED || path_watch_cover(pw, rel);
+    bool found = watched && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (found && S_ISREG(st.st_mode))
+        return file_map_find(fm, rel, cls, &st, &g, m);
+    if (!watched || (found && S_ISLNK(st.st_mode)))
+        file_map_set_unwatched(fm, rel, cls, g.layout);
+    return false;
 }
 
 unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw, const char *rel,

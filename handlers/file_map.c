@@ -26,6 +26,8 @@ struct mapped_file {
     ino_t ino;
     struct timespec mtim, ctim; /* ctime: chmod, chown and links change it, not mtime */
     struct path_generations fresh; /* found current under these; 0: never; owner->lock */
+    uint64_t unwatched_layout; /* its path cannot be watched under this layout generation;
+                                  0: not known; owner->lock */
     uint64_t last_used;      /* guarded by owner->lock */
     struct mapped_file *next; /* bucket chain, guarded by owner->lock */
     char path[];
@@ -248,7 +250,9 @@ enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
     enum map_freshness f = MAP_STALE;
     pthread_mutex_lock(&fm->lock);
     struct mapped_file **l = find_locked(fm, rel, cls);
-    if (l && (*l)->fresh.layout == g->layout) {
+    if (l && (*l)->unwatched_layout == g->layout) {
+        f = MAP_UNWATCHED;
+    } else if (l && (*l)->fresh.layout == g->layout) {
         f = MAP_COVERED;
         if ((*l)->fresh.any == g->any) {
             f = MAP_FRESH;
@@ -257,6 +261,16 @@ enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
     }
     pthread_mutex_unlock(&fm->lock);
     return f;
+}
+
+void file_map_set_unwatched(struct file_map *fm, const char *rel, enum access_class cls,
+                            uint64_t layout)
+{
+    pthread_mutex_lock(&fm->lock);
+    struct mapped_file **l = find_locked(fm, rel, cls);
+    if (l)
+        (*l)->unwatched_layout = layout;
+    pthread_mutex_unlock(&fm->lock);
 }
 
 void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls)

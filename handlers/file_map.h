@@ -66,11 +66,18 @@ bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
 /* The faster path, without any stat: MAP_FRESH and a reference when the entry of (rel, cls)
  * was found current under exactly the generations `g` (nothing watched changed since);
  * MAP_COVERED when only its `any` generation moved (its path's watches are still in place:
- * a stat of the path tells); MAP_STALE otherwise. */
-enum map_freshness { MAP_STALE, MAP_COVERED, MAP_FRESH };
+ * a stat of the path tells); MAP_UNWATCHED when its path was found unwatchable under
+ * g->layout (file_map_set_unwatched); MAP_STALE otherwise. */
+enum map_freshness { MAP_STALE, MAP_COVERED, MAP_FRESH, MAP_UNWATCHED };
 enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
                                        enum access_class cls, const struct path_generations *g,
                                        struct mapped_file **out);
+
+/* Records that the path of the entry of (rel, cls), if there is one, cannot be watched (a
+ * symlink on it) while the path_watch's layout generation stays `layout`, so that lookups
+ * stat it without trying to watch it again. */
+void file_map_set_unwatched(struct file_map *fm, const char *rel, enum access_class cls,
+                            uint64_t layout);
 
 const struct file_info *mapped_file_info(const struct mapped_file *m);
 

@@ -120,6 +120,43 @@ static uint64_t advice_calls(struct fixture *f, enum access_class c, enum advice
     return metrics_madvise_count(f->metrics, c, a, true);
 }
 
+/* What file_map_find_fresh answers as an entry is found current, its path found unwatchable,
+ * and the generations move. */
+static void test_freshness(void **state)
+{
+    struct fixture *f = *state;
+    struct file_map *fm = file_map_create(8, &f->policy, f->metrics);
+    assert_non_null(fm);
+    write_file(f, "a.txt", "hello world", 11);
+    struct mapped_file *m = acquire(f, fm, "a.txt", ACCESS_STREAM), *got = NULL;
+    struct path_generations g = {5, 3};
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &g, &got), MAP_STALE);
+    assert_int_equal(file_map_find_fresh(fm, "b.txt", ACCESS_STREAM, &g, &got), MAP_STALE);
+    /* found current by a stat under g: fresh while g holds, covered when only `any` moves */
+    char path[128];
+    struct stat st;
+    path_of(f, "a.txt", path, sizeof path);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(file_map_find(fm, "a.txt", ACCESS_STREAM, &st, &g, &got));
+    file_map_release(got);
+    got = NULL;
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &g, &got), MAP_FRESH);
+    assert_ptr_equal(got, m);
+    file_map_release(got);
+    struct path_generations moved = {6, 3}, relaid = {7, 4};
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &moved, &got), MAP_COVERED);
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_RANDOM, &g, &got), MAP_STALE);
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &relaid, &got), MAP_STALE);
+    /* unwatchable under layout 4: only while the layout stays 4 */
+    file_map_set_unwatched(fm, "a.txt", ACCESS_STREAM, 4);
+    file_map_set_unwatched(fm, "b.txt", ACCESS_STREAM, 4); /* no entry: nothing */
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &relaid, &got), MAP_UNWATCHED);
+    struct path_generations later = {9, 5};
+    assert_int_equal(file_map_find_fresh(fm, "a.txt", ACCESS_STREAM, &later, &got), MAP_STALE);
+    file_map_release(m);
+    file_map_destroy(fm);
+}
+
 static void test_acquire_twice_same_mapping(void **state)
 {
     struct fixture *f = *state;
@@ -431,6 +468,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_acquire_twice_same_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freshness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classes_are_separate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_in_place_new_size, setup, teardown),
