@@ -237,7 +237,8 @@ enum MHD_Result sample_handle(struct request *req, const char *raw_path)
         return reply_bad_parameter(req, &err);
 
     struct mapped_file *m;
-    unsigned open_status = file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_RANDOM, &m);
+    unsigned open_status =
+        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_RANDOM, &m);
     if (open_status == 301)
         open_status = 403; /* a directory has no records to sample */
     if (open_status)

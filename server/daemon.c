@@ -115,7 +115,8 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
                                            s->handlers.metrics);
     if (s->handlers.maps && cfg->revalidate == 0) {
         /* a few watches per cached file: the directories on its path and the file */
-        s->handlers.paths = path_watch_create(s->handlers.root_fd, 4 * (size_t)cfg->map_cache + 64);
+        s->handlers.paths =
+            path_watch_create(s->handlers.root_fd, 4 * (size_t)cfg->map_cache + 64);
         if (!s->handlers.paths)
             s->path_watch_errno = errno;
     }
