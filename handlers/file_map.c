@@ -188,7 +188,7 @@ static struct mapped_file *map_new(struct file_map *fm, const char *rel, int fd,
         m->info.base = p;
         advice_on_map(fm->policy, fm->metrics, cls, p, (size_t)m->info.size);
     }
-    uint64_t cached;
+    uint64_t cached = 0;
     m->info.cachestat_fd =
         m->info.size && page_cache_cached_pages(m->fd, 0, 1, &cached) == 0 ? m->fd : -1;
     m->info.mtime = st->st_mtim.tv_sec;

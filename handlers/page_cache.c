@@ -88,7 +88,7 @@ int page_cache_resident(int fd, uint64_t size, uint64_t *out)
         *out = 0;
         return 0;
     }
-    uint64_t pages;
+    uint64_t pages = 0;
     int err = page_cache_cached_pages(fd, 0, size, &pages);
     if (err == 0) {
         *out = clamp(pages, size);

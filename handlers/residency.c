@@ -23,7 +23,7 @@ uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
         pages = MAX_PAGES;
         end = start + pages * page;
     }
-    uint64_t cached;
+    uint64_t cached = 0;
     if (fd >= 0 && page_cache_cached_pages(fd, start, end - start, &cached) == 0 &&
         cached >= pages)
         return 0;
