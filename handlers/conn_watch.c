@@ -14,11 +14,12 @@ struct conn_slot {
     _Atomic uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
     int fd;
     uint64_t timeout_ns;
+    uint64_t idle_ns; /* 0: the next request line has no deadline */
     struct conn_slot *prev, *next; /* the watch list, under the watch's lock */
 };
 
 struct conn_watch {
-    uint64_t timeout_ns;
+    uint64_t timeout_ns, idle_ns;
     struct admission *admission;
     struct metrics *metrics;
     pthread_mutex_t lock;
@@ -36,10 +37,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void arm(struct conn_slot *s)
+static void arm(struct conn_slot *s, uint64_t extra_ns)
 {
     if (s->timeout_ns)
-        atomic_store_explicit(&s->deadline_ns, now_ns() + s->timeout_ns, memory_order_relaxed);
+        atomic_store_explicit(&s->deadline_ns, now_ns() + extra_ns + s->timeout_ns,
+                              memory_order_relaxed);
 }
 
 /* One round: shuts down every socket past its deadline; lock held. */
@@ -76,13 +78,14 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-struct conn_watch *conn_watch_create(unsigned timeout_s, struct admission *admission,
-                                     struct metrics *metrics)
+struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
+                                     struct admission *admission, struct metrics *metrics)
 {
     struct conn_watch *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->timeout_ns = (uint64_t)timeout_s * 1000000000ull;
+    w->idle_ns = (uint64_t)idle_s * 1000000000ull;
     w->admission = admission;
     w->metrics = metrics;
     pthread_condattr_t ca;
@@ -138,8 +141,9 @@ void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         }
         s->fd = ci->connect_fd;
         s->timeout_ns = w->timeout_ns;
+        s->idle_ns = w->idle_ns;
         admission_notify(w->admission, c, &s->admission, code);
-        arm(s);
+        arm(s, 0);
         pthread_mutex_lock(&w->lock);
         s->next = w->head;
         if (w->head)
@@ -173,7 +177,13 @@ struct conn_slot *conn_slot_of(struct MHD_Connection *c)
 void conn_slot_request_started(struct conn_slot *s)
 {
     if (s)
-        arm(s);
+        arm(s, 0);
+}
+
+void conn_slot_request_done(struct conn_slot *s)
+{
+    if (s && s->idle_ns)
+        arm(s, s->idle_ns);
 }
 
 void conn_slot_headers_done(struct conn_slot *s)

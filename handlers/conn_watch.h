@@ -4,10 +4,13 @@
  * client that sends its headers a byte at a time ("slowloris") holds a connection for hours.
  * conn_watch gives every connection a slot, kept as its socket context: the admission
  * decision (admission.h) and a deadline by which the current request's headers must be in.
- * The deadline is armed when the connection starts (the first request line and headers) and
- * when a request line arrives on it later (keep-alive: its headers), and cleared when the
- * headers are complete (the access handler's first call); idle keep-alive connections are
- * left to --connection-timeout. A watchdog thread wakes every quarter of the timeout and
+ * The deadline is armed when the connection starts (the first request line and headers), when
+ * a request ends (keep-alive: the next request line, which libmicrohttpd does not report
+ * before it is complete, is due within the idle timeout plus the header timeout) and when a
+ * request line arrives (its headers), and cleared when the headers are complete (the access
+ * handler's first call). A keep-alive connection that sends nothing is still closed by
+ * libmicrohttpd's --connection-timeout, which is shorter; with an idle timeout of 0 (never)
+ * the next request line has no deadline either. A watchdog thread wakes every quarter of the timeout and
  * shuts down (shutdown(2), never close: libmicrohttpd owns the descriptor) the socket of
  * every connection past its deadline; libmicrohttpd then sees the end of the stream and
  * closes the connection as usual. Each one is counted in
@@ -31,10 +34,10 @@ struct conn_watch;
 struct conn_slot;
 
 /* Watches connections with a header deadline of `timeout_s` seconds (0: no deadline, no
- * thread; the slots still carry the admission decision). NULL when out of memory or when the
- * thread cannot start. */
-struct conn_watch *conn_watch_create(unsigned timeout_s, struct admission *admission,
-                                     struct metrics *metrics);
+ * thread; the slots still carry the admission decision); `idle_s` is libmicrohttpd's
+ * connection timeout (0: never). NULL when out of memory or when the thread cannot start. */
+struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
+                                     struct admission *admission, struct metrics *metrics);
 /* Call after libmicrohttpd stopped (it reports every connection closed before). */
 void conn_watch_destroy(struct conn_watch *w);
 
@@ -50,6 +53,8 @@ struct conn_slot *conn_slot_of(struct MHD_Connection *c);
 void conn_slot_request_started(struct conn_slot *s);
 /* The request's headers are complete. */
 void conn_slot_headers_done(struct conn_slot *s);
+/* The request ended: the next request line is due within the idle and the header timeouts. */
+void conn_slot_request_done(struct conn_slot *s);
 
 /* The admission decision kept in the slot, for admission_refusal(); NULL for no slot. */
 void *conn_slot_admission(const struct conn_slot *s);

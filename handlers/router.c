@@ -175,6 +175,7 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                    ci->http_status == MHD_HTTP_URI_TOO_LONG))
             metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
+    conn_slot_request_done(req->slot); /* the next request line is due */
     free(req->query);
     free(req);
     *req_cls = NULL;

@@ -126,8 +126,8 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
             &s->limits, admission_mhd_connection_limit(&s->limits, cfg->threads),
             s->handlers.metrics);
     if (s->handlers.admission)
-        s->watch = conn_watch_create(cfg->header_timeout, s->handlers.admission,
-                                     s->handlers.metrics);
+        s->watch = conn_watch_create(cfg->header_timeout, cfg->connection_timeout,
+                                     s->handlers.admission, s->handlers.metrics);
     if (!s->watch) {
         snprintf(err, errlen, "out of memory for the metrics, the mapping cache or the "
                               "connection counts, or no thread for the header deadline");

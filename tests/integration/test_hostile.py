@@ -48,19 +48,38 @@ with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header
 
     # slowloris: one header byte every 0.5 s. Each byte resets libmicrohttpd's idle timer;
     # mmapd's header deadline (--header-timeout 3 here) shuts the connection down anyway,
-    # counted, while everyone else is served. A request line sent as slowly gets the same.
+    # counted, while everyone else is served. A request line sent as slowly gets the same,
+    # and so does the next request line on a keep-alive connection, after the idle timeout
+    # (--connection-timeout 2) plus the header timeout: 5 s after the first response.
     # A slow but honest client (headers in 2 s) is served.
     def rejected(reason):
         text = s.metrics_text()
         m = re.search(r'^mmapd_connections_rejected_total\{reason="%s"\} (\S+)$' % reason,
                       text, re.M)
         return float(m.group(1)) if m else -1
+
+    def served_once(sl):
+        sl.sendall(b"GET /files/small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        sl.settimeout(5)
+        got = b""
+        while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < len(
+                files["small.txt"]):
+            more = sl.recv(65536)
+            check(more != b"", f"keep-alive: the first response was cut after {got[:40]!r}")
+            got += more
+        check(got.startswith(b"HTTP/1.1 200"), f"keep-alive: first response {got[:40]!r}")
+
     before = rejected("header_timeout")
-    for first in (b"GET /files/small.txt HTTP/1.1\r\n", b"G"):
+    cases = (("headers", b"GET /files/small.txt HTTP/1.1\r\n", None, 2.5, 8),
+             ("request line", b"G", None, 2.5, 8),
+             ("keep-alive request line", b"G", served_once, 4.5, 10))
+    for what, first, prelude, low, high in cases:
         sl = socket.create_connection(("127.0.0.1", s.port))
+        if prelude:
+            prelude(sl)
         sl.sendall(first)
         t0, closed = time.time(), False
-        while time.time() - t0 < 10 and not closed:
+        while time.time() - t0 < 14 and not closed:
             time.sleep(0.5)
             try:
                 sl.sendall(b"X")
@@ -72,11 +91,12 @@ with Server(root, args=["--connection-timeout", "2", "--threads", "2", "--header
                 closed = True
             healthy(s, "a slowloris connection")
         secs = time.time() - t0
-        check(closed and 2.5 <= secs < 8, f"slowloris ({first[:4]!r}...): closed {closed} after "
-                                           f"{secs:.1f} s (--header-timeout 3)")
-        print(f"slowloris starting with {first[:4]!r}: shut down after {secs:.1f} s")
+        check(closed and low <= secs < high,
+              f"slowloris on the {what}: closed {closed} after {secs:.1f} s "
+              f"(due after {low} s)")
+        print(f"slowloris on the {what}: shut down after {secs:.1f} s")
         sl.close()
-    check(rejected("header_timeout") == before + 2,
+    check(rejected("header_timeout") == before + len(cases),
           f"header timeouts counted: {before} -> {rejected('header_timeout')}")
     slow = socket.create_connection(("127.0.0.1", s.port))
     for part in (b"GET /files/small.txt HTTP/1.1\r\n", b"Host: x\r\n", b"\r\n"):
