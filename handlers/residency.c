@@ -1,4 +1,5 @@
-/* residency.c - cachestat(), then mincore() over the first window of a requested span. */
+/* residency.c - cachestat(), then mincore() over the first window of a requested span; and
+ * cachestat() over a whole file. */
 #include "handlers/residency.h"
 
 #include <sys/mman.h>
@@ -41,4 +42,11 @@ uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
         missing += hi - lo;
     }
     return missing;
+}
+
+bool residency_file_cached(int fd, uint64_t size)
+{
+    uint64_t page = page_size(), cached = 0;
+    return fd >= 0 && size > 0 && page_cache_cached_pages(fd, 0, size, &cached) == 0 &&
+           cached >= (size + page - 1) / page;
 }

@@ -11,10 +11,18 @@
 #ifndef MMAPD_RESIDENCY_H
 #define MMAPD_RESIDENCY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
                            size_t max_check);
+
+/* True when one cachestat(2) on `fd` finds every page of the file's `size` bytes in the page
+ * cache (pages being read in count), so that no span of it misses anything; false when a
+ * page is missing, `size` is 0, `fd` is -1 or the kernel has no cachestat. Its cost grows
+ * with the file's page cache entries (measured here: 0.03 us a 4 KiB folio, against 0.35 us
+ * for one residency_missing()), so ask it before many spans of a small file only. */
+bool residency_file_cached(int fd, uint64_t size);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "handlers/file_lookup.h"
+#include "handlers/page_size.h"
 #include "handlers/prefetch_pool.h"
 #include "handlers/prng.h"
 #include "handlers/reply.h"
@@ -61,6 +62,12 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
     bool hint = advice_wants(&ctx->policy, ACCESS_RANDOM, ADVICE_WILLNEED);
     if (req->resumed || req->rec.method == MM_HEAD ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
+        return false;
+    /* A file of at most 8 pages per record: one cachestat over all of it costs less than
+     * one per record, and when every page is in, no record is cold. */
+    uint64_t page = page_size();
+    if (n && (fi->size + page - 1) / page <= 8 * (uint64_t)n &&
+        residency_file_cached(fi->cachestat_fd, fi->size))
         return false;
     struct prefetch_span *cold = (hint || ctx->prefetch) && n ? malloc(n * sizeof *cold) : NULL;
     size_t ncold = 0;

@@ -1,6 +1,6 @@
 /* test_residency.c - bytes of a span missing from the page cache (handlers/residency.h), on
  * real mappings of temporary files: resident, evicted, partly resident; by mincore alone and
- * by cachestat first. */
+ * by cachestat first; and whether a whole file is in the page cache. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "handlers/page_cache.h"
 #include "handlers/residency.h"
 
 static uint64_t ps(void) { return (uint64_t)sysconf(_SC_PAGESIZE); }
@@ -199,6 +200,52 @@ static void unmapped_counts_as_warm(void **state)
     assert_int_equal(residency_missing(a, -1, 0, 4 * p, 4 * p), 0);
 }
 
+/* Whether this kernel answers cachestat(2) for the file (a seccomp filter or an old kernel
+ * may not): residency_file_cached() is then false for every file. */
+static bool have_cachestat(int fd)
+{
+    uint64_t pages;
+    return page_cache_cached_pages(fd, 0, 1, &pages) == 0;
+}
+
+static void whole_file(void **state)
+{
+    (void)state;
+    const uint64_t p = ps();
+    struct tmp_map m;
+    map_file(&m, 16, false); /* just written: every page in the cache */
+    bool cs = have_cachestat(m.fd);
+    assert_int_equal(residency_file_cached(m.fd, m.size), cs);
+    /* a size that ends inside the last page still needs only the pages it covers */
+    assert_int_equal(residency_file_cached(m.fd, m.size - p / 2), cs);
+    assert_false(residency_file_cached(-1, m.size));
+    assert_false(residency_file_cached(m.fd, 0));
+    unmap_file(&m);
+    /* a cold file read in page by page, all but page 9: false until page 9 is read too */
+    map_cold_file(&m, 16);
+    assert_int_equal(madvise(m.base, m.size, MADV_RANDOM), 0);
+    volatile unsigned char c;
+    for (size_t i = 0; i < 16; i++)
+        if (i != 9)
+            c = m.base[i * p];
+    if (resident_pages(&m, 0, 16) != 15 || resident_pages(&m, 9, 1) != 0) {
+        print_message("reading pages one by one brought in %zu of 16: skipping\n",
+                      resident_pages(&m, 0, 16));
+        unmap_file(&m);
+        skip();
+    }
+    assert_false(residency_file_cached(m.fd, m.size));
+    assert_int_equal(missing(&m, 0, m.size, SIZE_MAX), p);
+    assert_int_equal(residency_file_cached(m.fd, 9 * p), cs); /* the pages before it */
+    c = m.base[9 * p];
+    (void)c;
+    assert_int_equal(residency_file_cached(m.fd, m.size), cs);
+    unmap_file(&m);
+    map_cold_file(&m, 16);
+    assert_false(residency_file_cached(m.fd, m.size));
+    unmap_file(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +255,7 @@ int main(void)
         cmocka_unit_test(cold_span_capped_by_window),
         cmocka_unit_test(partly_resident),
         cmocka_unit_test(unmapped_counts_as_warm),
+        cmocka_unit_test(whole_file),
     };
     return cmocka_run_group_tests_name("residency", tests, NULL, NULL);
 }
