@@ -41,6 +41,7 @@ struct handler_ctx {
     struct admission *admission;    /* open connections against the connection limits */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
+    _Atomic uint64_t seeds_drawn; /* /sample seeds picked for requests that name none */
 };
 
 #endif

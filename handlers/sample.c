@@ -33,9 +33,8 @@ static enum MHD_Result reply_bad_parameter(struct request *req, const struct sam
 }
 
 /* A seed for a request that names none: 16 bytes of getrandom(), the clock and a counter. */
-static uint64_t fresh_seed(void)
+static uint64_t fresh_seed(struct handler_ctx *ctx)
 {
-    static _Atomic uint64_t counter;
     struct {
         unsigned char random[16];
         struct timespec now;
@@ -45,7 +44,7 @@ static uint64_t fresh_seed(void)
     if (getrandom(e.random, sizeof e.random, GRND_NONBLOCK) != (ssize_t)sizeof e.random)
         memset(e.random, 0, sizeof e.random); /* the clock and the counter still differ */
     clock_gettime(CLOCK_REALTIME, &e.now);
-    e.count = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+    e.count = atomic_fetch_add_explicit(&ctx->seeds_drawn, 1, memory_order_relaxed);
     return prng_seed_from_entropy(&e, sizeof e);
 }
 
@@ -161,7 +160,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
     const struct file_info *fi = mapped_file_info(m);
     struct sample_headers h = {.fi = fi, .seed_given = q->has_seed};
     if (!q->has_seed && !req->sample_seeded) { /* picked once: the same on a resumed pass */
-        req->sample_seed = fresh_seed();
+        req->sample_seed = fresh_seed(req->ctx);
         req->sample_seeded = true;
     }
     h.seed = q->has_seed ? q->seed : req->sample_seed;
