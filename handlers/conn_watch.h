@@ -10,10 +10,10 @@
  * request line arrives (its headers), and cleared when the headers are complete (the access
  * handler's first call). A keep-alive connection that sends nothing is still closed by
  * libmicrohttpd's --connection-timeout, which is shorter; with an idle timeout of 0 (never)
- * the next request line has no deadline either. A watchdog thread wakes every quarter of the timeout and
- * shuts down (shutdown(2), never close: libmicrohttpd owns the descriptor) the socket of
- * every connection past its deadline; libmicrohttpd then sees the end of the stream and
- * closes the connection as usual. Each one is counted in
+ * the next request line has no deadline either. A watchdog thread wakes every quarter of the
+ * timeout and shuts down (shutdown(2), never close: libmicrohttpd owns the descriptor) the
+ * socket of every connection past its deadline; libmicrohttpd then sees the end of the
+ * stream and closes the connection as usual. Each one is counted in
  * mmapd_connections_rejected_total{reason="header_timeout"}.
  * A slot leaves the watch list in the connection-closed notification, which libmicrohttpd
  * gives before it closes the descriptor, and the watchdog shuts sockets down under the same
