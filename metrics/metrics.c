@@ -58,10 +58,10 @@ struct shard {
     _Atomic uint64_t prefetch_sum_ns[METRICS_ADVICE_CLASSES];
     /* Page faults of an HTTP thread go to the handler whose code it runs: counted when the
      * thread turns to another handler (metrics_handler_enter) and, for the rest, when
-     * metrics are rendered (from /proc). fault_lock guards the three fields under it. */
-    int owner_handler;        /* touched only by the owning thread; -1: none yet */
+     * metrics are rendered (from /proc). fault_lock guards the three fields under it; only
+     * the owning thread writes fault_handler, so it may read it without the lock. */
     pthread_mutex_t fault_lock;
-    int fault_handler;        /* -1: not an HTTP thread */
+    int fault_handler;        /* the handler it runs; -1: not an HTTP thread (yet) */
     pid_t tid;                /* HTTP threads live as long as the daemon: it stays theirs */
     uint64_t fault_base[2];   /* the thread's minor and major faults when last counted */
 } __attribute__((aligned(64)));
@@ -114,7 +114,7 @@ struct metrics *metrics_create(enum instrument_level level)
     memset(m, 0, sizeof *m);
     for (unsigned i = 0; i <= MAX_SHARDS; i++) {
         struct shard *s = &m->shards[i];
-        s->owner_handler = s->fault_handler = -1;
+        s->fault_handler = -1;
         if (pthread_mutex_init(&s->fault_lock, NULL) != 0) {
             while (i--)
                 pthread_mutex_destroy(&m->shards[i].fault_lock);
@@ -208,7 +208,7 @@ void metrics_handler_enter(struct metrics *m, enum metric_handler h)
         return;
     struct shard *s = my_shard(m);
     struct rusage ru;
-    if (s == &m->shards[MAX_SHARDS] || s->owner_handler == (int)h ||
+    if (s == &m->shards[MAX_SHARDS] || s->fault_handler == (int)h ||
         getrusage(RUSAGE_THREAD, &ru) != 0)
         return;
     pthread_mutex_lock(&s->fault_lock);
@@ -217,7 +217,6 @@ void metrics_handler_enter(struct metrics *m, enum metric_handler h)
         s->tid = gettid();
     s->fault_handler = (int)h;
     pthread_mutex_unlock(&s->fault_lock);
-    s->owner_handler = (int)h;
 }
 
 /* Counts every HTTP thread's faults up to now, read from /proc, for the handler it runs. */
