@@ -93,6 +93,19 @@ static void quiet_tree_keeps_its_generations(void **state)
     path_watch_destroy(pw);
 }
 
+/* Reads the generations after a change: `any` moved, and `layout` moved if `layout_too`,
+ * else stayed. The new generations replace *g. */
+static void expect_moved(struct path_watch *pw, struct path_generations *g, bool layout_too)
+{
+    struct path_generations h = path_watch_read(pw);
+    assert_true(h.any > g->any);
+    if (layout_too)
+        assert_true(h.layout > g->layout);
+    else
+        assert_int_equal(h.layout, g->layout);
+    *g = h;
+}
+
 /* Changes to a file or next to it move `any` only: the path still leads through the same
  * watched directories. */
 static void file_changes_move_any(void **state)
@@ -100,29 +113,17 @@ static void file_changes_move_any(void **state)
     struct tree *t = *state;
     struct path_watch *pw = watch(t, 64);
     assert_true(path_watch_cover(pw, "a/b/f.bin"));
-    struct path_generations g = path_watch_read(pw), h;
+    struct path_generations g = path_watch_read(pw);
 
     write_file(t, "a/b/f.bin", "more", O_APPEND); /* written in place */
-    h = path_watch_read(pw);
-    assert_true(h.any > g.any);
-    assert_int_equal(h.layout, g.layout);
-
-    g = h;
+    expect_moved(pw, &g, false);
     assert_int_equal(fchmodat(t->root_fd, "a/b/f.bin", 0600, 0), 0); /* attributes */
-    h = path_watch_read(pw);
-    assert_true(h.any > g.any);
-    assert_int_equal(h.layout, g.layout);
-
-    g = h;
+    expect_moved(pw, &g, false);
     write_file(t, "a/b/new.bin", "x", O_TRUNC); /* a name created next to it */
-    h = path_watch_read(pw);
-    assert_true(h.any > g.any);
-    assert_int_equal(h.layout, g.layout);
+    expect_moved(pw, &g, false);
 
-    g = h;
     assert_int_equal(renameat(t->root_fd, "a/b/new.bin", t->root_fd, "a/b/f.bin"), 0);
-    h = path_watch_read(pw); /* replaced by rename */
-    assert_true(h.any > g.any);
+    assert_true(path_watch_read(pw).any > g.any); /* replaced by rename */
     path_watch_destroy(pw);
 }
 
@@ -146,18 +147,16 @@ static void directory_changes_move_layout(void **state)
     struct tree *t = *state;
     struct path_watch *pw = watch(t, 64);
     assert_true(path_watch_cover(pw, "a/b/f.bin"));
-    struct path_generations g = path_watch_read(pw), h;
+    struct path_generations g = path_watch_read(pw);
     assert_int_equal(renameat(t->root_fd, "a/b", t->root_fd, "a/c"), 0);
-    h = path_watch_read(pw);
-    assert_true(h.any > g.any && h.layout > g.layout);
+    expect_moved(pw, &g, true);
     assert_false(path_watch_cover(pw, "a/b/f.bin")); /* gone */
     assert_true(path_watch_cover(pw, "a/c/f.bin"));
     g = path_watch_read(pw);
     assert_int_equal(unlinkat(t->root_fd, "a/c/f.bin", 0), 0);
     assert_int_equal(unlinkat(t->root_fd, "a/c/g.bin", 0), 0);
     assert_int_equal(unlinkat(t->root_fd, "a/c", AT_REMOVEDIR), 0);
-    h = path_watch_read(pw);
-    assert_true(h.any > g.any && h.layout > g.layout);
+    expect_moved(pw, &g, true);
     path_watch_destroy(pw);
 }
 
@@ -191,8 +190,7 @@ static void cap_on_watches(void **state)
     struct path_generations g = path_watch_read(pw);
     write_file(t, "a/b/h.bin", "three", O_TRUNC);
     assert_false(path_watch_cover(pw, "a/b/h.bin")); /* a 6th: all dropped */
-    struct path_generations h = path_watch_read(pw);
-    assert_true(h.any > g.any && h.layout > g.layout);
+    expect_moved(pw, &g, true);
     assert_int_equal(path_watch_count(pw), 1); /* the root again */
     assert_true(path_watch_cover(pw, "a/b/h.bin"));
     assert_int_equal(path_watch_count(pw), 4);
