@@ -2,10 +2,12 @@
  * streamed in blocks with the prefetch helpers ahead of them. */
 #include "handlers/file_body.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "handlers/advice.h"
 #include "handlers/prefetch_pool.h"
@@ -20,8 +22,8 @@ struct piece {
 
 struct file_body {
     struct mapped_file *map;
-    const unsigned char *base;
-    int cachestat_fd;
+    const unsigned char *base; /* the mapping, once a streamed body asked for it */
+    int fd;
     struct piece *pieces; /* `few` until a multipart body needs more */
     size_t n, cap;
     struct piece few[3];
@@ -48,8 +50,7 @@ struct file_body *file_body_new(struct mapped_file *m)
     b->map = m;
     b->pieces = b->few;
     b->cap = sizeof b->few / sizeof b->few[0];
-    b->base = mapped_file_info(m)->base;
-    b->cachestat_fd = mapped_file_info(m)->cachestat_fd;
+    b->fd = mapped_file_info(m)->fd;
     b->resumed_at = UINT64_MAX;
     b->hint_piece = SIZE_MAX;
     return b;
@@ -157,7 +158,7 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     uint64_t len = end - b->hinted_to;
     if (len > (uint64_t)ADVICE_PREFETCH_WINDOWS * window)
         len = (uint64_t)ADVICE_PREFETCH_WINDOWS * window;
-    if (!residency_missing(b->base, b->cachestat_fd, b->hinted_to, len, window)) {
+    if (!residency_missing(b->base, b->fd, b->hinted_to, len, window)) {
         b->hinted_to += len < window ? len : window; /* that window is in: look at the next */
         return;
     }
@@ -191,7 +192,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
         } else {
             uint64_t off = p->off + in;
             if (streaming && pos + done != b->resumed_at) {
-                uint64_t missing = residency_missing(b->base, b->cachestat_fd, off, k, k);
+                uint64_t missing = residency_missing(b->base, b->fd, off, k, k);
                 if (missing && done)
                     break; /* send what is ready; the next call deals with the cold span */
                 b->req->rec.miss_bytes += missing;
@@ -221,6 +222,14 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
     return done ? (ssize_t)done : -1;
 }
 
+/* --files-zero-copy-max: one span of at most that many bytes, sent from the mapping. */
+static bool zero_copy(const struct file_body *b, const struct request *req)
+{
+    const struct handler_ctx *ctx = req->ctx;
+    return b->n == 1 && !b->pieces[0].text && b->length > 0 &&
+           b->length <= ctx->files_zero_copy_max && req->rec.method != MM_HEAD;
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct file_body *b = cls;
@@ -234,58 +243,135 @@ static void reader_free(void *cls) { file_body_free(cls); }
 
 static void release_map(void *cls) { file_map_release(cls); }
 
-struct MHD_Response *file_span_response(struct mapped_file *m, uint64_t off, uint64_t len)
-{
-    const unsigned char *base = mapped_file_info(m)->base;
-    void *body = len ? (void *)(base + off) : (void *)""; /* an empty file has no mapping */
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback_cls((size_t)len, body, release_map, m);
-    if (!r)
-        file_map_release(m);
-    return r;
-}
-
-/* --files-zero-copy-max: one span short enough goes out of the mapping itself. Consumes b. */
+/* --files-zero-copy-max: one span short enough goes out of the mapping itself, holding the
+ * entry until libmicrohttpd frees the response. Consumes b. */
 static struct MHD_Response *zero_copy_response(struct file_body *b)
 {
     const struct piece *p = &b->pieces[0];
-    struct MHD_Response *r = file_span_response(file_map_retain(b->map), p->off, p->len);
+    struct mapped_file *m = file_map_retain(b->map);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+        (size_t)p->len, (void *)(b->base + p->off), release_map, m);
+    if (!r)
+        file_map_release(m);
     file_body_free(b);
     return r;
 }
 
+static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls, (void)pos, (void)buf, (void)max;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+struct MHD_Response *file_body_headers_only(uint64_t len)
+{
+    return MHD_create_response_from_callback(len, 1, never_read, NULL, NULL);
+}
+
+/* Reads [off, off+len) of the file into buf with pread(2): with `nowait` (RWF_NOWAIT) only
+ * from the page cache. */
+enum span_read { SPAN_OK, SPAN_COLD, SPAN_SHORT, SPAN_NOWAIT_UNSUPPORTED, SPAN_ERROR };
+static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, bool nowait)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec iov = {buf + done, len - done};
+        ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), nowait ? RWF_NOWAIT : 0);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n == 0)
+            return SPAN_SHORT; /* the end of the file came first: it was truncated */
+        else if (errno == EAGAIN && nowait)
+            return SPAN_COLD;
+        else if (errno == EOPNOTSUPP && nowait)
+            return SPAN_NOWAIT_UNSUPPORTED;
+        else if (errno != EINTR)
+            return SPAN_ERROR;
+    }
+    return SPAN_OK;
+}
+
+/* The whole body into buf: text pieces copied, spans read from the file. A read is checked
+ * against the file as it is now (a truncated file reads short, never as zeros). With `nowait`
+ * a span with a page not in the page cache stops it: BODY_COLD. */
+static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
+{
+    struct handler_ctx *ctx = b->req->ctx;
+    uint64_t at = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct piece *p = &b->pieces[i];
+        enum span_read r = SPAN_OK;
+        if (p->text)
+            memcpy(buf + at, b->text.data + p->off, (size_t)p->len);
+        else
+            r = read_span(b->fd, buf + at, p->off, (size_t)p->len, nowait);
+        if (r == SPAN_NOWAIT_UNSUPPORTED) /* here no page-cache-only read: look, then read */
+            r = residency_missing(NULL, b->fd, p->off, p->len, (size_t)p->len)
+                    ? SPAN_COLD
+                    : read_span(b->fd, buf + at, p->off, (size_t)p->len, false);
+        if (r == SPAN_COLD)
+            return BODY_COLD;
+        if (r == SPAN_SHORT || r == SPAN_ERROR) {
+            metrics_read_error(ctx->metrics, MRE_SHORT);
+            return BODY_CHANGED;
+        }
+        at += p->len;
+    }
+    return BODY_OK;
+}
+
+bool file_body_copied(const struct file_body *b, const struct request *req)
+{
+    return !b->failed && req->rec.method != MM_HEAD && b->length <= FILE_BODY_COPY_MAX &&
+           !zero_copy(b, req);
+}
+
 struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
-                                        bool *read_failed)
+                                        enum body_result *res)
 {
     struct MHD_Response *r = NULL;
     b->req = req;
-    *read_failed = false;
-    if (b->failed) {
-        file_body_free(b);
-        return NULL;
-    }
-    const struct handler_ctx *ctx = req->ctx;
-    if (b->n == 1 && !b->pieces[0].text && b->length > 0 &&
-        b->length <= ctx->files_zero_copy_max && req->rec.method != MM_HEAD)
+    *res = BODY_FAILED;
+    if (b->failed)
+        goto consumed;
+    if (zero_copy(b, req) && (b->base = mapped_file_base(b->map)) != NULL) {
+        *res = BODY_OK;
         return zero_copy_response(b);
+    }
     if (req->rec.method == MM_HEAD || b->length > FILE_BODY_COPY_MAX) {
         /* HEAD: MHD never reads the body, so no block is worth allocating */
         size_t block = req->rec.method == MM_HEAD           ? 1
                        : b->length < FILE_BODY_BLOCK ? (size_t)b->length
                                                      : FILE_BODY_BLOCK;
+        if (req->rec.method != MM_HEAD && !(b->base = mapped_file_base(b->map)))
+            goto consumed; /* no mapping to stream from: the connection closes */
         r = MHD_create_response_from_callback(b->length, block ? block : 1, reader, b,
                                               reader_free);
         if (!r)
-            file_body_free(b);
+            goto consumed;
+        *res = BODY_OK;
         return r;
     }
     char *buf = malloc(b->length ? (size_t)b->length : 1);
-    if (buf && b->length && fill(b, 0, buf, (size_t)b->length, false) != (ssize_t)b->length)
-        *read_failed = true;
-    else if (buf)
-        r = MHD_create_response_from_buffer((size_t)b->length, buf, MHD_RESPMEM_MUST_FREE);
-    if (!r)
+    if (!buf)
+        goto consumed;
+    *res = copy_body(b, buf, true);
+    if (*res == BODY_COLD && req->resumed) {
+        /* brought in by a helper, and evicted again since: this read waits for the disk */
+        metrics_blocking_read(req->ctx->metrics, MH_FILES);
+        *res = copy_body(b, buf, false);
+    }
+    if (*res == BODY_COLD) {
         free(buf);
+        return NULL; /* the body stays the caller's */
+    }
+    if (*res == BODY_OK)
+        r = MHD_create_response_from_buffer((size_t)b->length, buf, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(buf);
+        *res = *res == BODY_OK ? BODY_FAILED : *res;
+    }
+consumed:
     file_body_free(b); /* the copy is all the response needs */
     return r;
 }

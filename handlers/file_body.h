@@ -2,29 +2,32 @@
  * client never gets a byte the file did not hold and no HTTP thread waits on the disk.
  *
  * A body is a sequence of pieces, each either text (the framing of a multipart body) or a
- * span [off, off+len) of the mapping. Mapped bytes are copied out of the mapping only through
- * sigbus_guard_copy(), and every copy is followed by a size check of the file
- * (mapped_file_holds()): a file truncated in place reads as zeros in the rest of its last
- * page without any signal, so a copy is sent only if the file still held all of it after the
- * copy. A failed read ends the response early: the connection is closed and the client sees
- * a short body; mmapd_read_errors_total{reason="sigbus"|"short"} counts it.
+ * span [off, off+len) of the file. A client never gets a byte the file did not hold when it
+ * was read: a file truncated in place reads as zeros in the rest of its last page of a
+ * mapping without any signal, so every read is checked against the file's size.
  *
  * file_body_response() makes the MHD response:
- *  - a body of at most FILE_BODY_COPY_MAX bytes is copied at once into one buffer (the
- *    caller made its pages resident first when they were cold);
- *  - a larger body is read by a content reader FILE_BODY_BLOCK bytes at a time. Before it
- *    copies a block whose pages are not resident, it suspends the connection and hands the
- *    block (one prefetch window of it) to the prefetch helpers, which resume it when the
- *    pages are in: the HTTP thread goes on with other connections. With the class's
+ *  - a body of at most FILE_BODY_COPY_MAX bytes is read at once into one buffer with
+ *    preadv2(RWF_NOWAIT): one system call per span that copies, checks the size (a truncated
+ *    file reads short, never as zeros) and checks residency (a page not in the page cache
+ *    fails the read at once: BODY_COLD, and the caller hands the spans to the prefetch
+ *    helpers, then asks again). Where RWF_NOWAIT is not supported, a cachestat/mincore
+ *    check comes first and a plain pread(2) reads;
+ *  - a larger body is read from the file's mapping by a content reader FILE_BODY_BLOCK bytes
+ *    at a time, under the SIGBUS guard and followed by a size check (mapped_file_holds()).
+ *    Before it copies a block whose pages are not resident, it suspends the connection and
+ *    hands the block (one prefetch window of it) to the prefetch helpers, which resume it
+ *    when the pages are in: the HTTP thread goes on with other connections. With the class's
  *    `willneed` advice it keeps WILLNEED windows ahead of the send (given on the helpers,
  *    ADVICE_PREFETCH_WINDOWS windows of read_ahead_kb at a time, only while the next window
  *    is not resident), so a long download keeps the device busy without reading the file up
  *    front; with `dontneed` it drops this process's page table entries behind the copy, so
- *    RSS stays bounded while huge files stream through.
+ *    RSS stays bounded while huge files stream through. A failed read there ends the
+ *    response early: the connection is closed and the client sees a short body.
  * With --files-zero-copy-max, a body that is one span of at most that many bytes is sent
  * straight from the mapping instead (no copy, no size check: for files replaced by rename).
- * HEAD never reads the body. Functions are not thread safe on one body; a body belongs to one
- * request.
+ * mmapd_read_errors_total{reason="sigbus"|"short"} counts failed reads. HEAD never reads the
+ * body. Functions are not thread safe on one body; a body belongs to one request.
  */
 #ifndef MMAPD_FILE_BODY_H
 #define MMAPD_FILE_BODY_H
@@ -56,19 +59,28 @@ void file_body_printf(struct file_body *b, const char *fmt, ...)
 
 uint64_t file_body_length(const struct file_body *b);
 
-/* The response for `req`, taking the body (and its mapping reference) in every case; NULL
- * when the body failed, memory ran out or the copy of a body copied at once failed (counted
- * as a read error; *read_failed is then true: nothing was sent yet, so the caller may look
- * the file up again and answer from what it holds now). Queueing NULL closes the
- * connection. */
+/* Whether the body will be read at once (not streamed, not sent from the mapping). */
+bool file_body_copied(const struct file_body *b, const struct request *req);
+
+enum body_result {
+    BODY_OK,      /* the response */
+    BODY_COLD,    /* a span is not in the page cache: nothing sent, the body is the caller's */
+    BODY_CHANGED, /* the file no longer holds a span (counted as a read error): nothing sent,
+                     the caller may look the file up again and answer from what it holds */
+    BODY_FAILED,  /* the body failed or memory ran out */
+};
+
+/* The response for `req`, taking the body (and its entry reference) in every case but
+ * BODY_COLD; NULL unless BODY_OK (queueing NULL closes the connection). A request marked
+ * resumed (its spans just brought in by a helper) reads a cold span anyway, waiting for the
+ * disk (counted: mmapd_blocking_reads_total). */
 struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
-                                        bool *read_failed);
+                                        enum body_result *res);
 
 void file_body_free(struct file_body *b);
 
-/* A response whose body is [off, off+len) of the mapping itself, not copied (nothing checks
- * the file's size after it), holding the caller's reference `m` until libmicrohttpd frees
- * it; NULL (the reference released) when out of memory. A span of 0 bytes needs no mapping. */
-struct MHD_Response *file_span_response(struct mapped_file *m, uint64_t off, uint64_t len);
+/* A response that announces `len` body bytes and never sends any (a 304's, whose
+ * Content-Length must be the 200's). */
+struct MHD_Response *file_body_headers_only(uint64_t len);
 
 #endif

@@ -1,4 +1,5 @@
-/* file_lookup.c - cached mapping or openat2 beneath the root, then the mapping cache. */
+/* file_lookup.c - the cached entry, confirmed when it must be; or openat2 beneath the root, and
+ * the cache's admission. */
 #include "handlers/file_lookup.h"
 
 #include <fcntl.h>
@@ -7,43 +8,75 @@
 #include <unistd.h>
 
 #include "handlers/file_open.h"
+#include "metrics/metrics.h"
 
-/* The cached mapping, known current by the watches without a stat, or by a stat of the path
- * made after its watches were in place (which makes it known current until the next event).
- * False when there is none or the path's final component is not a regular file. A path that
+/* Whether the cached entry `m` (in `state`, with its MAP_MOVED mark in *mark) is still the file
+ * at rel: one stat, after reading the path's counters again (MAP_MOVED) or placing its watches
+ * (MAP_UNMARKED), so that a current entry needs no stat until the next change. A path that
  * cannot be watched (a symlinked directory on it, or a symlink at its end) is marked so, and
- * is then stat'ed by the caller on every request without being covered again, until the
- * layout generation moves. */
-static bool watched_hit(int root_fd, struct file_map *fm, struct path_watch *pw,
-                        const char *rel, enum access_class cls, struct mapped_file **m)
+ * stat'ed (following symlinks) on every lookup until the layout generation moves. */
+static bool still_current(int root_fd, struct file_map *fm, struct path_watch *pw,
+                          const char *rel, struct mapped_file *m, enum map_state state,
+                          struct watch_mark *mark)
 {
-    struct path_generations g = path_watch_read(pw);
-    enum map_freshness f = file_map_find_fresh(fm, rel, cls, &g, m);
-    if (f == MAP_FRESH)
-        return true;
-    if (f == MAP_UNWATCHED)
-        return false;
+    struct watch_mark fresh = {.file_wd = -1};
     struct stat st;
-    bool watched = f == MAP_COVERED || path_watch_cover(pw, rel);
-    bool found = watched && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (found && S_ISREG(st.st_mode))
-        return file_map_find(fm, rel, cls, &st, &g, m);
-    if (!watched || (found && S_ISLNK(st.st_mode)))
-        file_map_set_unwatched(fm, rel, cls, g.layout);
-    return false;
+    if (state == MAP_MOVED) {
+        path_watch_remark(pw, mark);
+    } else if (state == MAP_UNMARKED && !path_watch_cover(pw, rel, &fresh)) {
+        file_map_set_unwatched(fm, m, path_watch_layout(pw));
+        state = MAP_UNWATCHED;
+    }
+    bool found = fstatat(root_fd, rel, &st, state == MAP_UNWATCHED ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
+    bool same = found && S_ISREG(st.st_mode) && mapped_file_same(m, &st);
+    if (same && state == MAP_MOVED)
+        file_map_remarked(fm, m, mark);
+    else if (same && state == MAP_UNMARKED)
+        file_map_marked(fm, m, &fresh);
+    else if (found && S_ISLNK(st.st_mode))
+        file_map_set_unwatched(fm, m, path_watch_layout(pw));
+    path_watch_release(pw, &fresh);
+    return same;
 }
 
-unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw, const char *rel,
-                     enum access_class cls, struct mapped_file **m)
+/* Caches the new entry `m` when its path, watched now, still names it; a path that cannot be
+ * watched is cached as such (stat'ed on every lookup). A file that changed since it was opened
+ * is not cached: the next lookup opens it again. */
+static void admit(int root_fd, struct file_map *fm, struct path_watch *pw, const char *rel,
+                  struct mapped_file *m)
 {
-    if (pw && watched_hit(root_fd, fm, pw, rel, cls, m))
+    struct watch_mark mark = {.file_wd = -1};
+    struct stat st;
+    if (!pw) {
+        file_map_insert(fm, m, NULL, 0);
+        return;
+    }
+    bool covered = path_watch_cover(pw, rel, &mark);
+    bool found = covered && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (found && S_ISREG(st.st_mode) && mapped_file_same(m, &st))
+        file_map_insert(fm, m, &mark, 0);
+    else if (!covered || (found && S_ISLNK(st.st_mode)))
+        file_map_insert(fm, m, NULL, path_watch_layout(pw));
+    path_watch_release(pw, &mark);
+}
+
+unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw,
+                     struct metrics *metrics, const char *rel, enum access_class cls,
+                     struct mapped_file **out)
+{
+    enum map_state state;
+    struct watch_mark mark;
+    struct mapped_file *m = file_map_get(fm, rel, cls, &state, &mark);
+    if (m && (state == MAP_FRESH || still_current(root_fd, fm, pw, rel, m, state, &mark))) {
+        metrics_file_cache(metrics, MFC_HIT);
+        *out = m;
         return 0;
-    struct stat st = {0};
-    if (fstatat(root_fd, rel, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-        file_map_find(fm, rel, cls, &st, NULL, m))
-        return 0;
+    }
+    if (m)
+        file_map_release(m);
+
     int fd;
-    memset(&st, 0, sizeof st);
+    struct stat st = {0};
     int status = file_open_beneath(root_fd, rel, &fd, &st);
     if (status == 403 && S_ISDIR(st.st_mode))
         return 301;
@@ -51,7 +84,12 @@ unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw, co
         file_map_forget(fm, rel, cls); /* deleted: let its space go */
     if (status)
         return (unsigned)status;
-    int err = file_map_acquire(fm, rel, fd, &st, cls, m);
-    close(fd);
-    return err ? 500 : 0;
+    m = file_map_open(fm, rel, cls, fd, &st);
+    if (!m)
+        return 500;
+    metrics_file_cache(metrics, MFC_MISS);
+    if (file_map_admits(fm, m))
+        admit(root_fd, fm, pw, rel, m);
+    *out = m;
+    return 0;
 }

@@ -1,23 +1,28 @@
-/* file_lookup.h - the mapping of the file a request names, for any access class.
+/* file_lookup.h - the open file a request names, for any access class.
  *
- * file_lookup() returns 0 and a reference to the `cls` mapping of `rel` (beneath root_fd), or
+ * file_lookup() returns 0 and a reference to the `cls` entry of `rel` (beneath root_fd), or
  * the HTTP status to answer: 301 when `rel` is a directory, else file_open_beneath()'s 403,
- * 404, 414 or 500. Fastest path, with a path_watch `pw`: no event since the cached mapping
- * was last found current at this path (path_watch.h), so no system call but the watch's
- * non-blocking read; after an event, the path's watches and a stat of it make it current
- * again. Fast path (no `pw`, or a path through a symlink): one fstatat() confirms that the
- * cached mapping is still the file at this path (device, inode, size, mtime, ctime); a stat
- * that leaves the root through a symlink cannot match, since every cached mapping was opened
- * beneath the root. Otherwise the file is opened with openat2(RESOLVE_BENEATH) and
- * (re)mapped. A path found gone drops its cached mapping, so a deleted file's space is
- * released once no response holds it.
+ * 404, 414 or 500.
+ *  - A hit (mmapd_file_cache_hits_total): the cached entry, with no system call while its
+ *    path's watches saw no change (path_watch.h); after a change, or without watches, one
+ *    stat of the path confirms it (device, inode, size, mtime, ctime). A stat that leaves the
+ *    root through a symlink cannot match, since every entry was opened beneath the root.
+ *  - A miss (mmapd_file_cache_misses_total): the file is opened with openat2(RESOLVE_BENEATH)
+ *    into a new entry; when the cache admits it (file_map.h), its path is watched, a stat
+ *    confirms the path still names it, and it is cached. Otherwise it is detached: its
+ *    descriptor closes when the request ends, and no watch is placed.
+ * A path found gone drops its cached entry, so a deleted file's space is released once no
+ * response holds it.
  */
 #ifndef MMAPD_FILE_LOOKUP_H
 #define MMAPD_FILE_LOOKUP_H
 
 #include "handlers/file_map.h"
 
-unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw, const char *rel,
-                     enum access_class cls, struct mapped_file **m);
+struct metrics;
+
+unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw,
+                     struct metrics *metrics, const char *rel, enum access_class cls,
+                     struct mapped_file **m);
 
 #endif

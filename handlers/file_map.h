@@ -1,13 +1,27 @@
-/* file_map.h - the cache of file mappings, one per (path, access class).
+/* file_map.h - the cache of open files and their mappings, one entry per (path, access class).
  *
- * file_map_acquire() returns a reference to a read-only MAP_SHARED mapping of the file that
- * `fd`/`st` describe, built once and reused while the file keeps its identity (device, inode,
- * size, mtime, ctime). A file replaced by rename, changed in place or whose permissions
- * changed (ctime) gets a new mapping, so it is opened again; holders of the old one keep it
- * until they release it, and the last release unmaps it. A new mapping gets its class's
- * mapping-wide advice, and keeps a descriptor of the file (its own) while it lives. The
- * cache holds at most `capacity` entries and drops the least recently used. All functions
- * are thread safe; the caller keeps ownership of fd.
+ * An entry (struct mapped_file) is a file opened beneath the root: its descriptor, its
+ * identity (device, inode, size, mtime, ctime), the validators and type /files sends, and a
+ * read-only MAP_SHARED mapping made the first time someone asks for it
+ * (mapped_file_base()), with the class's mapping-wide advice. Entries are reference counted:
+ * a response holds its entry until libmicrohttpd frees it, and the last release closes the
+ * descriptor and unmaps. An entry is either cached (in the table, found again by its path) or
+ * detached (built for one request and gone with it): a file that is not admitted leaves no
+ * descriptor, mapping or watch behind its request.
+ *
+ * Admission and eviction: an entry is admitted while its part of the table has room, and
+ * after that only when its (path, class) missed before within about the last `capacity`
+ * misses (a doorkeeper table of `capacity` slots remembers a hash of each miss): a scan of
+ * files read once never enters a full cache, so it cannot flush the files in use. A full part
+ * evicts by CLOCK: each hit sets the entry's reference bit, the hand clears set bits and takes
+ * the first entry without one (at most CLOCK_SWEEP_MAX steps, then the entry under the hand):
+ * O(1), never a scan of the table. The table is split into independently locked stripes by
+ * hash, so no lock is shared by all requests; files are opened and mapped outside any lock.
+ *
+ * Revalidation: with a path_watch, a cached entry carries a watch mark (path_watch.h) and a
+ * lookup trusts it without a system call while the mark is unchanged; otherwise the caller
+ * stats the path (file_lookup.c) and confirms or replaces the entry. All functions are thread
+ * safe.
  */
 #ifndef MMAPD_FILE_MAP_H
 #define MMAPD_FILE_MAP_H
@@ -23,71 +37,98 @@
 #include "handlers/http_date.h"
 #include "handlers/path_watch.h"
 
+#define CLOCK_SWEEP_MAX 32
+
 struct file_map;
 struct mapped_file;
+struct metrics;
 
 struct file_info {
-    const unsigned char *base; /* NULL for an empty file */
     uint64_t size;
     time_t mtime;
     char etag[ETAG_LEN];              /* strong, quoted: etag_format() */
     char last_modified[HTTP_DATE_LEN];
     const char *content_type;         /* static string */
-    int cachestat_fd; /* the mapping's own descriptor when cachestat(2) works on it, else -1:
-                         for residency_missing(); holders never close it */
+    int fd; /* the entry's descriptor, open for reading: pread(2), cachestat(2); holders never
+               close it */
 };
 
+/* A table of about `capacity` entries; `pw` (may be NULL: every lookup stats its path) must
+ * outlive the table. */
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,
-                                 struct metrics *metrics);
+                                 struct metrics *metrics, struct path_watch *pw);
 /* Call only when no reference is held any more (after the HTTP daemon stopped). */
 void file_map_destroy(struct file_map *fm);
 
-/* Returns 0 and a reference in *out, or an errno value. */
-int file_map_acquire(struct file_map *fm, const char *rel, int fd, const struct stat *st,
-                     enum access_class cls, struct mapped_file **out);
-void file_map_release(struct mapped_file *m);
+/* How far a cached entry is known to be current:
+ *   MAP_FRESH      nothing watched changed since it was last found current: use it;
+ *   MAP_MOVED      its path's counters moved, its watches are in place: with *mark
+ *                  re-read (path_watch_remark) before a stat, a stat that shows the same
+ *                  identity makes it current again (file_map_remarked);
+ *   MAP_UNMARKED   no mark, or the layout moved: cover the path again, then stat
+ *                  (file_map_marked);
+ *   MAP_UNWATCHED  its path cannot be watched under the current layout: stat it. */
+enum map_state { MAP_FRESH, MAP_MOVED, MAP_UNMARKED, MAP_UNWATCHED };
 
-/* Drops the cache's entry for (rel, cls), if any: the path no longer names a file, so its
- * mapping (and the deleted file's disk space) is released once no response holds it. */
+/* A reference to the cached entry of (rel, cls), marked used, and its state (with its mark
+ * in *mark for MAP_MOVED), or NULL when there is none. */
+struct mapped_file *file_map_get(struct file_map *fm, const char *rel, enum access_class cls,
+                                 enum map_state *state, struct watch_mark *mark);
+
+/* Whether the entry is the file a stat of its path now describes. */
+bool mapped_file_same(const struct mapped_file *m, const struct stat *st);
+
+/* The entry was found current by a stat made after its path's counters were read again into
+ * `mark` (a copy of its MAP_MOVED mark, path_watch_remark()): the next lookups need no stat.
+ * Nothing happens if another thread marked the entry anew meanwhile. */
+void file_map_remarked(struct file_map *fm, struct mapped_file *m, const struct watch_mark *mark);
+
+/* The entry was found current by a stat made after path_watch_cover() filled `mark`: the entry
+ * takes the mark and its hold (releasing its old one). */
+void file_map_marked(struct file_map *fm, struct mapped_file *m, struct watch_mark *mark);
+
+/* The entry's path cannot be watched while the layout generation stays `layout`. */
+void file_map_set_unwatched(struct file_map *fm, struct mapped_file *m, uint64_t layout);
+
+/* A detached entry for the file open as `fd` (taken over in every case) that `st` describes,
+ * with `rel`'s validators and type; NULL (errno set) when out of memory. */
+struct mapped_file *file_map_open(struct file_map *fm, const char *rel, enum access_class cls,
+                                  int fd, const struct stat *st);
+
+/* Whether a detached entry just opened should be cached (see above); counts a miss. */
+bool file_map_admits(struct file_map *fm, const struct mapped_file *m);
+
+/* Caches the detached entry `m` (the caller keeps its reference), with `mark` (its hold taken
+ * over; NULL: none) or marked unwatched under `unwatched_layout` (0: not), replacing a stale
+ * entry of the same path and evicting one when full. If another thread cached the same file
+ * meanwhile, `m` stays detached. */
+void file_map_insert(struct file_map *fm, struct mapped_file *m, struct watch_mark *mark,
+                     uint64_t unwatched_layout);
+
+/* Drops the cached entry of (rel, cls), if any: the path no longer names a file, so its
+ * descriptor (and the deleted file's disk space) is released once no response holds it. */
 void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls);
 
-/* Another reference to a mapping the caller holds a reference to. */
 struct mapped_file *file_map_retain(struct mapped_file *m);
-
-/* The fast path: a reference to the cached mapping of (rel, cls) when it still has the
- * identity `st` describes (from a stat of the path), without opening anything; false when
- * there is none (then open the file beneath the root and call file_map_acquire()). With `g`,
- * a hit also records that the entry was found current under those path_watch generations
- * (read before the stat and the watches that covered it). */
-bool file_map_find(struct file_map *fm, const char *rel, enum access_class cls,
-                   const struct stat *st, const struct path_generations *g,
-                   struct mapped_file **out);
-
-/* The faster path, without any stat: MAP_FRESH and a reference when the entry of (rel, cls)
- * was found current under exactly the generations `g` (nothing watched changed since);
- * MAP_COVERED when only its `any` generation moved (its path's watches are still in place:
- * a stat of the path tells); MAP_UNWATCHED when its path was found unwatchable under
- * g->layout (file_map_set_unwatched); MAP_STALE otherwise. */
-enum map_freshness { MAP_STALE, MAP_COVERED, MAP_FRESH, MAP_UNWATCHED };
-enum map_freshness file_map_find_fresh(struct file_map *fm, const char *rel,
-                                       enum access_class cls, const struct path_generations *g,
-                                       struct mapped_file **out);
-
-/* Records that the path of the entry of (rel, cls), if there is one, cannot be watched (a
- * symlink on it) while the path_watch's layout generation stays `layout`, so that lookups
- * stat it without trying to watch it again. */
-void file_map_set_unwatched(struct file_map *fm, const char *rel, enum access_class cls,
-                            uint64_t layout);
+void file_map_release(struct mapped_file *m);
 
 const struct file_info *mapped_file_info(const struct mapped_file *m);
 
-/* Whether the mapped file (the inode, wherever its name went) still has at least `end`
- * bytes now. A file truncated in place under its mapping reads as zeros in the rest of its
- * last page, without any signal: a copy of mapped bytes is known good only if this holds
- * after the copy. One fstat(2). */
+/* The mapping of the whole file, made on first use with the class's advice: NULL for an
+ * empty file, or when mmap(2) failed (errno set; the caller answers without it or fails). */
+const unsigned char *mapped_file_base(struct mapped_file *m);
+
+/* Whether the file (the inode, wherever its name went) still has at least `end` bytes now.
+ * A file truncated in place under its mapping reads as zeros in the rest of its last page,
+ * without any signal: a copy of mapped bytes is known good only if this holds after the
+ * copy. One fstat(2). */
 bool mapped_file_holds(const struct mapped_file *m, uint64_t end);
 
-/* Live mappings, including replaced ones still held by responses. */
-void file_map_counts(struct file_map *fm, uint64_t *files, uint64_t *bytes);
+struct file_map_counts {
+    uint64_t mapped_files, mapped_bytes; /* live mappings, held ones included */
+    uint64_t open_files;                 /* live entries: each holds one descriptor */
+    uint64_t cached, capacity;           /* entries in the table, and its bound */
+};
+void file_map_counts(struct file_map *fm, struct file_map_counts *out);
 
 #endif

@@ -62,11 +62,12 @@ static bool add_body_headers(struct MHD_Response *r, const struct file_info *fi,
 static enum MHD_Result send_not_modified(struct request *req, struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
-    struct MHD_Response *r = file_span_response(m, 0, fi->size);
+    struct MHD_Response *r = file_body_headers_only(fi->size);
     if (r && !add_validators(r, fi)) {
         MHD_destroy_response(r);
         r = NULL;
     }
+    file_map_release(m);
     return reply_queue(req, MHD_HTTP_NOT_MODIFIED, r, 0);
 }
 
@@ -102,26 +103,24 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
     return reply_queue(req, status, r, len);
 }
 
-/* The residency check of the spans about to be sent, on the first pass of a GET: counts the
- * bytes found cold (in the first window of each span). When some are cold and helper
- * threads exist, the connection is suspended and the spans handed to them: true, and the
- * handler runs again once the start of each span is in (the request is then marked resumed
- * and skips this check; the body's reader looks after the rest of a long span). Without
- * helpers, the WILLNEED hints are given inline. HEAD sends no body: nothing to check. */
-static bool handed_to_helpers(struct request *req, const struct file_info *fi,
-                              const struct byte_range *spans, size_t n, struct mapped_file *m)
+/* Hands the request's spans to the prefetch helpers when some of their first windows are
+ * cold (counted as miss bytes): the connection is suspended, and the handler runs again once
+ * the start of each span is in (the request is then marked resumed and serves at once; a long
+ * body's reader looks after the rest of a span). True when a helper took it. Without helpers
+ * (or with their queue full), the WILLNEED hints are given here and false says to serve now. */
+static bool hand_cold_spans(struct request *req, const struct byte_range *spans, size_t n,
+                            struct mapped_file *m)
 {
     struct handler_ctx *ctx = req->ctx;
-    bool hint = advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED);
-    if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
-        (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
-        return false;
+    const struct file_info *fi = mapped_file_info(m);
+    const unsigned char *base = mapped_file_base(m);
     uint64_t missing = 0;
     for (size_t i = 0; i < n; i++)
-        missing += residency_missing(fi->base, fi->cachestat_fd, spans[i].first,
-                                     range_length(&spans[i]), ctx->prefetch_window);
+        missing += residency_missing(base, fi->fd, spans[i].first, range_length(&spans[i]),
+                                     ctx->prefetch_window);
     req->rec.miss_bytes += missing;
-    if (!missing)
+    req->resumed = true; /* whatever happens next, the next pass serves */
+    if (!missing || !base)
         return false;
     struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
     if (sp) {
@@ -130,15 +129,30 @@ static bool handed_to_helpers(struct request *req, const struct file_info *fi,
                                    .spans = sp};
         for (size_t i = 0; i < n; i++)
             sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
-        req->resumed = true; /* whatever happens next, the next pass serves */
-        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) /* else queue full: serve at once */
+        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) {
             metrics_cold_request(ctx->metrics, MH_FILES);
-        return true;
+            return true;
+        }
+        return false; /* queue full: serve at once */
     }
-    for (size_t i = 0; i < n && hint; i++)
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, fi->base, spans[i].first,
+    for (size_t i = 0; i < n; i++)
+        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, base, spans[i].first,
                         range_length(&spans[i]), ctx->prefetch_window);
     return false;
+}
+
+/* The residency check of a body that is streamed or sent from the mapping, on the first pass
+ * of a GET: such a body is not read at once, so its first windows are looked at before the
+ * response is made (a body read at once finds out by reading: file_body_response()). */
+static bool streamed_body_cold(struct request *req, const struct file_info *fi,
+                               const struct byte_range *spans, size_t n, struct mapped_file *m)
+{
+    struct handler_ctx *ctx = req->ctx;
+    bool hint = advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED);
+    if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
+        (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
+        return false;
+    return hand_cold_spans(req, spans, n, m);
 }
 
 /* Range outcomes count once per request, not again when it resumes after a prefetch or is
@@ -158,23 +172,28 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
                                  const char *content_type, const char *content_range)
 {
     const struct file_info *fi = mapped_file_info(m);
-    enum MHD_Result ret;
-    if (!b) {
-        ret = reply_queue(req, status, NULL, 0);
-    } else if (handed_to_helpers(req, fi, spans, n, m)) {
+    enum MHD_Result ret = MHD_YES;
+    enum body_result res = BODY_FAILED;
+    struct MHD_Response *r = NULL;
+    uint64_t len = b ? file_body_length(b) : 0;
+    if (b && !file_body_copied(b, req) && streamed_body_cold(req, fi, spans, n, m)) {
         file_body_free(b);
-        ret = MHD_YES;
-    } else {
-        uint64_t len = file_body_length(b);
-        bool read_failed;
-        struct MHD_Response *r = file_body_response(b, req, &read_failed);
-        if (!r && read_failed && !req->retried) {
-            req->retry = true; /* the file changed under the copy: files_handle looks again */
-            ret = MHD_YES;
-        } else {
-            ret = queue_body(req, status, r, len, fi, content_type, content_range);
-        }
+        goto done;
     }
+    if (b)
+        r = file_body_response(b, req, &res);
+    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m)) {
+        file_body_free(b);
+        goto done;
+    }
+    if (res == BODY_COLD) /* no helper took it: read it here (resumed, so waiting) */
+        r = file_body_response(b, req, &res);
+    if (res == BODY_CHANGED && !req->retried) {
+        req->retry = true; /* the file changed under the read: files_handle looks again */
+        goto done;
+    }
+    ret = queue_body(req, status, r, len, fi, content_type, content_range);
+done:
     file_map_release(m);
     return ret;
 }
@@ -283,7 +302,7 @@ static enum MHD_Result handle(struct request *req, const char *raw_path)
 
     struct mapped_file *m;
     unsigned status_open =
-        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_STREAM, &m);
+        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, ctx->metrics, rel, ACCESS_STREAM, &m);
     if (status_open == 301)
         return redirect_to_directory(req, raw_path);
     if (status_open)

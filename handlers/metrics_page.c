@@ -12,7 +12,13 @@ enum MHD_Result metrics_page(struct request *req)
         .in_flight = atomic_load_explicit(&ctx->in_flight, memory_order_relaxed),
         .connections_open = admission_open(ctx->admission),
     };
-    file_map_counts(ctx->maps, &in.mapped_files, &in.mapped_bytes);
+    struct file_map_counts fc;
+    file_map_counts(ctx->maps, &fc);
+    in.mapped_files = fc.mapped_files;
+    in.mapped_bytes = fc.mapped_bytes;
+    in.open_files = fc.open_files;
+    in.file_cache_entries = fc.cached;
+    in.file_cache_capacity = fc.capacity;
     const char *accept = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_ACCEPT);
     enum exposition_format fmt = exposition_negotiate(accept);

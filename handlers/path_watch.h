@@ -1,26 +1,31 @@
-/* path_watch.h - knowing, without a stat, that nothing on a path under the root changed.
+/* path_watch.h - knowing, without a system call, that nothing on a path under the root changed.
  *
- * A path_watch holds inotify watches on the directories that cached files were reached
- * through and on the files themselves, and two generation numbers that the events move:
- *   - `any` moves on every event: a name created, deleted or renamed in a watched directory,
- *     an attribute change, a write or truncation of a watched file (through any of its
- *     names), a watch dropped (its file deleted) or the event queue overflowing;
- *   - `layout` moves only when a directory (or a watch) went away or was renamed, i.e. when a
- *     path may now lead through directories that are not watched.
- * path_watch_read() takes in the pending events first (one non-blocking read(2) under the
- * watch's lock): a change whose system call returned before the call is always counted,
- * since the kernel queues an inotify event before the changing call returns.
+ * A path_watch holds inotify watches on the directories that cached files are reached
+ * through and on the files themselves, and a thread that takes in their events as they come
+ * and moves counters that requests read with an atomic load:
+ *   - a table of change counters, one moved per event: an event on a name in a watched
+ *     directory (created, deleted, renamed, written, truncated, attributes changed) moves the
+ *     counter of (directory's watch, name); an event on a watched file itself (a change
+ *     through any of its names, including a hard link in a directory that is not watched; its
+ *     deletion) moves the counter of (file's watch). Counters are shared by hashing: a
+ *     collision costs a stat, never trusts a stale answer;
+ *   - `layout`, moved when a directory went away or was renamed, a watch was dropped with its
+ *     directory, the event queue overflowed or all watches were reset: a path may now lead
+ *     through directories that are not watched, so every mark is void.
+ * A change is seen by every lookup that starts after the watcher thread took in its event
+ * (the kernel queues the event before the changing call returns, and wakes the thread). The
+ * window between the two is the thread's wake-up latency: microseconds on an idle machine,
+ * longer only when the machine is saturated (README, Revalidation).
  *
- * How a caller uses it (file_lookup.c): read the generations g; path_watch_cover(rel); stat
- * rel without following a final symlink; when that shows the expected regular file, the
- * result holds while path_watch_read() keeps returning g.any, and the watches placed by that
- * cover stay in place while it keeps returning g.layout.
+ * How a caller uses it (file_lookup.c): path_watch_cover(rel, &mark) places the watches and
+ * reads the counters; then a stat of rel that shows the expected regular file makes the
+ * result hold while path_watch_unchanged(&mark) is true. After a change (unchanged false but
+ * path_watch_intact true), path_watch_remark() reads the counters again, and a new stat
+ * decides. path_watch_release(&mark) drops the file's own watch when no other mark holds it.
  *
- * path_watch_cover() watches each directory from the root down to rel's parent (each must be
- * a real directory: a symlink on the way fails) and rel itself; false when any watch could not
- * be placed. Watches are placed through /proc/self/fd, so without /proc nothing is covered.
- * The watches number at most `max_watches` (and the kernel's max_user_watches): past that, all
- * are dropped and the generations move, and only paths in use get watched again.
+ * The watches number at most `max_watches` (and the kernel's max_user_watches): past that,
+ * all are dropped, `layout` moves, and only paths in use get watched again. Watches are
+ * placed through /proc/self/fd, so without /proc nothing is covered.
  * Not seen: writes through another process's writable shared mapping (the kernel sends no
  * event for them), changes on network file systems made by other machines, and mounts.
  */
@@ -33,18 +38,45 @@
 
 struct path_watch;
 
-struct path_generations {
-    uint64_t any, layout; /* never 0 */
+/* What a cover saw: the counters that a change of the path moves, and their sum then. */
+struct watch_mark {
+    uint64_t layout; /* 0: no mark */
+    uint64_t sum;
+    uint32_t name_slot, file_slot;
+    int file_wd;     /* the file's own watch, released with the mark */
 };
 
-/* NULL with errno set when inotify is unavailable (EMFILE: max_user_instances reached). */
+/* Starts the watcher thread. NULL with errno set when inotify is unavailable (EMFILE:
+ * max_user_instances reached) or the thread cannot start. */
 struct path_watch *path_watch_create(int root_fd, size_t max_watches);
 void path_watch_destroy(struct path_watch *pw);
 
-struct path_generations path_watch_read(struct path_watch *pw);
-bool path_watch_cover(struct path_watch *pw, const char *rel);
+/* Watches each directory from the root down to rel's parent (each must be a real directory: a
+ * symlink on the way fails) and rel itself, and reads the counters into *mark (which takes a
+ * hold on rel's watch). False when any watch could not be placed (*mark is then empty). */
+bool path_watch_cover(struct path_watch *pw, const char *rel, struct watch_mark *mark);
 
-/* Watches in place now (for tests). */
+/* No event on the marked path since its counters were read, and no layout change. One or
+ * two atomic loads; no lock, no system call. */
+bool path_watch_unchanged(const struct path_watch *pw, const struct watch_mark *mark);
+
+/* The marked path's watches are still in place (only its counters moved): re-reading them
+ * with path_watch_remark() and a stat make the mark current again. */
+bool path_watch_intact(const struct path_watch *pw, const struct watch_mark *mark);
+void path_watch_remark(const struct path_watch *pw, struct watch_mark *mark);
+
+/* Drops the mark's hold on its file's watch: the watch is removed when no mark holds it.
+ * Safe on an empty mark. */
+void path_watch_release(struct path_watch *pw, struct watch_mark *mark);
+
+/* The layout generation now (never 0). */
+uint64_t path_watch_layout(const struct path_watch *pw);
+
+/* Waits (at most timeout_ms) until the watcher thread has taken in every event queued before
+ * the call; false on timeout. For tests. */
+bool path_watch_settle(struct path_watch *pw, unsigned timeout_ms);
+
+/* Watches in place now (for tests and the log). */
 size_t path_watch_count(struct path_watch *pw);
 
 #endif

@@ -33,11 +33,13 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     uint64_t t0 = metrics_now_ns();
     struct rusage ru0, ru1;
     bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
-    const struct file_info *fi = mapped_file_info(job->map);
+    const unsigned char *base = mapped_file_base(job->map);
     const struct prefetch_span *sp = job->spans ? job->spans : &job->one;
     size_t page = (size_t)page_size();
+    if (!base) /* nothing to read (empty), or no mapping: the request is served as it is */
+        goto done;
     for (size_t i = 0; i < job->nspans; i++) /* all hints first: one deep I/O queue */
-        advice_willneed(p->policy, p->metrics, job->cls, fi->base, sp[i].off, sp[i].len,
+        advice_willneed(p->policy, p->metrics, job->cls, base, sp[i].off, sp[i].len,
                         p->window);
     uint64_t budget = job->conn ? PREFETCH_BUDGET : 0; /* hints only: nobody waits */
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
@@ -46,13 +48,14 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
         if (n > budget)
             n = budget;
         budget -= n;
-        if (!sigbus_guard_touch(fi->base + sp[i].off, (size_t)n, page)) {
+        if (!sigbus_guard_touch(base + sp[i].off, (size_t)n, page)) {
             metrics_read_error(p->metrics, MRE_SIGBUS);
             break;
         }
         if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS)
             break;
     }
+done:
     if (job->conn)
         metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
     if (faults && getrusage(RUSAGE_THREAD, &ru1) == 0)

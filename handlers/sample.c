@@ -54,7 +54,8 @@ static uint64_t fresh_seed(struct handler_ctx *ctx)
  * read the records in, and the handler runs again once they are in: true. Without helpers
  * the hints are given here and the records are read as they are sent. */
 static bool prefetch_records(struct request *req, struct mapped_file *m,
-                             const uint64_t *offsets, size_t n, uint64_t size)
+                             const unsigned char *base, const uint64_t *offsets, size_t n,
+                             uint64_t size)
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
@@ -66,18 +67,18 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
      * one per record, and when every page is in, no record is cold. */
     uint64_t page = page_size();
     if (n && (fi->size + page - 1) / page <= 8 * (uint64_t)n &&
-        residency_file_cached(fi->cachestat_fd, fi->size))
+        residency_file_cached(fi->fd, fi->size))
         return false;
     struct prefetch_span *cold = (hint || ctx->prefetch) && n ? malloc(n * sizeof *cold) : NULL;
     size_t ncold = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t missing = residency_missing(fi->base, fi->cachestat_fd, offsets[i], size,
+        uint64_t missing = residency_missing(base, fi->fd, offsets[i], size,
                                              ctx->prefetch_window);
         req->rec.miss_bytes += missing;
         if (missing && cold)
             cold[ncold++] = (struct prefetch_span){offsets[i], size};
         else if (missing && hint) /* no memory for the batch: hint as we go */
-            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, offsets[i],
+            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, base, offsets[i],
                             size, ctx->prefetch_window);
     }
     if (ncold && ctx->prefetch) {
@@ -90,7 +91,7 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
         return true;
     }
     for (size_t i = 0; i < ncold && hint; i++)
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, fi->base, cold[i].off,
+        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, base, cold[i].off,
                         cold[i].len, ctx->prefetch_window);
     free(cold);
     return false;
@@ -158,6 +159,11 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
                              struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
+    const unsigned char *base = mapped_file_base(m);
+    if (!base && fi->size) {
+        file_map_release(m);
+        return reply_status(req, 500); /* no mapping: out of address space or map count */
+    }
     struct sample_headers h = {.fi = fi, .seed_given = q->has_seed};
     if (!q->has_seed && !req->sample_seeded) { /* picked once: the same on a resumed pass */
         req->sample_seed = fresh_seed(req->ctx);
@@ -191,7 +197,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
         return reply_bad_parameter(req, &err);
     }
     h.offsets_header = offsets_header;
-    if (prefetch_records(req, m, offsets, n, q->size)) {
+    if (prefetch_records(req, m, base, offsets, n, q->size)) {
         free(offsets);
         free(offsets_header);
         file_map_release(m);
@@ -209,7 +215,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         release_after = m;
     } else {
-        struct sample_page page = {q->format, rel, fi, h.seed, q->size, offsets, n};
+        struct sample_page page = {q->format, rel, fi, base, h.seed, q->size, offsets, n};
         r = page_response(req, &page, m, content_type, &len);
         if (!r)
             release_after = m;
@@ -244,7 +250,8 @@ enum MHD_Result sample_handle(struct request *req, const char *raw_path)
 
     struct mapped_file *m;
     unsigned open_status =
-        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, rel, ACCESS_RANDOM, &m);
+        file_lookup(ctx->root_fd, ctx->maps, ctx->paths, ctx->metrics, rel, ACCESS_RANDOM,
+                    &m);
     if (open_status == 301)
         open_status = 403; /* a directory has no records to sample */
     if (open_status)

@@ -96,7 +96,7 @@ bool sample_layout(const struct sample_page *p, struct record_body *b,
         return false;
     }
     enum record_encoding enc = p->format == SAMPLE_FORMAT_JSON ? RECORD_BASE64 : RECORD_RAW;
-    if (!record_body_init(b, p->fi->base, p->record_size, enc, p->offsets, p->n))
+    if (!record_body_init(b, p->base, p->record_size, enc, p->offsets, p->n))
         return false;
     bool ok;
     switch (p->format) {

@@ -41,6 +41,7 @@ struct sample_page {
     enum sample_format format;
     const char *file;           /* relative path, as decoded from the URL */
     const struct file_info *fi;
+    const unsigned char *base; /* the file's mapping (NULL for an empty file) */
     uint64_t seed;
     uint64_t record_size;
     uint64_t *offsets;          /* n entries, malloc'd; ownership passes to the body */

@@ -51,6 +51,8 @@ struct shard {
     _Atomic uint64_t ranges[MR_COUNT];
     _Atomic uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     _Atomic uint64_t read_errors[MRE_COUNT];
+    _Atomic uint64_t file_cache[MFC_COUNT];
+    _Atomic uint64_t blocking_reads[MH_COUNT];
     _Atomic uint64_t rejected[MRJ_COUNT];
     _Atomic uint64_t sample_records;
     _Atomic uint64_t cold[MH_COUNT];
@@ -274,6 +276,16 @@ void metrics_read_error(struct metrics *m, enum metric_read_error reason)
     add(&my_shard(m)->read_errors[reason], 1);
 }
 
+void metrics_file_cache(struct metrics *m, enum metric_file_cache what)
+{
+    add(&my_shard(m)->file_cache[what], 1);
+}
+
+void metrics_blocking_read(struct metrics *m, enum metric_handler h)
+{
+    add(&my_shard(m)->blocking_reads[h], 1);
+}
+
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason)
 {
     add(&my_shard(m)->rejected[reason], 1);
@@ -307,6 +319,8 @@ struct totals {
     uint64_t ranges[MR_COUNT];
     uint64_t madvise[METRICS_ADVICE_CLASSES][METRICS_ADVICE_KINDS][2];
     uint64_t read_errors[MRE_COUNT];
+    uint64_t file_cache[MFC_COUNT];
+    uint64_t blocking_reads[MH_COUNT];
     uint64_t rejected[MRJ_COUNT];
     uint64_t sample_records;
     uint64_t cold[MH_COUNT];
@@ -340,6 +354,8 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, ranges);
         SUM_FIELD(t, s, madvise);
         SUM_FIELD(t, s, read_errors);
+        SUM_FIELD(t, s, file_cache);
+        SUM_FIELD(t, s, blocking_reads);
         SUM_FIELD(t, s, rejected);
         SUM_FIELD(t, s, cold);
         SUM_FIELD(t, s, prefetch);
@@ -351,7 +367,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
 /* Sample and label storage for one render, allocated once at full capacity (never moved),
  * freed together. */
 struct render {
-    struct metric_family fam[32];
+    struct metric_family fam[48];
     size_t nfam;
     struct metric_sample *samples;
     size_t nsamples, cap;
@@ -497,6 +513,31 @@ static void build(struct render *r, const struct totals *t, const struct metrics
     sample(r, (double)in->mapped_files, NULL, 0);
     family(r, "mmapd_mapped_bytes", "Bytes of live file mappings.", METRIC_GAUGE, NULL, 0);
     sample(r, (double)in->mapped_bytes, NULL, 0);
+
+    static const char *const cache_families[MFC_COUNT][2] = {
+        {"mmapd_file_cache_hits_total", "Lookups answered by a cached open file."},
+        {"mmapd_file_cache_misses_total", "Lookups that opened the file."},
+        {"mmapd_file_cache_admissions_total", "Opened files the cache admitted."},
+        {"mmapd_file_cache_evictions_total", "Cached files evicted to admit another."}};
+    for (int k = 0; k < MFC_COUNT; k++) {
+        family(r, cache_families[k][0], cache_families[k][1], METRIC_COUNTER, NULL, 0);
+        sample(r, (double)t->file_cache[k], NULL, 0);
+    }
+    family(r, "mmapd_file_cache_entries", "Open files in the cache.", METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->file_cache_entries, NULL, 0);
+    family(r, "mmapd_file_cache_capacity", "Open files the cache holds at most.", METRIC_GAUGE,
+           NULL, 0);
+    sample(r, (double)in->file_cache_capacity, NULL, 0);
+    family(r, "mmapd_open_files",
+           "Files held open: cached, and in use by requests (one descriptor each).",
+           METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->open_files, NULL, 0);
+    family(r, "mmapd_blocking_reads_total",
+           "Reads on an HTTP thread that waited for the disk (no prefetch helper took the "
+           "request, or its pages were evicted again after their prefetch), by handler.",
+           METRIC_COUNTER, L_H, 1);
+    for (int h = 0; h < MH_COUNT; h++)
+        sample(r, (double)t->blocking_reads[h], NULL, 1, handler_names[h]);
 
     family(r, "mmapd_range_requests_total", "Requests with a Range header, by outcome.",
            METRIC_COUNTER, L_KIND, 1);

@@ -25,6 +25,10 @@ enum metric_range { MR_SINGLE, MR_MULTI, MR_UNSATISFIABLE, MR_IGNORED, MR_COUNT 
 
 enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
 
+/* File cache outcomes (handlers/file_map.h): a lookup answered from the cache or not, an
+ * entry admitted into it, an entry evicted from it. */
+enum metric_file_cache { MFC_HIT, MFC_MISS, MFC_ADMISSION, MFC_EVICTION, MFC_COUNT };
+
 /* Why a connection was refused (mmapd_connections_rejected_total{reason}): over
  * --max-connections, over --max-connections-per-ip, a request that outgrew the connection's
  * memory pool (libmicrohttpd answered 431 or 414 itself), or headers that did not arrive
@@ -61,6 +65,8 @@ struct request_record {
 struct metrics_inputs {
     uint64_t in_flight;
     uint64_t mapped_files, mapped_bytes;
+    uint64_t open_files;                     /* file descriptors held by file entries */
+    uint64_t file_cache_entries, file_cache_capacity;
     uint64_t connections_open;
 };
 
@@ -89,6 +95,12 @@ void metrics_add_faults(struct metrics *m, enum metric_handler h, uint64_t minor
 void metrics_prefetch_done(struct metrics *m, int cls, uint64_t ns);
 void metrics_madvise(struct metrics *m, int access_class, int advice, bool ok);
 void metrics_read_error(struct metrics *m, enum metric_read_error reason);
+/* A file cache outcome (counted at every instrument level, like read errors). */
+void metrics_file_cache(struct metrics *m, enum metric_file_cache what);
+/* A read on an HTTP thread that had to wait for the disk: no prefetch helper took the request
+ * (none configured, or their queue full), or its pages, brought in by a helper, were evicted
+ * again before the read. */
+void metrics_blocking_read(struct metrics *m, enum metric_handler h);
 /* A connection refused (counted at every instrument level, like read errors). */
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason);
 /* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */

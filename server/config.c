@@ -82,11 +82,14 @@ static const struct option_def options[] = {
      "so that warm requests never wait behind it; 0 = cold requests are served on the HTTP "
      "thread (default 2)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
-     "file mappings kept open, least recently used dropped first (default 1024)", NULL},
+     "files kept open (each with at most one mapping per access class) by the file cache; "
+     "a file enters on its second miss, or while there is room, and CLOCK evicts (default: "
+     "as many as the descriptor limit, raised to its hard limit, and vm.max_map_count "
+     "allow; a larger N is lowered to that, with a log line)", NULL},
     {"revalidate", OPT_CHOICE, FIELD(revalidate), 0, 0, "inotify|stat",
-     "how a cached mapping is known to still be the file at its path: inotify (watches on "
-     "the paths of cached files; a request reads the pending events instead of walking its "
-     "path, and stats it only after something under a watched directory changed) or stat "
+     "how a cached file is known to still be the file at its path: inotify (watches on "
+     "the paths of cached files, read by a thread; a request reads a counter instead of "
+     "walking its path, and stats it only after something on its path changed) or stat "
      "(one fstatat per request; for network file systems changed from other machines, or "
      "files written through other processes' shared mappings) (default inotify; stat where "
      "inotify is unavailable)",
@@ -178,7 +181,7 @@ void config_defaults(struct mmapd_config *c)
     c->max_sample_bytes = 64 * KIB * KIB;
     c->sample_iovec_max = SAMPLE_IOVEC_DEFAULT;
     c->drain_timeout = 10;
-    c->map_cache = 1024;
+    c->map_cache = 0; /* as many as the limits allow (server/file_limits.h) */
     c->prefetch_threads = 2;
     c->allow_dotfiles = 0;
     c->instrument = INSTRUMENT_FULL;

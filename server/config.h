@@ -36,7 +36,7 @@ struct mmapd_config {
     unsigned sample_iovec_max;       /* larger samples use the copying reader, 0: always */
     size_t files_zero_copy_max;      /* /files spans sent from the mapping, 0: none */
     unsigned drain_timeout;          /* seconds */
-    unsigned map_cache;              /* mapping cache entries */
+    unsigned map_cache;              /* file cache entries; 0: as many as the limits allow */
     unsigned prefetch_threads;       /* 0: no cold path off the HTTP threads */
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */

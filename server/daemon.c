@@ -15,6 +15,7 @@
 #include "handlers/conn_watch.h"
 #include "handlers/router.h"
 #include "metrics/metrics.h"
+#include "server/file_limits.h"
 #include "server/listen_addr.h"
 #include "server/log.h"
 #include "server/read_ahead.h"
@@ -110,17 +111,22 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
-    if (s->handlers.metrics)
-        s->handlers.maps = file_map_create(cfg->map_cache, &s->handlers.policy,
-                                           s->handlers.metrics);
-    if (s->handlers.maps && cfg->revalidate == 0) {
-        /* a few watches per cached file: the directories on its path and the file */
+    admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
+    /* each connection's request may hold a file of its own (one not cached, or one evicted
+     * meanwhile) and a socket; the rest is the process's own */
+    size_t conns = (size_t)s->limits.max_connections + s->limits.over_max_connections;
+    file_limits_plan(cfg->map_cache, 2 * conns + 1024 + 8 * (size_t)cfg->threads,
+                     &s->file_limits);
+    if (s->handlers.metrics && cfg->revalidate == 0) {
+        /* a watch per cached file and per directory on the way to one */
         s->handlers.paths =
-            path_watch_create(s->handlers.root_fd, 4 * (size_t)cfg->map_cache + 64);
+            path_watch_create(s->handlers.root_fd, s->file_limits.capacity + 4096);
         if (!s->handlers.paths)
             s->path_watch_errno = errno;
     }
-    admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
+    if (s->handlers.metrics)
+        s->handlers.maps = file_map_create(s->file_limits.capacity, &s->handlers.policy,
+                                           s->handlers.metrics, s->handlers.paths);
     if (s->handlers.maps)
         s->handlers.admission = admission_create(
             &s->limits, admission_mhd_connection_limit(&s->limits, cfg->threads),
@@ -129,7 +135,7 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         s->watch = conn_watch_create(cfg->header_timeout, cfg->connection_timeout,
                                      s->handlers.admission, s->handlers.metrics);
     if (!s->watch) {
-        snprintf(err, errlen, "out of memory for the metrics, the mapping cache or the "
+        snprintf(err, errlen, "out of memory for the metrics, the file cache or the "
                               "connection counts, or no thread for the header deadline");
         goto fail;
     }

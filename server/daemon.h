@@ -1,4 +1,4 @@
-/* daemon.h - the server context: served root, mapping cache, listening socket, MHD daemon.
+/* daemon.h - the server context: served root, file cache, listening socket, MHD daemon.
  *
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
@@ -16,6 +16,7 @@
 
 #include "handlers/handler_ctx.h"
 #include "server/config.h"
+#include "server/file_limits.h"
 
 struct server {
     struct handler_ctx handlers;
@@ -24,6 +25,7 @@ struct server {
     char bound[80];          /* "127.0.0.1:8080" */
     bool read_ahead_from_sysfs;
     int path_watch_errno;    /* why --revalidate inotify fell back to stat, or 0 */
+    struct file_limits file_limits; /* the descriptor limit raised, the file cache sized */
     struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
     struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
     struct conn_watch *watch;       /* connection slots and the --header-timeout watchdog */

@@ -74,7 +74,7 @@ static void test_defaults(void **state)
     assert_false(c.allow_dotfiles);
     assert_int_equal(c.max_connections, 1024);
     assert_int_equal(c.max_connections_per_ip, 0);
-    assert_int_equal(c.map_cache, 1024);
+    assert_int_equal(c.map_cache, 0);
     assert_string_equal(c.root, "");
     assert_string_equal(c.config_file, "");
     assert_int_equal(c.advice.mask[ACCESS_STREAM], STREAM_DEFAULT);

@@ -28,7 +28,7 @@ static struct file_info fake_file(void)
 {
     for (size_t i = 0; i < FILE_SIZE; i++)
         file_bytes[i] = (unsigned char)(i * 31 + (i >> 7));
-    struct file_info fi = {.base = file_bytes, .size = FILE_SIZE,
+    struct file_info fi = {.size = FILE_SIZE, .fd = -1,
                            .content_type = "application/octet-stream"};
     snprintf(fi.etag, sizeof fi.etag, "\"1-1388-abc\"");
     return fi;
@@ -63,7 +63,7 @@ static char *read_all(const struct record_body *b, size_t block)
 static void build(enum sample_format f, const uint64_t *o, size_t n, uint64_t size,
                   struct file_info *fi, struct record_body *b, char *ct)
 {
-    struct sample_page p = {f, "dir/file.bin", fi, 18446744073709551615u, size,
+    struct sample_page p = {f, "dir/file.bin", fi, file_bytes, 18446744073709551615u, size,
                             offsets_of(o, n), n};
     assert_true(sample_layout(&p, b, ct));
     assert_true(record_body_complete(b));
@@ -156,7 +156,8 @@ static void test_multipart(void **state)
     record_body_free(&b);
 
     /* no parts: refused, the offsets freed */
-    struct sample_page p = {SAMPLE_FORMAT_MULTIPART, "f", &fi, 1, 64, offsets_of(o, 0), 0};
+    struct sample_page p = {SAMPLE_FORMAT_MULTIPART, "f", &fi, file_bytes, 1, 64,
+                            offsets_of(o, 0), 0};
     assert_false(sample_layout(&p, &b, ct));
 }
 
@@ -206,8 +207,8 @@ static void test_json_empty_and_names(void **state)
     struct file_info fi = fake_file();
     struct record_body b;
     char ct[SAMPLE_CONTENT_TYPE_LEN];
-    struct sample_page p = {SAMPLE_FORMAT_JSON, "we\"ird\\\xff.bin", &fi, 7, 8,
-                            offsets_of(NULL, 0), 0};
+    struct sample_page p = {SAMPLE_FORMAT_JSON, "we\"ird\\\xff.bin", &fi, file_bytes, 7,
+                            8, offsets_of(NULL, 0), 0};
     assert_true(sample_layout(&p, &b, ct));
     const char *want = "{\"file\":\"we\\\"ird\\\\\xef\xbf\xbd.bin\",\"etag\":\"\\\"1-1388-abc\\\"\","
                        "\"seed\":\"7\",\"records\":[]}\n";
@@ -264,12 +265,13 @@ static void test_reader_survives_sigbus(void **state)
     assert_int_equal(write(fd, page, sizeof page), (ssize_t)sizeof page);
     unsigned char *base = mmap(NULL, sizeof page, PROT_READ, MAP_SHARED, fd, 0);
     assert_true(base != MAP_FAILED);
-    struct file_info fi = {.base = base, .size = sizeof page, .content_type = "x/y"};
+    struct file_info fi = {.size = sizeof page, .fd = fd, .content_type = "x/y"};
     const uint64_t o[] = {0, 60000};
     for (int f = SAMPLE_FORMAT_MULTIPART; f <= SAMPLE_FORMAT_RAW; f++) {
         struct record_body b;
         char ct[SAMPLE_CONTENT_TYPE_LEN];
-        struct sample_page p = {(enum sample_format)f, "f", &fi, 1, 100, offsets_of(o, 2), 2};
+        struct sample_page p = {(enum sample_format)f, "f", &fi, base, 1, 100,
+                                offsets_of(o, 2), 2};
         assert_true(sample_layout(&p, &b, ct));
         char buf[4096];
         assert_true(record_body_read(&b, 0, buf, 50) > 0);
