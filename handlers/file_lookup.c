@@ -23,7 +23,8 @@ static bool still_current(int root_fd, struct file_map *fm, struct path_watch *p
     struct stat st;
     if (state == MAP_MOVED) {
         path_watch_remark(pw, mark);
-    } else if (state == MAP_UNMARKED && !path_watch_cover(pw, rel, &fresh)) {
+    } else if (state == MAP_UNMARKED &&
+               !path_watch_cover(pw, rel, mapped_file_links(m) > 1, &fresh)) {
         file_map_set_unwatched(fm, m, path_watch_layout(pw));
         state = MAP_UNWATCHED;
     }
@@ -51,7 +52,7 @@ static void admit(int root_fd, struct file_map *fm, struct path_watch *pw, const
         file_map_insert(fm, m, NULL, 0);
         return;
     }
-    bool covered = path_watch_cover(pw, rel, &mark);
+    bool covered = path_watch_cover(pw, rel, mapped_file_links(m) > 1, &mark);
     bool found = covered && fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (found && S_ISREG(st.st_mode) && mapped_file_same(m, &st))
         file_map_insert(fm, m, &mark, 0);

@@ -28,6 +28,7 @@ struct mapped_file {
     _Atomic(const unsigned char *) base; /* NULL until mapped_file_base() mapped it */
     dev_t dev;
     ino_t ino;
+    unsigned long nlink;
     struct timespec mtim, ctim; /* ctime: chmod, chown and links change it, not mtime */
     uint64_t hash;
     /* guarded by the stripe's lock: */
@@ -212,6 +213,8 @@ void file_map_counts(struct file_map *fm, struct file_map_counts *out)
     out->capacity = fm->capacity;
 }
 
+unsigned long mapped_file_links(const struct mapped_file *m) { return m->nlink; }
+
 bool mapped_file_same(const struct mapped_file *m, const struct stat *st)
 {
     return m->dev == st->st_dev && m->ino == st->st_ino &&
@@ -353,6 +356,7 @@ struct mapped_file *file_map_open(struct file_map *fm, const char *rel, enum acc
     m->cls = cls;
     m->dev = st->st_dev;
     m->ino = st->st_ino;
+    m->nlink = (unsigned long)st->st_nlink;
     m->mtim = st->st_mtim;
     m->ctim = st->st_ctim;
     m->hash = hash_key(rel, cls);

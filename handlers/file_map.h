@@ -75,6 +75,9 @@ enum map_state { MAP_FRESH, MAP_MOVED, MAP_UNMARKED, MAP_UNWATCHED };
 struct mapped_file *file_map_get(struct file_map *fm, const char *rel, enum access_class cls,
                                  enum map_state *state, struct watch_mark *mark);
 
+/* The file's number of links when it was opened. */
+unsigned long mapped_file_links(const struct mapped_file *m);
+
 /* Whether the entry is the file a stat of its path now describes. */
 bool mapped_file_same(const struct mapped_file *m, const struct stat *st);
 

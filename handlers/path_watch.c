@@ -16,15 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A directory: names created, deleted, renamed or changed in attributes, and the directory
- * itself deleted, renamed or changed in attributes. A file: written, truncated, changed in
- * attributes (mode, owner, links, times) or deleted, through any of its names. */
+/* A directory: files in it written or truncated (through a name in it), names created,
+ * deleted, renamed or changed in attributes, and the directory itself deleted, renamed or
+ * changed in attributes. A file: written, truncated, changed in attributes (mode, owner,
+ * links, times) or deleted, through any of its names. */
 #define DIR_MASK                                                                               \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |        \
-     IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+    (IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |             \
+     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 #define FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW)
 
 #define SLOTS (1u << 14) /* change counters: 128 KiB */
+#define DIRS_MAX 4096    /* directories whose watches are remembered by path */
 
 struct held_watch {
     int wd;         /* 0: free */
@@ -32,8 +34,19 @@ struct held_watch {
     bool dir;
 };
 
+/* A directory watched while the layout generation stayed the table's: covers through it need
+ * no system call. */
+struct known_dir {
+    char *path; /* NULL: free */
+    size_t len;
+    int wd;
+};
+
 struct path_watch {
-    pthread_mutex_t lock; /* the watch table; placing and removing watches */
+    pthread_mutex_t lock; /* the watch and directory tables; placing and removing watches */
+    struct known_dir dirs[2 * DIRS_MAX];
+    size_t ndirs;
+    uint64_t dirs_layout; /* the layout generation the directory table holds for */
     int fd;               /* inotify instance, non-blocking */
     int stop_fd;          /* eventfd: the watcher thread stops */
     int root_fd, root_wd;
@@ -127,6 +140,15 @@ static bool proc_path(const struct path_watch *pw, const char *rel, size_t rel_l
     return n > 0 && (size_t)n < outsz;
 }
 
+static void dirs_clear(struct path_watch *pw)
+{
+    for (size_t i = 0; pw->ndirs && i < 2 * DIRS_MAX; i++) {
+        free(pw->dirs[i].path);
+        pw->dirs[i] = (struct known_dir){0};
+    }
+    pw->ndirs = 0;
+}
+
 /* Drops every watch and watches the root again: every mark is void. Lock held. */
 static void reset_locked(struct path_watch *pw)
 {
@@ -135,6 +157,7 @@ static void reset_locked(struct path_watch *pw)
             inotify_rm_watch(pw->fd, pw->table[i].wd);
     memset(pw->table, 0, pw->table_size * sizeof *pw->table);
     pw->live = 0;
+    dirs_clear(pw);
     bump_layout(pw);
     char root[64];
     /* the root is reached through its /proc/self/fd link: followed */
@@ -276,6 +299,7 @@ void path_watch_destroy(struct path_watch *pw)
     if (pw->stop_fd >= 0)
         close(pw->stop_fd);
     pthread_mutex_destroy(&pw->lock);
+    dirs_clear(pw);
     free(pw->table);
     free(pw);
 }
@@ -286,7 +310,42 @@ static uint64_t sum_of(const struct path_watch *pw, const struct watch_mark *mar
            atomic_load_explicit(&pw->counters[mark->file_slot], memory_order_acquire);
 }
 
-bool path_watch_cover(struct path_watch *pw, const char *rel, struct watch_mark *mark)
+/* The table slot of the directory rel[0, len), or the free slot where it would go. */
+static struct known_dir *dirs_find(struct path_watch *pw, const char *rel, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)rel[i]) * 1099511628211ull;
+    size_t i = (size_t)(h ^ (h >> 32)) & (2 * DIRS_MAX - 1);
+    while (pw->dirs[i].path &&
+           (pw->dirs[i].len != len || memcmp(pw->dirs[i].path, rel, len) != 0))
+        i = (i + 1) & (2 * DIRS_MAX - 1);
+    return &pw->dirs[i];
+}
+
+/* The watch of the directory rel[0, len), placed now or known from an earlier cover under the
+ * same layout generation; -1 (errno set) when it cannot be placed. Lock held. */
+static int watch_dir(struct path_watch *pw, const char *rel, size_t len)
+{
+    char path[PATH_MAX];
+    struct known_dir *d = dirs_find(pw, rel, len);
+    if (d->path)
+        return d->wd;
+    if (!proc_path(pw, rel, len, path, sizeof path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int wd = add_locked(pw, path, DIR_MASK, true);
+    if (wd >= 0 && pw->ndirs < DIRS_MAX && (d->path = strndup(rel, len)) != NULL) {
+        d->len = len;
+        d->wd = wd;
+        pw->ndirs++;
+    }
+    return wd;
+}
+
+bool path_watch_cover(struct path_watch *pw, const char *rel, bool own_watch,
+                      struct watch_mark *mark)
 {
     char path[PATH_MAX];
     int parent = -1, wd = -1;
@@ -295,32 +354,35 @@ bool path_watch_cover(struct path_watch *pw, const char *rel, struct watch_mark 
     if (atomic_load(&pw->broken))
         return false;
     pthread_mutex_lock(&pw->lock);
-    parent = pw->root_wd;
-    for (size_t i = 0; parent >= 0 && i <= len; i++) {
-        if (rel[i] != '/' && rel[i] != '\0')
-            continue;
-        bool last = rel[i] == '\0';
-        wd = proc_path(pw, rel, i, path, sizeof path)
-                 ? add_locked(pw, path, last ? FILE_MASK : DIR_MASK, !last)
-                 : -1;
-        if (wd < 0 && (errno == ENOSPC || pw->live >= pw->max_watches)) {
-            reset_locked(pw); /* out of watches: start again with the paths in use */
-            parent = -1;
-        } else if (wd < 0) {
-            parent = -1;
-        } else if (!last) {
-            parent = wd;
-            base = i + 1;
-        }
+    /* the layout first: if it moves during the cover, the mark is stale at once */
+    uint64_t layout = atomic_load_explicit(&pw->layout, memory_order_acquire);
+    if (layout != pw->dirs_layout) {
+        dirs_clear(pw);
+        pw->dirs_layout = layout;
     }
+    parent = pw->root_wd;
+    for (size_t i = 0; parent >= 0 && i < len; i++) {
+        if (rel[i] != '/')
+            continue;
+        wd = watch_dir(pw, rel, i);
+        parent = wd;
+        base = i + 1;
+    }
+    wd = parent;
+    if (parent >= 0 && own_watch)
+        wd = proc_path(pw, rel, len, path, sizeof path) ? add_locked(pw, path, FILE_MASK, false)
+                                                       : -1;
+    if (wd < 0 && (errno == ENOSPC || pw->live >= pw->max_watches))
+        reset_locked(pw); /* out of watches: start again with the paths in use */
     if (parent >= 0 && wd >= 0) {
         struct held_watch *h = table_find(pw, wd);
-        if (h->wd == wd && !h->dir)
+        if (own_watch && h->wd == wd && !h->dir) {
             h->holds++;
-        mark->file_wd = wd;
+            mark->file_wd = wd;
+        }
         mark->name_slot = slot_of(parent, rel + base);
-        mark->file_slot = slot_of(wd, NULL);
-        mark->layout = atomic_load_explicit(&pw->layout, memory_order_acquire);
+        mark->file_slot = own_watch ? slot_of(wd, NULL) : mark->name_slot;
+        mark->layout = layout;
         mark->sum = sum_of(pw, mark);
     }
     pthread_mutex_unlock(&pw->lock);

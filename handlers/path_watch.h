@@ -1,8 +1,8 @@
 /* path_watch.h - knowing, without a system call, that nothing on a path under the root changed.
  *
  * A path_watch holds inotify watches on the directories that cached files are reached
- * through and on the files themselves, and a thread that takes in their events as they come
- * and moves counters that requests read with an atomic load:
+ * through and on cached files with more than one link, and a thread that takes in their
+ * events as they come and moves counters that requests read with an atomic load:
  *   - a table of change counters, one moved per event: an event on a name in a watched
  *     directory (created, deleted, renamed, written, truncated, attributes changed) moves the
  *     counter of (directory's watch, name); an event on a watched file itself (a change
@@ -27,7 +27,10 @@
  * all are dropped, `layout` moves, and only paths in use get watched again. Watches are
  * placed through /proc/self/fd, so without /proc nothing is covered.
  * Not seen: writes through another process's writable shared mapping (the kernel sends no
- * event for them), changes on network file systems made by other machines, and mounts.
+ * event for them), changes on network file systems made by other machines, mounts, and a
+ * change made through a hard link that was created, in a directory that is not watched, after
+ * the file was covered with a single link (the link's creation is reported only to watches on
+ * the file itself).
  */
 #ifndef MMAPD_PATH_WATCH_H
 #define MMAPD_PATH_WATCH_H
@@ -52,9 +55,13 @@ struct path_watch *path_watch_create(int root_fd, size_t max_watches);
 void path_watch_destroy(struct path_watch *pw);
 
 /* Watches each directory from the root down to rel's parent (each must be a real directory: a
- * symlink on the way fails) and rel itself, and reads the counters into *mark (which takes a
- * hold on rel's watch). False when any watch could not be placed (*mark is then empty). */
-bool path_watch_cover(struct path_watch *pw, const char *rel, struct watch_mark *mark);
+ * symlink on the way fails; a directory watched before under the same layout generation costs
+ * no system call) and, with `own_watch`, rel itself (which the mark then holds), and reads the
+ * counters into *mark. A file needs its own watch only when it has more than one link: its
+ * directory's watch sees every change made through its name there, not one made through a
+ * name elsewhere. False when any watch could not be placed (*mark is then empty). */
+bool path_watch_cover(struct path_watch *pw, const char *rel, bool own_watch,
+                      struct watch_mark *mark);
 
 /* No event on the marked path since its counters were read, and no layout change. One or
  * two atomic loads; no lock, no system call. */

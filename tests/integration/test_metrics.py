@@ -316,9 +316,17 @@ with Server(root) as s:
     check_histograms(before, "before traffic")
     check_histograms(after, "after traffic")
     check(get(after, "mmapd_http_requests_in_flight") == 1, "in flight after traffic")
-    check(get(after, "mmapd_mapped_files") == 1 and get(after, "mmapd_mapped_bytes") == SIZE,
+    # bodies of at most 1 MiB are read from the open file, not mapped: one file cached, open
+    check(get(after, "mmapd_mapped_files") == 0 and get(after, "mmapd_mapped_bytes") == 0,
           f"mapped: {get(after, 'mmapd_mapped_files')} files, "
           f"{get(after, 'mmapd_mapped_bytes')} bytes")
+    check(get(after, "mmapd_file_cache_entries") == 1 and get(after, "mmapd_open_files") == 1,
+          f"cached: {get(after, 'mmapd_file_cache_entries')} entries, "
+          f"{get(after, 'mmapd_open_files')} open files")
+    check(get(after, "mmapd_file_cache_misses_total") == 1 and
+          get(after, "mmapd_file_cache_admissions_total") == 1 and
+          delta("mmapd_file_cache_hits_total") == files_requests - 1,
+          "one miss (admitted), then a hit for every files request but the 404")
 
     # a HEAD adds to method="HEAD" and no bytes
     before, _ = samples_of(s)

@@ -64,8 +64,8 @@ with Server(root, args=["--threads", "2"]) as s:
     check(not errors, f"rename: {len(errors)} wrong answers, first: {errors[:3]}")
     check(all(len(v) == 1 for v in etags.values()) and len(etags) >= ROUNDS // 2,
           f"rename: each version has exactly one ETag ({len(etags)} versions seen)")
-    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)
-    check(0 <= mapped <= 2, f"mapped files after 100 replacements: {mapped} (old mappings leak)")
+    held = metric_value(s.metrics_text(), "mmapd_open_files", -1)
+    check(0 <= held <= 2, f"open files after 100 replacements: {held} (old entries leak)")
 
     # --- growth in place: appends while downloads run; every body is a prefix-consistent file
     errors = []
@@ -111,10 +111,10 @@ with Server(root, args=["--threads", "2"]) as s:
             errors.append(f"round {i}: deleted file answered {st}")
     check(not errors, f"deletion: {len(errors)} wrong answers, first: {errors[:3]}")
 
-    # a deleted file's mapping is dropped once a request finds it gone: only live.bin and
-    # grow.bin stay mapped
-    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)
-    check(mapped == 2, f"mapped files after the deletions: {mapped} (expected 2)")
+    # a deleted file's entry is dropped once a request finds it gone: only live.bin and
+    # grow.bin stay open
+    held = metric_value(s.metrics_text(), "mmapd_open_files", -1)
+    check(held == 2, f"open files after the deletions: {held} (expected 2)")
 
     # --- permission change, 100 times under a concurrent download: a cached mapping is not
     # served past a chmod (ctime is part of a file's identity); without read permission the
@@ -192,11 +192,11 @@ with Server(root, args=["--threads", "2"]) as s:
     shutil.rmtree(elsewhere)
 
     # no descriptor leak; the server is healthy
-    mapped = metric_value(s.metrics_text(), "mmapd_mapped_files", -1)  # each live mapping keeps its file's descriptor
-    check(open_fds(pid) <= fd0 + mapped + 1, f"descriptors {fd0} -> {open_fds(pid)} ({mapped} mappings)")
+    held = metric_value(s.metrics_text(), "mmapd_open_files", -1)  # one descriptor each
+    check(open_fds(pid) <= fd0 + held + 1, f"descriptors {fd0} -> {open_fds(pid)} ({held} open files)")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after the mutations")
     print(f"{6 * ROUNDS} mutations (revalidate={os.environ.get('MMAPD_REVALIDATE', 'inotify')}); "
-          f"mapped files now {metric_value(s.metrics_text(), 'mmapd_mapped_files', -1)}")
+          f"open files now {held}")
 
 shutil.rmtree(root)
 done()
