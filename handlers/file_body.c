@@ -305,10 +305,12 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
             memcpy(buf + at, b->text.data + p->off, (size_t)p->len);
         else
             r = read_span(b->fd, buf + at, p->off, (size_t)p->len, nowait);
-        if (r == SPAN_NOWAIT_UNSUPPORTED) /* here no page-cache-only read: look, then read */
-            r = residency_missing(NULL, b->fd, p->off, p->len, (size_t)p->len)
+        if (r == SPAN_NOWAIT_UNSUPPORTED) { /* no page-cache-only read here: look, then read */
+            const unsigned char *base = mapped_file_base(b->map);
+            r = base && residency_missing(base, b->fd, p->off, p->len, (size_t)p->len)
                     ? SPAN_COLD
                     : read_span(b->fd, buf + at, p->off, (size_t)p->len, false);
+        }
         if (r == SPAN_COLD)
             return BODY_COLD;
         if (r == SPAN_SHORT || r == SPAN_ERROR) {

@@ -447,3 +447,14 @@ void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls
     if (gone)
         file_map_release(gone);
 }
+
+void file_map_drop(struct file_map *fm, struct mapped_file *m)
+{
+    struct stripe *s = stripe_of(fm, m->hash);
+    pthread_mutex_lock(&s->lock);
+    struct mapped_file **l = m->cached ? find_locked(s, m->hash, m->path, m->cls) : NULL;
+    struct mapped_file *gone = l && *l == m ? unlink_locked(fm, s, l) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (gone)
+        file_map_release(gone);
+}

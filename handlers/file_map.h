@@ -112,6 +112,9 @@ void file_map_insert(struct file_map *fm, struct mapped_file *m, struct watch_ma
  * descriptor (and the deleted file's disk space) is released once no response holds it. */
 void file_map_forget(struct file_map *fm, const char *rel, enum access_class cls);
 
+/* Drops `m` from the table if it is cached: a read found the file no longer as `m` knew it. */
+void file_map_drop(struct file_map *fm, struct mapped_file *m);
+
 struct mapped_file *file_map_retain(struct mapped_file *m);
 void file_map_release(struct mapped_file *m);
 

@@ -106,21 +106,24 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
 /* Hands the request's spans to the prefetch helpers when some of their first windows are
  * cold (counted as miss bytes): the connection is suspended, and the handler runs again once
  * the start of each span is in (the request is then marked resumed and serves at once; a long
- * body's reader looks after the rest of a span). True when a helper took it. Without helpers
- * (or with their queue full), the WILLNEED hints are given here and false says to serve now. */
+ * body's reader looks after the rest of a span). True when a helper took it. `known_cold`: a
+ * page-cache-only read just failed, so the spans go to the helpers whatever the count says
+ * (that read started the kernel's read-ahead, whose pages count as cached while in flight;
+ * mincore alone counts them, as not yet there). Without helpers (or with their queue full),
+ * the WILLNEED hints are given here and false says to serve now. */
 static bool hand_cold_spans(struct request *req, const struct byte_range *spans, size_t n,
-                            struct mapped_file *m)
+                            struct mapped_file *m, bool known_cold)
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
     const unsigned char *base = mapped_file_base(m);
     uint64_t missing = 0;
-    for (size_t i = 0; i < n; i++)
-        missing += residency_missing(base, fi->fd, spans[i].first, range_length(&spans[i]),
-                                     ctx->prefetch_window);
+    for (size_t i = 0; i < n && base; i++)
+        missing += residency_missing(base, known_cold ? -1 : fi->fd, spans[i].first,
+                                     range_length(&spans[i]), ctx->prefetch_window);
     req->rec.miss_bytes += missing;
     req->resumed = true; /* whatever happens next, the next pass serves */
-    if (!missing || !base)
+    if ((!missing && !known_cold) || !base)
         return false;
     struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
     if (sp) {
@@ -152,7 +155,7 @@ static bool streamed_body_cold(struct request *req, const struct file_info *fi,
     if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
         return false;
-    return hand_cold_spans(req, spans, n, m);
+    return hand_cold_spans(req, spans, n, m, false);
 }
 
 /* Range outcomes count once per request, not again when it resumes after a prefetch or is
@@ -182,14 +185,17 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
     }
     if (b)
         r = file_body_response(b, req, &res);
-    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m)) {
+    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m, true)) {
         file_body_free(b);
         goto done;
     }
     if (res == BODY_COLD) /* no helper took it: read it here (resumed, so waiting) */
         r = file_body_response(b, req, &res);
     if (res == BODY_CHANGED && !req->retried) {
-        req->retry = true; /* the file changed under the read: files_handle looks again */
+        /* the file changed under the read: files_handle looks again, past this entry (the
+         * watcher thread may not have taken in the change's event yet) */
+        file_map_drop(req->ctx->maps, m);
+        req->retry = true;
         goto done;
     }
     ret = queue_body(req, status, r, len, fi, content_type, content_range);

@@ -112,10 +112,8 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
-    /* each connection's request may hold a file of its own (one not cached, or one evicted
-     * meanwhile) and a socket; the rest is the process's own */
-    size_t conns = (size_t)s->limits.max_connections + s->limits.over_max_connections;
-    file_limits_plan(cfg->map_cache, 2 * conns + 1024 + 8 * (size_t)cfg->threads,
+    file_limits_plan(cfg->map_cache,
+                     (size_t)s->limits.max_connections + s->limits.over_max_connections,
                      &s->file_limits);
     if (s->handlers.metrics && cfg->revalidate == 0) {
         /* a watch per cached file and per directory on the way to one */

@@ -7,6 +7,8 @@
 
 #define MAP_COUNT_DEFAULT 65530ul /* the kernel's default, when /proc cannot tell */
 #define CACHE_MAX 1000000ul       /* --map-cache's own bound */
+#define RESERVED_OWN 256          /* descriptors of the process's own: log, inotify, epoll */
+#define RESERVED_OWN_MAPS 2048    /* mappings of the process's own */
 
 static unsigned long read_proc_ulong(const char *path, unsigned long fallback)
 {
@@ -20,7 +22,7 @@ static unsigned long read_proc_ulong(const char *path, unsigned long fallback)
     return v;
 }
 
-void file_limits_plan(size_t wanted, size_t reserved, struct file_limits *out)
+void file_limits_plan(size_t wanted, size_t connections, struct file_limits *out)
 {
     struct rlimit rl;
     *out = (struct file_limits){0};
@@ -38,8 +40,17 @@ void file_limits_plan(size_t wanted, size_t reserved, struct file_limits *out)
         }
     }
     out->max_map_count = read_proc_ulong("/proc/sys/vm/max_map_count", MAP_COUNT_DEFAULT);
-    size_t fds = out->nofile > reserved ? out->nofile - reserved : 0;
-    size_t maps = out->max_map_count > reserved ? (out->max_map_count - reserved) / 2 : 0;
+    /* a socket and a file in use per connection, and the process's own; at most half the
+     * descriptors, so that a low limit still leaves the cache the other half */
+    size_t reserved_fds = 2 * connections + RESERVED_OWN;
+    if (reserved_fds > out->nofile / 2)
+        reserved_fds = out->nofile / 2;
+    /* a mapping in use per connection, and the process's own (libraries, thread stacks,
+     * malloc arenas) */
+    size_t reserved_maps = connections + RESERVED_OWN_MAPS;
+    size_t fds = out->nofile - reserved_fds;
+    size_t maps =
+        out->max_map_count > reserved_maps ? (out->max_map_count - reserved_maps) / 2 : 0;
     out->fit = fds < maps ? fds : maps;
     if (out->fit > CACHE_MAX)
         out->fit = CACHE_MAX;

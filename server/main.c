@@ -81,10 +81,10 @@ int main(int argc, char **argv)
              server.handlers.paths ? "inotify" : "stat");
     const struct file_limits *fl = &server.file_limits;
     log_info("file cache: %zu files at most (open files limit %lu%s%lu, vm.max_map_count %lu: "
-             "%zu fit%s)",
-             fl->capacity, fl->nofile_before, fl->nofile != fl->nofile_before ? " raised to " : " = ",
-             fl->nofile, fl->max_map_count, fl->fit,
-             fl->lowered ? "; --map-cache lowered to that" : "");
+             "%zu fit)%s",
+             fl->capacity, fl->nofile_before,
+             fl->nofile != fl->nofile_before ? " raised to " : " = ", fl->nofile,
+             fl->max_map_count, fl->fit, fl->lowered ? "; --map-cache lowered to that" : "");
     if (server.path_watch_errno)
         log_info("revalidate=stat: inotify is unavailable (%s), so every request stats its "
                  "path", strerror(server.path_watch_errno));
