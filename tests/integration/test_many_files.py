@@ -2,8 +2,9 @@
 
 - Under `prlimit --nofile=100:320`: the soft limit is raised to the hard one and the cache sized
   to fit (the log line says so, and lowers a --map-cache that does not fit); 3000 files, each
-  fetched twice by 8 keep-alive clients, all answered 200 with the right bytes; descriptors
-  stay under the limit and the open files under the cache's bound.
+  fetched twice by 8 keep-alive clients, all answered 200 with the right bytes, then 1000 of
+  them sampled (/sample) by 4 clients; descriptors stay under the limit and the open files
+  under the cache's bound.
 - A scan does not flush the hot set: with --map-cache 64, 32 hot files cached, then 2000 files
   read once each: no admission once the cache is full, and the hot files are hits afterwards.
 - Files that are not cached yet (the first read of each, with a full cache) replaced by
@@ -87,6 +88,28 @@ with srv as s:
     check(mm["hits"] + mm["misses"] == 2 * NFILES, f"every lookup a hit or a miss: {mm}")
     check(open_fds(s.proc.pid) < 320, f"descriptors {open_fds(s.proc.pid)} under the limit")
     check(mm["evictions"] == mm["admissions"] - cap, f"evictions = admissions past the bound: {mm}")
+    # /sample over as many files: each mapped for its request when it is not cached
+    errors = []
+
+    def sampler(part):
+        conn = http.client.HTTPConnection(s.host, s.port, timeout=30)
+        for p, want in part:
+            conn.request("GET", f"/sample/{p}?n=4&size=16&seed=7&format=raw")
+            r = conn.getresponse()
+            data = r.read()
+            offs = [int(x) for x in (r.getheader("Sample-Offsets") or "[]").strip("[]").split(",") if x]
+            if r.status != 200 or len(offs) != 4 or data != b"".join(want[o:o + 16] for o in offs):
+                errors.append(f"sample {p}: {r.status} {len(data)} bytes")
+        conn.close()
+    ts = [threading.Thread(target=sampler, args=(names[k:1000:4],)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    check(not errors, f"/sample over 1000 files: {len(errors)} wrong, first: {errors[:3]}")
+    check(open_fds(s.proc.pid) < 320, f"descriptors {open_fds(s.proc.pid)} after the samples")
+    mm = metrics(s)
+    check(mm["open"] <= cap + 8, f"open files {mm['open']} after the samples")
 
 # --- a scan does not flush the hot set
 with Server(root, args=["--map-cache", "64", "--threads", "1"]) as s:
