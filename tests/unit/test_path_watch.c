@@ -309,6 +309,43 @@ static void cap_on_watches(void **state)
     path_watch_destroy(pw);
 }
 
+/* At the cap, a cover that needs no new watch is no reason to drop the others: a path whose
+ * watches are all in place is covered, and one that cannot be watched fails, without a reset. */
+static void cap_counts_only_new_watches(void **state)
+{
+    struct tree *t = *state;
+    struct path_watch *pw = watch(t, 16);
+    struct watch_mark marks[13];
+    marks[0] = cover(pw, "a/b/f.bin"); /* root, a, a/b, f.bin */
+    char rel[32];
+    for (int i = 1; i < 13; i++) {
+        snprintf(rel, sizeof rel, "a/b/h%02d.bin", i);
+        write_file(t, rel, "x", O_TRUNC);
+        marks[i] = cover(pw, rel);
+    }
+    assert_int_equal(symlinkat("a", t->root_fd, "link"), 0);
+    settle(pw);
+    assert_int_equal(path_watch_count(pw), 16);
+    uint64_t layout = path_watch_layout(pw);
+
+    struct watch_mark again = cover(pw, "a/b/f.bin"); /* all in place */
+    struct watch_mark none;
+    assert_false(path_watch_cover(pw, "link/b/f.bin", &none));
+    assert_false(path_watch_cover(pw, "a/b/missing.bin", &none));
+    settle(pw);
+    assert_int_equal(path_watch_count(pw), 16);
+    assert_int_equal(path_watch_layout(pw), layout);
+    assert_true(path_watch_unchanged(pw, &marks[0]));
+    assert_true(path_watch_unchanged(pw, &again));
+    path_watch_release(pw, &again);
+    assert_int_equal(path_watch_count(pw), 16); /* marks[0] still holds f.bin's watch */
+    for (int i = 0; i < 13; i++)
+        path_watch_release(pw, &marks[i]);
+    settle(pw);
+    assert_int_equal(path_watch_count(pw), 3);
+    path_watch_destroy(pw);
+}
+
 /* The last release of a mark drops the file's own watch; directories stay watched. */
 static void release_drops_the_file_watch(void **state)
 {
@@ -386,6 +423,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(directory_changes_move_the_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(what_cannot_be_covered, setup, teardown),
         cmocka_unit_test_setup_teardown(cap_on_watches, setup, teardown),
+        cmocka_unit_test_setup_teardown(cap_counts_only_new_watches, setup, teardown),
         cmocka_unit_test_setup_teardown(release_drops_the_file_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(two_marks_hold_the_file_watch, setup, teardown),
         cmocka_unit_test(unwatchable_root),
