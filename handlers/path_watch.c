@@ -110,13 +110,10 @@ static void table_remove(struct path_watch *pw, int wd)
     pw->table[i] = (struct held_watch){0};
 }
 
-/* One watch, recorded; -1 (errno set) when it cannot be placed or the table is full. */
+/* One watch, recorded; -1 (errno set) when it cannot be placed, or it is a new one and the
+ * table is full (ENOSPC). */
 static int add_locked(struct path_watch *pw, const char *path, uint32_t mask, bool dir)
 {
-    if (pw->live >= pw->max_watches) {
-        errno = ENOSPC;
-        return -1;
-    }
     /* IN_MASK_ADD: a directory reached both as a path's end and on another path's way keeps
      * both masks, never loses its directory events */
     int wd = inotify_add_watch(pw->fd, path, mask | IN_MASK_ADD);
@@ -124,6 +121,11 @@ static int add_locked(struct path_watch *pw, const char *path, uint32_t mask, bo
         return -1;
     struct held_watch *h = table_find(pw, wd);
     if (h->wd == 0) {
+        if (pw->live >= pw->max_watches) { /* only a new watch counts against the cap */
+            inotify_rm_watch(pw->fd, wd);
+            errno = ENOSPC;
+            return -1;
+        }
         *h = (struct held_watch){.wd = wd};
         pw->live++;
     }
@@ -372,7 +374,7 @@ bool path_watch_cover(struct path_watch *pw, const char *rel, bool own_watch,
     if (parent >= 0 && own_watch)
         wd = proc_path(pw, rel, len, path, sizeof path) ? add_locked(pw, path, FILE_MASK, false)
                                                        : -1;
-    if (wd < 0 && (errno == ENOSPC || pw->live >= pw->max_watches))
+    if (wd < 0 && errno == ENOSPC)
         reset_locked(pw); /* out of watches: start again with the paths in use */
     if (parent >= 0 && wd >= 0) {
         struct held_watch *h = table_find(pw, wd);

@@ -65,9 +65,9 @@ struct request_record {
 struct metrics_inputs {
     uint64_t in_flight;
     uint64_t mapped_files, mapped_bytes;
+    uint64_t connections_open;
     uint64_t open_files;                     /* file descriptors held by file entries */
     uint64_t file_cache_entries, file_cache_capacity;
-    uint64_t connections_open;
 };
 
 struct metrics *metrics_create(enum instrument_level level);

@@ -24,7 +24,7 @@
 
 #define MS 1000000ull /* nanoseconds */
 
-static const struct metrics_inputs no_inputs = {0, 0, 0, 0};
+static const struct metrics_inputs no_inputs = {0};
 
 static char *render(struct metrics *m, const struct metrics_inputs *in,
                     enum exposition_format fmt)
@@ -121,6 +121,10 @@ static void *two_threads_worker(void *arg)
         metrics_read_error(m, MRE_SIGBUS);
         metrics_madvise(m, ACCESS_STREAM, ADVICE_WILLNEED, true);
         metrics_connection_rejected(m, MRJ_PER_IP);
+        metrics_file_cache(m, MFC_HIT);
+        metrics_file_cache(m, MFC_MISS);
+        metrics_file_cache(m, MFC_ADMISSION);
+        metrics_blocking_read(m, MH_SAMPLE);
     } else {
         for (int i = 0; i < 4; i++) {
             r = rec(MH_FILES, MM_GET, 206, 10, 1500 * MS, 0);
@@ -142,6 +146,9 @@ static void *two_threads_worker(void *arg)
         metrics_madvise(m, ACCESS_RANDOM, ADVICE_RANDOM, false);
         metrics_connection_rejected(m, MRJ_PER_IP);
         metrics_connection_rejected(m, MRJ_MEMORY_POOL);
+        metrics_file_cache(m, MFC_HIT);
+        metrics_file_cache(m, MFC_HIT);
+        metrics_file_cache(m, MFC_EVICTION);
     }
     return NULL;
 }
@@ -192,7 +199,9 @@ static void two_threads_text(void **state)
     assert_non_null(m);
     assert_int_equal(metrics_level(m), INSTRUMENT_FULL);
     run_two_threads(m);
-    struct metrics_inputs in = {7, 3, 12345, 5};
+    struct metrics_inputs in = {.in_flight = 7, .mapped_files = 3, .mapped_bytes = 12345,
+                                .connections_open = 5, .open_files = 9,
+                                .file_cache_entries = 8, .file_cache_capacity = 100};
     char *t = render(m, &in, EXPOSITION_TEXT);
 
     expect_line(t, "mmapd_http_requests_total{handler=\"files\",method=\"GET\",code=\"200\"}", 4);
@@ -257,6 +266,15 @@ static void two_threads_text(void **state)
     expect_line(t, "mmapd_mapped_files", 3);
     expect_line(t, "mmapd_mapped_bytes", 12345);
     expect_line(t, "mmapd_connections_open", 5);
+    expect_line(t, "mmapd_open_files", 9);
+    expect_line(t, "mmapd_file_cache_entries", 8);
+    expect_line(t, "mmapd_file_cache_capacity", 100);
+    expect_line(t, "mmapd_file_cache_hits_total", 3);
+    expect_line(t, "mmapd_file_cache_misses_total", 1);
+    expect_line(t, "mmapd_file_cache_admissions_total", 1);
+    expect_line(t, "mmapd_file_cache_evictions_total", 1);
+    expect_line(t, "mmapd_blocking_reads_total{handler=\"sample\"}", 1);
+    expect_line(t, "mmapd_blocking_reads_total{handler=\"files\"}", 0);
     /* no miss bytes were recorded */
     expect_line(t, "mmapd_page_cache_miss_bytes_total{handler=\"files\"}", 0);
 

@@ -216,7 +216,7 @@ static void test_json_empty_and_names(void **state)
     record_body_free(&b);
 
     /* raw with no records: an empty body */
-    p = (struct sample_page){SAMPLE_FORMAT_RAW, "f", &fi, 7, 8, offsets_of(NULL, 0), 0};
+    p = (struct sample_page){SAMPLE_FORMAT_RAW, "f", &fi, file_bytes, 7, 8, offsets_of(NULL, 0), 0};
     assert_true(sample_layout(&p, &b, ct));
     assert_int_equal(b.length, 0);
     record_body_free(&b);
