@@ -341,9 +341,9 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     if (l.next) {
         struct strbuf b = {0};
         put_next_href(&b, dir, &q, l.next);
-        next = strbuf_take(&b, NULL);
+        next = strbuf_take(&b, NULL); /* NULL when out of memory: then no body either */
     }
-    if (!(l.next && !next))
+    if (!l.next || next)
         body = html ? render_html(dir, &l, next, &len)
                     : render_json(dir, &l, q.limit, next, &len);
     if (!body) {
