@@ -6,32 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/listing_query.h"
 #include "handlers/listing_text.h"
 #include "handlers/reply.h"
 #include "handlers/url_path.h"
 #include "metrics/strbuf.h"
 
 #define FILES_URL "/files/"
-
-struct query {
-    int recursive; /* -1 absent, 0, 1 */
-    bool bad;
-};
-
-static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    struct query *q = cls;
-    (void)kind;
-    if (key && key[0] == '\0' && !value)
-        return MHD_YES; /* an empty parameter, as in "?&recursive=1": nothing */
-    if (q->recursive < 0 && key && strcmp(key, "recursive") == 0 && value &&
-        (strcmp(value, "0") == 0 || strcmp(value, "1") == 0))
-        q->recursive = value[0] - '0';
-    else
-        q->bad = true; /* another name, another value, no value, or a repeat */
-    return MHD_YES;
-}
 
 /* "/files/" + rel + "/" ("/files/" for the root) as raw bytes. */
 static void put_dir_path(struct strbuf *b, const char *rel)
@@ -54,6 +35,20 @@ static void put_href(struct strbuf *b, const char *rel, const struct listing_ent
     listing_put_href(b, e->name, strlen(e->name));
     if (e->dir)
         strbuf_puts(b, "/");
+}
+
+/* The URL of the listing's next page: the directory, percent-encoded, then the query that
+ * asks for it (recursive=1 when listed so, the limit, after= the cursor percent-encoded). */
+static void put_next_href(struct strbuf *b, const char *rel, const struct listing_query *q,
+                          const char *next)
+{
+    strbuf_puts(b, FILES_URL);
+    if (*rel) {
+        listing_put_href(b, rel, strlen(rel));
+        strbuf_puts(b, "/");
+    }
+    strbuf_printf(b, "?%slimit=%zu&after=", q->recursive ? "recursive=1&" : "", q->limit);
+    listing_put_href(b, next, strlen(next)); /* '/' stays: a query may hold it as is */
 }
 
 /* --- JSON -------------------------------------------------------------------------------- */
@@ -124,8 +119,10 @@ static json_t *json_entry(const char *rel, const struct listing_entry *e)
     return obj;
 }
 
-/* The JSON body (malloc'd, newline-terminated) and its length; NULL when out of memory. */
-static char *render_json(const char *rel, const struct listing *l, size_t *len)
+/* The JSON body (malloc'd, newline-terminated) and its length; NULL when out of memory.
+ * `next` is the next page's URL, or NULL on the last page. */
+static char *render_json(const char *rel, const struct listing *l, size_t limit,
+                         const char *next, size_t *len)
 {
     json_t *entries = json_array();
     for (size_t i = 0; entries && i < l->count; i++) {
@@ -140,6 +137,8 @@ static char *render_json(const char *rel, const struct listing *l, size_t *len)
     /* json_object_set_new() consumes the value even when it fails */
     if (!doc || json_object_set_new(doc, "path", take_utf8_string(&path)) != 0 ||
         json_object_set_new(doc, "truncated", json_boolean(l->truncated)) != 0 ||
+        json_object_set_new(doc, "limit", json_integer((json_int_t)limit)) != 0 ||
+        (next && json_object_set_new(doc, "next", json_string(next)) != 0) ||
         json_object_set_new(doc, "entries", entries) != 0) {
         if (!doc)
             json_decref(entries);
@@ -225,8 +224,10 @@ static void html_row(struct strbuf *b, const char *rel, const struct listing_ent
                       e->resident, 100.0 * (double)e->resident / (double)e->size);
 }
 
-/* The HTML page (malloc'd) and its length; NULL when out of memory. */
-static char *render_html(const char *rel, const struct listing *l, size_t *len)
+/* The HTML page (malloc'd) and its length; NULL when out of memory. `next` is the next
+ * page's URL, or NULL on the last page. */
+static char *render_html(const char *rel, const struct listing *l, const char *next,
+                         size_t *len)
 {
     struct strbuf b = {0};
     strbuf_puts(&b, HTML_HEAD);
@@ -254,67 +255,108 @@ static char *render_html(const char *rel, const struct listing *l, size_t *len)
     for (size_t i = 0; i < l->count; i++)
         html_row(&b, rel, &l->entries[i]);
     strbuf_puts(&b, "</tbody>\n</table>\n");
+    if (next) {
+        strbuf_puts(&b, "<p><a href=\"");
+        listing_put_html(&b, next, strlen(next)); /* '&' between parameters: "&amp;" */
+        strbuf_puts(&b, "\" rel=\"next\">next page</a></p>\n");
+    }
     if (l->truncated)
-        strbuf_printf(&b, "<p><strong>Truncated:</strong> the listing stops at %zu entries or "
-                          "%u levels.</p>\n", (size_t)LISTING_MAX_ENTRIES,
-                      (unsigned)LISTING_MAX_DEPTH);
+        strbuf_printf(&b, "<p><strong>Truncated:</strong> the listing stops at %u levels, "
+                          "or a page at %zu directory entries read.</p>\n",
+                      (unsigned)LISTING_MAX_DEPTH, (size_t)LISTING_MAX_SCAN);
     strbuf_puts(&b, "</body>\n</html>\n");
     return strbuf_take(&b, len);
 }
 
 /* --- the handler ------------------------------------------------------------------------- */
 
+static enum MHD_Result reply_bad_parameter(struct request *req,
+                                           const struct listing_query_error *err)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
+                            "parameter", err->param, "reason", err->reason, "status", 400);
+    return reply_json(req, 400, doc);
+}
+
+/* The 200 response: `body` (consumed) with its headers, and the Link to the next page when
+ * `next` is not NULL; NULL when out of memory. */
+static struct MHD_Response *page_response(char *body, size_t len, bool html, const char *next)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return NULL;
+    }
+    struct strbuf link = {0};
+    if (next)
+        strbuf_printf(&link, "<%s>; rel=\"next\"", next); /* percent-encoded: no '>' */
+    char *link_value = strbuf_take(&link, NULL);
+    if ((next && !link_value) ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                html ? "text/html; charset=utf-8" : "application/json") !=
+            MHD_YES ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept") != MHD_YES ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES ||
+        (next && MHD_add_response_header(r, MHD_HTTP_HEADER_LINK, link_value) != MHD_YES)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    free(link_value);
+    return r;
+}
+
 enum MHD_Result listing_handle(struct request *req, const char *rel)
 {
     struct handler_ctx *ctx = req->ctx;
     req->rec.handler = MH_LIST;
 
-    struct query q = {.recursive = -1};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
-    if (q.bad)
-        return reply_error(req, 400, "the only query parameter is recursive=0 or recursive=1");
+    struct listing_query q;
+    struct listing_query_error err;
+    if (!listing_query_parse(req->query, &q, &err))
+        return reply_bad_parameter(req, &err);
 
     bool html = listing_wants_html(
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     struct listing_options opt = {
-        .recursive = q.recursive == 1,
+        .recursive = q.recursive,
         .allow_dotfiles = ctx->allow_dotfiles,
-        .max_entries = LISTING_MAX_ENTRIES,
+        .limit = q.limit,
+        .after = q.has_after ? q.after : NULL,
         .max_depth = LISTING_MAX_DEPTH,
+        .max_scan = LISTING_MAX_SCAN,
     };
     size_t n = strlen(rel);
     while (n > 0 && rel[n - 1] == '/') /* tolerated: "sub/" is "sub" */
         n--;
-    char *dir = strndup(rel, n);
-    if (!dir)
-        return reply_error(req, 500, "out of memory");
-    struct listing l;
-    int status = listing_collect(ctx->root_fd, dir, &opt, &l);
-    if (status) {
-        free(dir);
-        return reply_status(req, (unsigned)status);
-    }
-
+    struct listing l = {0};
+    char *next = NULL, *body = NULL;
     size_t len = 0;
-    char *body = html ? render_html(dir, &l, &len) : render_json(dir, &l, &len);
+    enum MHD_Result ret;
+    char *dir = strndup(rel, n);
+    int status = dir ? listing_collect(ctx->root_fd, dir, &opt, &l) : 500;
+    if (status) {
+        ret = reply_status(req, (unsigned)status);
+        goto done;
+    }
+    if (l.next) {
+        struct strbuf b = {0};
+        put_next_href(&b, dir, &q, l.next);
+        next = strbuf_take(&b, NULL); /* NULL when out of memory: then no body either */
+    }
+    if (!l.next || next)
+        body = html ? render_html(dir, &l, next, &len)
+                    : render_json(dir, &l, q.limit, next, &len);
+    if (!body) {
+        ret = reply_error(req, 500, "out of memory");
+        goto done;
+    }
+    /* page_response() takes the body; NULL there closes the connection */
+    ret = reply_queue(req, 200, page_response(body, len, html, next), len);
+done:
     listing_free(&l);
+    free(next);
     free(dir);
-    if (!body)
-        return reply_error(req, 500, "out of memory");
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                html ? "text/html; charset=utf-8" : "application/json") !=
-            MHD_YES ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept") != MHD_YES ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES) {
-        MHD_destroy_response(r);
-        r = NULL;
-    }
-    return reply_queue(req, 200, r, len);
+    return ret;
 }
 
 enum MHD_Result listing_handle_url(struct request *req, const char *raw)

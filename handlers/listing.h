@@ -7,19 +7,22 @@
  * "sub/deeper" otherwise (trailing slashes are tolerated and dropped). It sets
  * req->rec.handler to MH_LIST and queues exactly one response:
  *
- * - 400 for any query parameter other than one "recursive=0" or "recursive=1" (values are
- *   compared as sent: the daemon keeps query strings percent-encoded, so "recursive=%31" is
- *   refused; empty parameters, as in "?&recursive=1", are ignored);
+ * - 400 for a bad query (listing_query.h: recursive, limit, after), with a JSON body that
+ *   names the parameter: {"error": "bad query parameter", "parameter": "limit", "reason":
+ *   "must be > 0", "status": 400};
  * - 404 when the directory is missing (or is not a directory), 403 when opening it is refused
  *   (permissions, a symlink leaving the root), 414 when the path is too long;
  * - 200 otherwise, "Cache-Control: no-cache" and "Vary: Accept". HTML ("text/html;
  *   charset=utf-8") when the Accept header prefers text/html (listing_wants_html()), else
  *   JSON ("application/json"):
  *
- *     {"path": "/files/sub/", "truncated": false, "entries": [{"name": "a b.txt",
+ *     {"path": "/files/sub/", "truncated": false, "limit": 1000,
+ *      "next": "/files/sub/?limit=1000&after=f01000", "entries": [{"name": "a b.txt",
  *      "type": "file", "size": 12, "mtime": "2026-11-24T05:58:33Z", "mtime_unix": 1795499913,
  *      "etag": "\"a96009-c-18eae5a884691a6b\"", "resident_bytes": 4096,
  *      "href": "/files/sub/a%20b.txt"}, ...]}
+ *
+ *   and, when there is a next page, "Link: <NEXT>; rel=\"next\"" with the same URL as "next".
  *
  * What is listed: exactly what /files would serve, plus the directories a crawler can descend
  * into. Each entry is opened beneath the root with openat2(RESOLVE_BENEATH |
@@ -40,19 +43,42 @@
  * name is lossy, but "href" percent-encodes the raw bytes, so it always fetches the right
  * file. The HTML page does the same: U+FFFD in the text, raw bytes in the link.
  *
- * Order and bounds: entries are sorted by name, bytewise (strcmp). "?recursive=1" adds the
- * contents of subdirectories, named by their path relative to the listed directory
- * ("a/b.txt"), depth first, never entering a directory that is its own ancestor (a symlink
- * loop). A listing holds at most max_entries entries and descends at most max_depth levels
- * below the listed directory, and examines at most 4 x max_entries directory entries
- * (dotfiles and unservable entries included); reaching any bound sets "truncated": true.
- * Which entries a truncated listing keeps is unspecified. A directory at the depth bound is
- * listed but not entered, and makes the listing truncated.
+ * Pages: a listing is cut into pages of at most `limit` entries (listing_query.h: default
+ * 1000, at most 10000), in byte order (strcmp) of the entry's name, or, with "?recursive=1",
+ * of its path relative to the listed directory ("a/b.txt"). A page holds the first `limit`
+ * entries that come after the cursor `after` (all of them from the start without one). When
+ * the listing goes on, "next" (and the Link header, and a "next page" link in HTML) is the
+ * URL of the next page: the same directory, recursive=1 when given, limit, and after= the
+ * page's last key, percent-encoded; it is absent on the last page. A client follows "next"
+ * until there is none. Entries created or removed meanwhile appear or not according to
+ * where they fall against the cursor; the others appear exactly once, in order. The cursor
+ * need not exist (a deleted entry's name works).
+ *
+ * How a page is made (listing_page.h): one pass over the directory (recursive: the tree)
+ * keeps the `limit` smallest names after the cursor in a bounded heap, using only what
+ * readdir() says (dotfiles, and FIFOs, sockets and devices by their d_type, are left out
+ * there); then only those are opened, checked and measured (openat2, fstat, cachestat), in
+ * order. So memory is O(limit) entries and the system calls per entry (the cachestat of
+ * resident_bytes included) are paid for at most `limit` entries, whatever the directory's
+ * size; readdir() still reads the whole directory once per page. An entry dropped by those
+ * checks (a symlink leaving the root, a broken one, one that became a FIFO or vanished)
+ * still moves the cursor, so a page may hold fewer than `limit` entries, even none, and
+ * still have a "next".
+ *
+ * Recursion: subdirectories are entered depth first as they are read, never a directory
+ * that is its own ancestor (a symlink loop), and never one whose whole contents fall before
+ * the cursor or past the page's last entry once the page is full (listing_page_under()), so
+ * a page of a large tree reads little more than the directories its range covers. A listing
+ * descends at most max_depth levels below the listed directory (a directory at the bound is
+ * listed but not entered), and one page reads at most max_scan directory entries (dotfiles
+ * and unservable entries included); reaching either bound sets "truncated": true on that
+ * page, and which entries a truncated listing then misses is unspecified.
  *
  * The HTML page (like nginx's autoindex) is a table of name, size, mtime, resident bytes and
- * the resident percentage, with a "../" link except at the root. Links are absolute paths
- * ("/files/sub/a%20b.txt"), so they work both for "/files" and "/files/" and `wget -r -np`
- * can follow them; directory links end in '/'.
+ * the resident percentage, with a "../" link except at the root, and a "next page" link
+ * (rel="next") under it when there is one. Links are absolute paths ("/files/sub/a%20b.txt"),
+ * so they work both for "/files" and "/files/" and `wget -r -np` can follow them; directory
+ * links end in '/'.
  */
 #ifndef MMAPD_LISTING_H
 #define MMAPD_LISTING_H
@@ -67,8 +93,8 @@
 #include "handlers/etag.h"
 #include "handlers/request.h"
 
-#define LISTING_MAX_ENTRIES 10000 /* the future --listing-limit */
 #define LISTING_MAX_DEPTH 32
+#define LISTING_MAX_SCAN 1000000 /* directory entries read for one page */
 
 enum MHD_Result listing_handle(struct request *req, const char *rel);
 
@@ -76,13 +102,15 @@ enum MHD_Result listing_handle(struct request *req, const char *rel);
  * in '/'): decodes it with url_path_decode() and answers 400/403/414 for a bad path. */
 enum MHD_Result listing_handle_url(struct request *req, const char *raw);
 
-/* The walk on its own, for tests (and a future --listing-limit). */
+/* The walk on its own, for tests. */
 
 struct listing_options {
     bool recursive;
     bool allow_dotfiles;
-    size_t max_entries;
+    size_t limit;       /* entries per page; 0 is taken as 1 */
+    const char *after;  /* the cursor (raw bytes), or NULL for the first page */
     unsigned max_depth; /* capped at LISTING_MAX_DEPTH */
+    size_t max_scan;    /* directory entries read at most */
 };
 
 struct listing_entry {
@@ -93,18 +121,17 @@ struct listing_entry {
     char etag[ETAG_LEN]; /* "" for directories */
     bool resident_known;
     uint64_t resident;
-    dev_t dev;
-    ino_t ino;
 };
 
 struct listing {
-    struct listing_entry *entries; /* sorted by name */
-    size_t count, cap;
-    bool truncated;
+    struct listing_entry *entries; /* ascending by name */
+    size_t count;
+    char *next;     /* the next page's cursor (the last name this page took), NULL on the last */
+    bool truncated; /* a depth or scan bound was reached */
 };
 
-/* Lists directory `rel` ("" for the root) beneath root_fd into *out (zeroed first). Returns 0,
- * or the HTTP status to answer (403, 404, 414, 500) with *out empty. */
+/* One page of directory `rel` ("" for the root) beneath root_fd into *out (zeroed first).
+ * Returns 0, or the HTTP status to answer (403, 404, 414, 500) with *out empty. */
 int listing_collect(int root_fd, const char *rel, const struct listing_options *opt,
                     struct listing *out);
 void listing_free(struct listing *l);

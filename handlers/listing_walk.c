@@ -1,28 +1,31 @@
-/* listing_walk.c - listing_collect(): read a directory tree beneath the root, bounded. */
+/* listing_walk.c - listing_collect(): one page of a directory (or tree) beneath the root. */
 #include "handlers/listing.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "handlers/file_open.h"
+#include "handlers/listing_page.h"
 #include "handlers/page_cache.h"
-
-#define SCAN_FACTOR 4 /* directory entries examined per entry listed, at most */
 
 struct walker {
     int root_fd;
-    const struct listing_options *opt;
+    bool recursive, allow_dotfiles;
     unsigned max_depth;
     size_t scanned, max_scan;
-    struct listing *out;
-    bool full;   /* an entry or scan bound was hit: stop */
-    bool failed; /* out of memory: stop */
+    struct listing_page page;
+    bool truncated; /* a depth or scan bound was reached */
+    bool stop;      /* the scan bound: read no further */
+    char path[PATH_MAX]; /* the entry at hand, relative to the root */
+    size_t base;         /* its key (its name in the listing) is path + base */
     struct {
         dev_t dev;
         ino_t ino;
@@ -38,25 +41,6 @@ static int open_beneath(int root_fd, const char *path, uint64_t flags)
     return fd < 0 ? -1 : (int)fd;
 }
 
-/* a + b + c in a new string; NULL when out of memory. */
-static char *concat(const char *a, const char *b, const char *c)
-{
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *p = malloc(la + lb + lc + 1);
-    if (p) {
-        memcpy(p, a, la);
-        memcpy(p + la, b, lb);
-        memcpy(p + la + lb, c, lc + 1);
-    }
-    return p;
-}
-
-/* The path of entry `name` of directory `dir` (both relative to the root; "" the root). */
-static char *join(const char *dir, const char *name)
-{
-    return *dir ? concat(dir, "/", name) : concat(name, "", "");
-}
-
 /* Fills *e for the entry at `path` (relative to the root) when /files would serve it or it
  * is a directory; false when it is to be left out. */
 static bool inspect(int root_fd, const char *path, struct listing_entry *e)
@@ -70,8 +54,7 @@ static bool inspect(int root_fd, const char *path, struct listing_entry *e)
     if (ok != 0)
         return false;
     if (S_ISDIR(st.st_mode)) {
-        *e = (struct listing_entry){.dir = true, .mtime = st.st_mtim, .resident_known = true,
-                                    .dev = st.st_dev, .ino = st.st_ino};
+        *e = (struct listing_entry){.dir = true, .mtime = st.st_mtim, .resident_known = true};
         return true;
     }
     if (!S_ISREG(st.st_mode))
@@ -80,113 +63,138 @@ static bool inspect(int root_fd, const char *path, struct listing_entry *e)
     int fd2;
     if (file_open_beneath(root_fd, path, &fd2, &st) != 0)
         return false;
-    *e = (struct listing_entry){.size = (uint64_t)st.st_size, .mtime = st.st_mtim,
-                                .dev = st.st_dev, .ino = st.st_ino};
+    *e = (struct listing_entry){.size = (uint64_t)st.st_size, .mtime = st.st_mtim};
     etag_format(&st, e->etag);
     e->resident_known = page_cache_resident(fd2, e->size, &e->resident) == 0;
     close(fd2);
     return true;
 }
 
-static bool push(struct walker *w, const struct listing_entry *e)
+/* Whether readdir()'s d_type leaves room for something /files serves or a directory (FIFOs,
+ * sockets and devices are left out without a system call; symlinks and DT_UNKNOWN are
+ * resolved by inspect()). */
+static bool may_list(unsigned char type)
 {
-    struct listing *l = w->out;
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct listing_entry *p = realloc(l->entries, cap * sizeof *p);
-        if (!p)
-            return false;
-        l->entries = p;
-        l->cap = cap;
-    }
-    l->entries[l->count++] = *e;
-    return true;
+    return type != DT_FIFO && type != DT_SOCK && type != DT_CHR && type != DT_BLK;
 }
 
+static bool may_be_dir(unsigned char type)
+{
+    return type == DT_DIR || type == DT_LNK || type == DT_UNKNOWN;
+}
+
+/* Whether (dev, ino) is one of the directories being read, above `depth`. */
 static bool is_ancestor(const struct walker *w, unsigned depth, dev_t dev, ino_t ino)
 {
-    for (unsigned i = 0; i <= depth; i++)
+    for (unsigned i = 0; i < depth; i++)
         if (w->ancestors[i].dev == dev && w->ancestors[i].ino == ino)
             return true;
     return false;
 }
 
-static bool stopped(const struct walker *w) { return w->failed || w->full; }
+static int walk(struct walker *w, size_t len, unsigned depth);
 
-/* Lists directory `dir` (relative to the root; "" the root), whose entries are named
- * `prefix`NAME in the listing (prefix is "" or ends in '/'), then enters its subdirectories
- * when recursive: all of this directory's entries first, so that a bound hit deeper down
- * leaves them listed. Returns 0, or for the listed directory itself (depth 0) the HTTP status
- * of the failure to open it; a subdirectory that cannot be opened is listed, not entered. */
-static int walk(struct walker *w, const char *dir, const char *prefix, unsigned depth)
+/* Enters the entry at path[0..len), read at `depth`, when it may be a directory holding
+ * keys of this page, or, while nothing has yet shown that a next page exists, keys past the
+ * page (one of which would show it). */
+static void enter(struct walker *w, size_t len, unsigned depth)
 {
-    int dfd = open_beneath(w->root_fd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return depth == 0 ? file_open_status(errno) : 0;
-    struct stat st;
-    DIR *d = fstat(dfd, &st) == 0 ? fdopendir(dfd) : NULL;
-    if (!d) {
-        int err = errno;
-        close(dfd);
-        return depth == 0 ? file_open_status(err) : 0;
+    w->path[len] = '/'; /* its keys' prefix; the caller left room */
+    w->path[len + 1] = '\0';
+    enum listing_under where = listing_page_under(&w->page, w->path + w->base);
+    w->path[len] = '\0';
+    if (where == LISTING_UNDER_BEFORE || (where == LISTING_UNDER_BEYOND && w->page.more))
+        return;
+    if (depth + 1 >= w->max_depth) { /* listed, not entered */
+        w->truncated = true;
+        return;
     }
-    w->ancestors[depth].dev = st.st_dev;
-    w->ancestors[depth].ino = st.st_ino;
+    walk(w, len, depth + 1);
+}
 
-    size_t first = w->out->count;
+/* Offers every entry of `d` (at path[0..len), `depth` below the listed directory) to the
+ * page, and enters the subdirectories as they come when recursive. */
+static void read_entries(struct walker *w, DIR *d, size_t len, unsigned depth)
+{
     struct dirent *de;
-    while (!stopped(w) && (de = readdir(d)) != NULL) { /* an error ends the directory */
+    while (!w->stop && !w->page.failed && (de = readdir(d)) != NULL) { /* an error ends it */
         const char *name = de->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
             continue;
         if (++w->scanned > w->max_scan) {
-            w->full = w->out->truncated = true;
+            w->stop = w->truncated = true;
             break;
         }
-        if (name[0] == '.' && !w->opt->allow_dotfiles)
+        if ((name[0] == '.' && !w->allow_dotfiles) || !may_list(de->d_type))
             continue;
-        char *path = join(dir, name);
-        struct listing_entry e;
-        if (!path) {
-            w->failed = true;
-        } else if (inspect(w->root_fd, path, &e)) {
-            if (w->out->count >= w->opt->max_entries)
-                w->full = w->out->truncated = true;
-            else if (!(e.name = concat(prefix, name, "")) || !push(w, &e)) {
-                free(e.name);
-                w->failed = true;
-            }
-        }
-        free(path);
+        size_t at = len ? len + 1 : 0, n = strlen(name);
+        if (at + n + 1 >= sizeof w->path) /* too long to open, or to hold a '/' more */
+            continue;
+        if (len)
+            w->path[len] = '/';
+        memcpy(w->path + at, name, n + 1);
+        listing_page_offer(&w->page, w->path + w->base);
+        if (w->recursive && may_be_dir(de->d_type))
+            enter(w, at + n, depth);
     }
-    closedir(d);
-
-    size_t last = w->out->count;
-    for (size_t i = first; i < last && w->opt->recursive && !stopped(w); i++) {
-        const struct listing_entry *e = &w->out->entries[i];
-        if (!e->dir || is_ancestor(w, depth, e->dev, e->ino))
-            continue;
-        if (depth + 1 >= w->max_depth) { /* listed, not entered */
-            w->out->truncated = true;
-            continue;
-        }
-        /* e->name is `prefix`NAME: the child's path is dir + NAME */
-        const char *base = e->name + strlen(prefix);
-        char *child_dir = join(dir, base), *child_prefix = concat(prefix, base, "/");
-        if (!child_dir || !child_prefix)
-            w->failed = true;
-        else
-            walk(w, child_dir, child_prefix, depth + 1);
-        free(child_dir);
-        free(child_prefix);
-    }
-    return 0;
 }
 
-static int by_name(const void *a, const void *b)
+/* Reads the directory at path[0..len) ("" the root), `depth` levels below the listed one.
+ * Returns 0, or for the listed directory itself (depth 0) the HTTP status of the failure to
+ * open it; a subdirectory that cannot be opened, or is its own ancestor (a symlink loop), is
+ * not read. */
+static int walk(struct walker *w, size_t len, unsigned depth)
 {
-    return strcmp(((const struct listing_entry *)a)->name,
-                  ((const struct listing_entry *)b)->name);
+    w->path[len] = '\0';
+    int dfd = open_beneath(w->root_fd, len ? w->path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return depth == 0 ? file_open_status(errno) : 0;
+    struct stat st;
+    DIR *d = NULL;
+    int err = 0;
+    if (fstat(dfd, &st) != 0 || !(d = fdopendir(dfd))) {
+        err = errno;
+    } else if (!is_ancestor(w, depth, st.st_dev, st.st_ino)) {
+        w->ancestors[depth].dev = st.st_dev;
+        w->ancestors[depth].ino = st.st_ino;
+        read_entries(w, d, len, depth);
+    }
+    if (d)
+        closedir(d);
+    else
+        close(dfd);
+    return depth == 0 && err ? file_open_status(err) : 0;
+}
+
+/* The page's keys, in order, inspected into out->entries (the keys move there); those that
+ * inspect() leaves out are dropped. 0, or 500 when out of memory. */
+static int fill(struct walker *w, size_t rel_len, struct listing *out)
+{
+    struct listing_page *p = &w->page;
+    listing_page_finish(p);
+    out->truncated = w->truncated;
+    if (p->count == 0)
+        return 0;
+    if (p->more && !(out->next = strdup(p->keys[p->count - 1])))
+        return 500;
+    if (!(out->entries = calloc(p->count, sizeof *out->entries)))
+        return 500;
+    size_t at = rel_len ? rel_len + 1 : 0;
+    for (size_t i = 0; i < p->count; i++) {
+        size_t n = strlen(p->keys[i]);
+        if (at + n >= sizeof w->path)
+            continue;
+        if (rel_len)
+            w->path[rel_len] = '/';
+        memcpy(w->path + at, p->keys[i], n + 1);
+        struct listing_entry e;
+        if (!inspect(w->root_fd, w->path, &e))
+            continue;
+        e.name = p->keys[i];
+        p->keys[i] = NULL;
+        out->entries[out->count++] = e;
+    }
+    return 0;
 }
 
 void listing_free(struct listing *l)
@@ -194,6 +202,7 @@ void listing_free(struct listing *l)
     for (size_t i = 0; i < l->count; i++)
         free(l->entries[i].name);
     free(l->entries);
+    free(l->next);
     *l = (struct listing){0};
 }
 
@@ -201,22 +210,30 @@ int listing_collect(int root_fd, const char *rel, const struct listing_options *
                     struct listing *out)
 {
     *out = (struct listing){0};
-    struct walker w = {
+    size_t rel_len = strlen(rel);
+    if (rel_len + 2 >= PATH_MAX)
+        return 414;
+    struct walker *w = malloc(sizeof *w);
+    if (!w)
+        return 500;
+    *w = (struct walker){
         .root_fd = root_fd,
-        .opt = opt,
+        .recursive = opt->recursive,
+        .allow_dotfiles = opt->allow_dotfiles,
         .max_depth = opt->max_depth < LISTING_MAX_DEPTH ? opt->max_depth : LISTING_MAX_DEPTH,
-        .max_scan = opt->max_entries > SIZE_MAX / SCAN_FACTOR ? SIZE_MAX
-                                                              : opt->max_entries * SCAN_FACTOR,
-        .out = out,
+        .max_scan = opt->max_scan,
+        .base = rel_len ? rel_len + 1 : 0,
     };
-    int status = walk(&w, rel, "", 0);
-    if (!status && w.failed)
+    memcpy(w->path, rel, rel_len + 1);
+    listing_page_init(&w->page, opt->limit ? opt->limit : 1, opt->after);
+    int status = walk(w, rel_len, 0);
+    if (!status && w->page.failed)
         status = 500;
-    if (status) {
+    if (!status)
+        status = fill(w, rel_len, out);
+    listing_page_free(&w->page);
+    free(w);
+    if (status)
         listing_free(out);
-        return status;
-    }
-    if (out->count > 1)
-        qsort(out->entries, out->count, sizeof *out->entries, by_name);
-    return 0;
+    return status;
 }

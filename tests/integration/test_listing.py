@@ -5,8 +5,10 @@ names with markup characters, spaces, non-ASCII and invalid UTF-8 escaped in bot
 "href" fetching the right bytes); what /files would not serve left out (dotfiles unless
 --dotfiles allow, symlinks leaving the root, FIFOs); fields equal to what GET /files/NAME
 says (size, ETag, mtime); resident_bytes following eviction and reads; ?recursive=1 and the
-entry and depth bounds; query and path errors; HEAD; and `wget -r -np` crawling the HTML index
-and downloading every file byte for byte.
+depth bound; pages (limit, after, "next", Link, the HTML "next page" link) through a directory
+of 25,000 files and a tree, each name exactly once and in byte order, with a cursor that names
+a deleted file; query and path errors, each 400 naming its parameter; HEAD; and `wget -r -np`
+crawling the HTML index and downloading every file byte for byte.
 """
 import datetime
 import html.parser
@@ -16,11 +18,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.parse
 
 from harness import Server, check, curl, done, raw
 
-MAX_ENTRIES = 10000
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10000
 MAX_DEPTH = 32
 HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Firefox
 
@@ -83,7 +87,7 @@ def get_json(s, path, *args):
 
 
 def names(doc):
-    return [e["name"] for e in doc["entries"]] if doc else []
+    return [e["name"] for e in doc.get("entries", [])] if doc else []
 
 
 def raw_name(entry, dir_path):
@@ -304,12 +308,29 @@ def test_html(s):
 
 
 def test_errors(s):
-    for path in ("/files/?recursive=2", "/files/?recursive=", "/files/?recursive", "/files/?foo=1",
-                 "/files/?recursive=1&recursive=1", "/files/?recursive=1&x=y", "/files/?recursive=%31",
-                 "/files/?RECURSIVE=1", "/files/sub/?recursive=true"):
+    for path, param in (("/files/?recursive=2", "recursive"), ("/files/?recursive=", "recursive"),
+                        ("/files/?recursive", "recursive"), ("/files/?foo=1", "foo"),
+                        ("/files/?recursive=1&recursive=1", "recursive"), ("/files/?recursive=1&x=y", "x"),
+                        ("/files/?RECURSIVE=1", "RECURSIVE"), ("/files/sub/?recursive=true", "recursive"),
+                        ("/files/?limit=0", "limit"), ("/files/?limit=10001", "limit"),
+                        ("/files/?limit=99999999999999999999999", "limit"), ("/files/?limit=-1", "limit"),
+                        ("/files/?limit=abc", "limit"), ("/files/?limit=", "limit"), ("/files/?limit", "limit"),
+                        ("/files/?limit=5&limit=6", "limit"), ("/files/?limit=1.5", "limit"),
+                        ("/files/?after=", "after"), ("/files/?after=%zz", "after"), ("/files/?after=a%00b", "after"),
+                        ("/files/?after=sub/nested.json", "after"), ("/files/?after=a&after=b", "after"),
+                        ("/files/?after=" + "x" * 4096, "after"), ("/files/sub/?Limit=5", "Limit")):
         status, h, doc = get_json(s, path)
-        check(status == 400 and doc and doc.get("status") == 400 and h.get("content-type") == "application/json",
-              f"GET {path}: {status} {doc}")
+        check(status == 400 and doc and doc.get("status") == 400 and doc.get("parameter") == param
+              and doc.get("error") == "bad query parameter" and doc.get("reason")
+              and h.get("content-type") == "application/json", f"GET {path[:80]}: {status} {doc}")
+    # the same answers in HTML's place: errors are JSON
+    status, h, doc = get_json(s, "/files/?limit=0", "-H", f"Accept: {HTML_ACCEPT}")
+    check(status == 400 and doc and doc.get("parameter") == "limit", f"limit=0 for a browser: {status} {doc}")
+    # decoded once, as /sample's query: an escaped digit is a digit
+    status, h, doc = get_json(s, "/files/?recursive=%31&limit=%35")
+    check(status == 200 and doc and doc.get("limit") == 5 and len(doc["entries"]) <= 5
+          and doc.get("next", "").startswith("/files/?recursive=1&limit=5&after="),
+          f"recursive=%31&limit=%35: {status} {doc and doc.get('next')}")
     for path, want in (("/files/missing/", 404), ("/files/small.txt/", 404), ("/files/sub/missing/", 404),
                        ("/files/link_out_dir/", 403), ("/files/.git/", 403), ("/files/../", 403),
                        ("/files/%2e%2e/", 403), ("/files/sub/%zz/", 400)):
@@ -330,13 +351,10 @@ def test_head(s):
           f"HEAD /files/: {lines[0]} {hh} {rest[:50]!r}")
 
 
-def test_bounds():
-    """More than MAX_ENTRIES entries, and a chain deeper than MAX_DEPTH: truncated."""
+def test_depth_bound():
+    """A chain deeper than MAX_DEPTH: listed to that depth, and truncated."""
     top = tempfile.mkdtemp(prefix="mmapd-listing-bounds-")
     root = os.path.join(top, "root")
-    os.makedirs(os.path.join(root, "many"))
-    for i in range(MAX_ENTRIES + 5):
-        open(os.path.join(root, "many", f"f{i:05d}"), "wb").close()
     chain = os.path.join(root, "chain")
     for i in range(MAX_DEPTH + 4):
         chain = os.path.join(chain, "d")
@@ -344,21 +362,13 @@ def test_bounds():
     open(os.path.join(root, "few.txt"), "wb").close()
     try:
         with Server(root) as s:
-            for path in ("/files/many/", "/files/many/?recursive=1", "/files/?recursive=1"):
-                status, h, doc = get_json(s, path)
-                n = len(doc["entries"]) if doc else -1
-                check(status == 200 and doc and doc["truncated"] is True and n == MAX_ENTRIES,
-                      f"{path}: {status} truncated {doc and doc['truncated']} entries {n}")
-                if doc:
-                    got = names(doc)
-                    check(got == sorted(got) and len(set(got)) == n, f"{path}: order or duplicates")
-            status, h, body, _ = curl(s.url("/files/many/"), "-H", "Accept: text/html")
-            check(status == 200 and b"Truncated" in body and body.count(b"<tr>") == MAX_ENTRIES + 2,
-                  f"HTML of a truncated listing: {status} rows {body.count(b'<tr>')}")
             status, h, doc = get_json(s, "/files/chain/?recursive=1")
             depth = max((e["name"].count("/") + 1 for e in doc["entries"]), default=0) if doc else 0
             check(status == 200 and doc and doc["truncated"] is True and depth == MAX_DEPTH
-                  and len(doc["entries"]) == MAX_DEPTH, f"chain: truncated {doc and doc['truncated']} depth {depth}")
+                  and len(doc["entries"]) == MAX_DEPTH and "next" not in doc,
+                  f"chain: truncated {doc and doc['truncated']} depth {depth}")
+            status, h, body, _ = curl(s.url("/files/chain/?recursive=1"), "-H", "Accept: text/html")
+            check(status == 200 and b"Truncated" in body, f"HTML of a truncated listing: {status}")
             status, h, doc = get_json(s, "/files/chain/")
             check(doc and doc["truncated"] is False and names(doc) == ["d"], "chain without recursion")
             status, h, doc = get_json(s, "/files/chain/" + "d/" * 28 + "?recursive=1")
@@ -366,6 +376,189 @@ def test_bounds():
                   f"deep start: {doc}")
     finally:
         shutil.rmtree(top)
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+MANY = 25_000
+# names whose bytes need escaping in a cursor, or sort apart signed and unsigned
+ODD = [b"n 12345 space", b"n%41percent", b"n+plus", b"n&amp=eq", b"n#hash?q", b"n\xff\xfebad",
+       "n\u00e9t\u00e9".encode(), b"n<b>", b"n'quote\"", b"n;semi,comma", b"n\x7f"]
+
+
+def make_many():
+    """A root with many/ (MANY empty files named n00000..., plus ODD, created fast) and
+    tree/ (for recursive pages). Returns (top, root, sorted raw names of many/, sorted raw
+    relative paths of tree/ with directories)."""
+    top = tempfile.mkdtemp(prefix="mmapd-listing-pages-")
+    root = os.path.join(top, "root")
+    many = os.path.join(root, "many").encode()
+    os.makedirs(many)
+    want = [b"n%05d" % i for i in range(MANY)] + ODD
+    for name in want:
+        os.close(os.open(os.path.join(many, name), os.O_CREAT | os.O_WRONLY, 0o644))
+    for name in (b".hidden", b".git"):  # left out, and never a page's cursor
+        os.close(os.open(os.path.join(many, name), os.O_CREAT | os.O_WRONLY, 0o644))
+    os.mkfifo(os.path.join(many, b"zfifo"))
+    tree = os.path.join(root, "tree").encode()
+    tree_want = []
+    for d in range(40):
+        dname = b"d%02d" % d if d % 7 else b"d%02d.x y" % d  # '.' and ' ' sort before '/'
+        os.makedirs(os.path.join(tree, dname, b"inner"))
+        tree_want += [dname, dname + b"/inner"]
+        for i in range(60):
+            sub = b"inner/" if i % 3 == 0 else b""
+            os.close(os.open(os.path.join(tree, dname, sub + b"f%02d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+            tree_want.append(dname + b"/" + sub + b"f%02d" % i)
+    os.makedirs(os.path.join(tree, b"zz_empty"))
+    tree_want.append(b"zz_empty")
+    for i in range(30):
+        os.close(os.open(os.path.join(tree, b"top%02d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+        tree_want.append(b"top%02d" % i)
+    return top, root, sorted(want), sorted(tree_want)
+
+
+def rel_names(doc, dir_path):
+    """The raw names (bytes, relative to dir_path) of a page's entries, from their hrefs."""
+    return [raw_name(e, dir_path) for e in doc.get("entries", [])] if doc else []
+
+
+def quote(name):
+    """A raw name as mmapd percent-encodes it: all but unreserved characters and '/'."""
+    return urllib.parse.quote(name, safe="/")
+
+
+def page_through(s, first, dir_path, limit, hook=None):
+    """Follows "next" from `first` to the last page; checks each page's shape and returns
+    (raw names in the order received, number of pages, seconds of the slowest page)."""
+    got, pages, slowest, path = [], 0, 0.0, first
+    while path:
+        t0 = time.monotonic()
+        status, h, doc = get_json(s, path)
+        slowest = max(slowest, time.monotonic() - t0)
+        pages += 1
+        if not check(status == 200 and doc, f"page {pages} {path[:100]}: {status}"):
+            break
+        check(doc.get("limit") == limit and doc.get("truncated") is False and doc.get("path") == dir_path,
+              f"page {pages}: limit {doc.get('limit')} truncated {doc.get('truncated')} path {doc.get('path')}")
+        names_ = rel_names(doc, dir_path)
+        check(len(names_) <= limit, f"page {pages}: {len(names_)} entries over the limit {limit}")
+        nxt = doc.get("next")
+        link = h.get("link")
+        if nxt:
+            # a full page (nothing is dropped in these directories), and the cursor is its last name
+            check(len(names_) == limit, f"page {pages}: {len(names_)} entries and a next page")
+            check(link == f'<{nxt}>; rel="next"', f"page {pages}: Link {link!r} for next {nxt!r}")
+            q = urllib.parse.urlsplit(nxt)
+            check(q.path == dir_path and all(c.isalnum() or c in "-._~/%=&" for c in q.query),
+                  f"page {pages}: next {nxt!r} not percent-encoded")
+            after = urllib.parse.unquote_to_bytes(dict(p.split("=", 1) for p in q.query.split("&"))["after"])
+            check(names_ and after == names_[-1], f"page {pages}: after {after!r} is not the last name")
+        else:
+            check(link is None, f"last page: Link {link!r}")
+        got += names_
+        if hook:
+            hook(pages, names_, nxt)
+        check(pages <= 100_000, "no end to the pages")
+        path = nxt
+    return got, pages, slowest
+
+
+def test_pages(s, root, want):
+    # the first page without a limit: the default
+    first_next = "/files/many/?limit=1000&after=" + quote(want[DEFAULT_LIMIT - 1])
+    status, h, doc = get_json(s, "/files/many/")
+    check(status == 200 and doc and doc.get("limit") == DEFAULT_LIMIT and len(doc["entries"]) == DEFAULT_LIMIT
+          and doc.get("next") == first_next and doc["truncated"] is False,
+          f"first page: {status} {doc and (doc.get('limit'), len(doc['entries']), doc.get('next'))}")
+    check(h.get("link") == f'<{first_next}>; rel="next"', f"Link {h.get('link')}")
+    check(rel_names(doc, "/files/many/") == want[:DEFAULT_LIMIT], "first page: not the first 1000 names")
+    # every name exactly once, in byte order, in pages of the largest size
+    got, pages, slowest = page_through(s, f"/files/many/?limit={MAX_LIMIT}", "/files/many/", MAX_LIMIT)
+    check(got == want, f"limit {MAX_LIMIT}: {len(got)} names, {len(set(got))} distinct, of {len(want)};"
+          f" first difference at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)}")
+    check(pages == 3, f"limit {MAX_LIMIT}: {pages} pages")
+    print(f"limit {MAX_LIMIT}: {pages} pages of {len(want)} names, slowest page {slowest * 1000:.0f} ms")
+    # a limit of 1 near the end, through the odd names
+    got, pages, _ = page_through(s, "/files/many/?limit=1&after=n24990", "/files/many/", 1)
+    check(got == [n for n in want if n > b"n24990"] and pages == 14, f"limit 1: {pages} pages {got}")
+    # a cursor that names nothing starts where it would be
+    status, h, doc = get_json(s, "/files/many/?limit=3&after=n01234x")
+    check(rel_names(doc, "/files/many/") == [b"n01235", b"n01236", b"n01237"], f"after n01234x: {names(doc)}")
+    status, h, doc = get_json(s, "/files/many/?after=%FF%FF")
+    check(status == 200 and doc and doc.get("entries") == [] and "next" not in doc and "link" not in h,
+          f"after the last name: {status} {doc}")
+    status, h, doc = get_json(s, "/files/many/?after=n%FF%FE")  # a raw, non-UTF-8 cursor
+    check(rel_names(doc, "/files/many/")[:1] == [b"n\xff\xfebad"], f"after n%FF%FE: {names(doc)[:2]}")
+
+    # again in pages of 999; the cursor's file is deleted between two pages: the next page
+    # still follows it
+    deleted = []
+
+    def delete_cursor(page, names_, nxt):
+        if page == 3:
+            cursor = names_[-1]
+            os.unlink(os.path.join(root.encode(), b"many", cursor))
+            deleted.append(cursor)
+
+    got, pages, slowest = page_through(s, "/files/many/?limit=999", "/files/many/", 999, delete_cursor)
+    check(deleted == [want[2996]] and got == want and pages == -(-len(want) // 999),
+          f"deleted cursor {deleted}: {len(got)} names, {pages} pages")
+    print(f"limit 999: {pages} pages, slowest page {slowest * 1000:.0f} ms")
+    status, h, doc = get_json(s, "/files/many/?limit=2&after=" + quote(want[2996]))
+    check(rel_names(doc, "/files/many/") == want[2997:2999], f"after a deleted name: {names(doc)}")
+    open(os.path.join(root.encode(), b"many", want[2996]), "wb").close()
+
+    # HTML: a "next page" link, escaped, that leads to the next page; none on the last
+    def html_page(path):
+        status, h, body, _ = curl(s.url(path), "-H", f"Accept: {HTML_ACCEPT}")
+        page = parse_html(body)
+        nxt = [href for href, text in page.links if text == "next page"]
+        shown = [text for href, text in page.links if text not in ("../", "next page")]
+        return status, h, body, nxt, shown
+
+    def shown(raw):  # one U+FFFD per bad byte (here) and per control character, as mmapd shows it
+        return "".join("\ufffd" if c < " " or c == "\x7f" else c for c in raw.decode("utf-8", "replace"))
+
+    status, h, body, nxt, got = html_page("/files/many/?limit=2&after=" + quote(want[2]))
+    want_next = "/files/many/?limit=2&after=" + quote(want[4])  # n'quote"
+    check(status == 200 and nxt == [want_next] and got == [shown(n) for n in want[3:5]]
+          and b'href="' + want_next.replace("&", "&amp;").encode() + b'" rel="next">next page' in body
+          and h.get("link") == f'<{want_next}>; rel="next"', f"HTML next link: {status} {nxt} {got} {h.get('link')}")
+    status, h, body, nxt, got = html_page(want_next)
+    check(status == 200 and got == [shown(n) for n in want[5:7]], f"HTML second page: {status} {got}")
+    status, h, body, nxt, got = html_page("/files/many/?limit=5&after=n24999")
+    check(status == 200 and got == [shown(n) for n in want[-5:]] and nxt == [] and "link" not in h,
+          f"HTML last page: {got} {nxt} {h.get('link')}")
+
+    # HEAD sends the Link too
+    data = raw(s.port, b"HEAD /files/many/?limit=10 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    link = f'\r\nLink: </files/many/?limit=10&after={quote(want[9])}>; rel="next"\r\n'.encode()
+    check(link in data and data.endswith(b"\r\n\r\n"), f"HEAD: {data[:400]!r}")
+
+
+def test_recursive_pages(s, tree_want):
+    for limit in (777, 10000, 97):
+        first = f"/files/tree/?recursive=1&limit={limit}"
+        got, pages, slowest = page_through(s, first, "/files/tree/", limit)
+        check(got == tree_want, f"recursive limit {limit}: {len(got)} paths of {len(tree_want)}")
+        check(pages == -(-len(tree_want) // limit), f"recursive limit {limit}: {pages} pages")
+    got, pages, _ = page_through(s, "/files/tree/?recursive=1&limit=1&after=d39/inner/f50", "/files/tree/", 1)
+    check(got == [n for n in tree_want if n > b"d39/inner/f50"] and pages == len(got),
+          f"recursive limit 1: {pages} pages {got}")
+    # the next link keeps recursive=1, and a cursor inside a subdirectory resumes there
+    status, h, doc = get_json(s, "/files/tree/?recursive=1&limit=2")
+    check(doc and doc.get("next") == "/files/tree/?recursive=1&limit=2&after=d00.x%20y/f01", f"next {doc}")
+    status, h, doc = get_json(s, "/files/tree/?recursive=1&limit=3&after=d05/inner/f56")
+    check(rel_names(doc, "/files/tree/") == [b"d05/inner/f57", b"d06", b"d06/f01"], f"resume: {names(doc)}")
+    status, h, doc = get_json(s, "/files/tree/?recursive=1&limit=3&after=d05%2Finner%2Ff56")
+    check(rel_names(doc, "/files/tree/") == [b"d05/inner/f57", b"d06", b"d06/f01"], f"%2F: {names(doc)}")
+    # the same cursor without recursive=1 is a mistake, not a name
+    status, h, doc = get_json(s, "/files/tree/?limit=3&after=d05/inner/f56")
+    check(status == 400 and doc and doc.get("parameter") == "after", f"path cursor, no recursion: {status}")
+    # a plain listing of the same directory pages by name
+    got, pages, _ = page_through(s, "/files/tree/?limit=7", "/files/tree/", 7)
+    check(got == [n for n in tree_want if b"/" not in n], f"plain pages of tree/: {got}")
 
 
 def test_wget(s):
@@ -417,7 +610,17 @@ try:
         test_wget(s)
         test_resident(s, root)
     test_dotfiles_allowed(root)
-    test_bounds()
+    test_depth_bound()
+finally:
+    shutil.rmtree(top)
+
+t0 = time.monotonic()
+top, root, want, tree_want = make_many()
+print(f"{len(want)} files and a tree of {len(tree_want)} made in {time.monotonic() - t0:.1f} s")
+try:
+    with Server(root) as s:
+        test_pages(s, root, want)
+        test_recursive_pages(s, tree_want)
 finally:
     shutil.rmtree(top)
 done()

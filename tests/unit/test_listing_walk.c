@@ -1,5 +1,6 @@
 /* test_listing_walk.c - listing_collect() (handlers/listing.h) over a real tree in /tmp:
- * what is listed (the /files rules), order, recursion, symlink loops, and the bounds. */
+ * what is listed (the /files rules), order, recursion, symlink loops, pages and their
+ * cursor, and the bounds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include "handlers/etag.h"
 #include "handlers/listing.h"
+#include "handlers/listing_query.h"
 
 struct fixture {
     char top[64];   /* holds root/ and the things outside it */
@@ -142,7 +144,10 @@ static void expect_names(struct fixture *f, const char *rel, struct listing_opti
 
 static struct listing_options opts(bool recursive, bool dotfiles)
 {
-    return (struct listing_options){recursive, dotfiles, LISTING_MAX_ENTRIES, LISTING_MAX_DEPTH};
+    return (struct listing_options){.recursive = recursive, .allow_dotfiles = dotfiles,
+                                    .limit = LISTING_MAX_LIMIT, .after = NULL,
+                                    .max_depth = LISTING_MAX_DEPTH,
+                                    .max_scan = LISTING_MAX_SCAN};
 }
 
 static void test_root_lists_what_files_serves(void **state)
@@ -243,35 +248,217 @@ static void test_recursive_dotfiles(void **state)
     listing_free(&l);
 }
 
-static void test_entry_bound(void **state)
+/* All the names of a listing, page by page with `limit` from the cursor `after` on, each
+ * page's names ascending and after the previous page's "next"; returns how many pages. */
+static size_t collect_pages(struct fixture *f, const char *rel, struct listing_options opt,
+                            size_t limit, char ***names, size_t *count)
+{
+    size_t pages = 0, n = 0, cap = 64;
+    char **all = malloc(cap * sizeof *all);
+    assert_non_null(all);
+    char *cursor = opt.after ? strdup(opt.after) : NULL;
+    opt.limit = limit;
+    for (;;) {
+        opt.after = cursor;
+        struct listing l;
+        assert_int_equal(listing_collect(f->root_fd, rel, &opt, &l), 0);
+        pages++;
+        assert_true(l.count <= limit);
+        assert_false(l.truncated);
+        for (size_t i = 0; i < l.count; i++) {
+            /* after the cursor, and after everything before (all pages ascending) */
+            if (cursor)
+                assert_true(strcmp(l.entries[i].name, cursor) > 0);
+            if (n > 0)
+                assert_true(strcmp(all[n - 1], l.entries[i].name) < 0);
+            if (n == cap)
+                assert_non_null(all = realloc(all, (cap *= 2) * sizeof *all));
+            all[n++] = l.entries[i].name;
+            l.entries[i].name = NULL;
+        }
+        if (l.next && l.count > 0) /* the cursor is the last name taken: listed or dropped */
+            assert_true(strcmp(l.next, all[n - 1]) >= 0);
+        free(cursor);
+        cursor = l.next;
+        l.next = NULL;
+        listing_free(&l);
+        if (!cursor)
+            break;
+        assert_true(pages < 1000);
+    }
+    *names = all;
+    *count = n;
+    return pages;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Every page size gives the whole listing, each name once, in order. The root holds five
+ * names that are taken into pages and dropped there (broken, link_abs, link_out,
+ * link_out_dir, self): a page of at least 13 (recursive: 22) names is the only one. */
+static void test_pages(void **state)
 {
     struct fixture *f = *state;
+    for (int recursive = 0; recursive <= 1; recursive++) {
+        struct listing_options opt = opts(recursive, false);
+        struct listing whole;
+        assert_int_equal(listing_collect(f->root_fd, "", &opt, &whole), 0);
+        assert_int_equal(whole.count, recursive ? 17 : 8);
+        assert_null(whole.next);
+        size_t taken = whole.count + 5;
+        for (size_t limit = 1; limit <= taken + 1; limit++) {
+            char **names;
+            size_t n;
+            size_t pages = collect_pages(f, "", opt, limit, &names, &n);
+            assert_int_equal(n, whole.count);
+            for (size_t i = 0; i < n; i++)
+                assert_string_equal(names[i], whole.entries[i].name);
+            assert_int_equal(pages, (taken + limit - 1) / limit);
+            free_names(names, n);
+        }
+        listing_free(&whole);
+    }
+}
+
+/* The left-out entries (a broken link, links out of the root, a link loop) are taken into
+ * pages and dropped there: the page is short, "next" moves past them. */
+static void test_dropped_entries_move_the_cursor(void **state)
+{
+    struct fixture *f = *state;
+    put_dir(f->root, "bad");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/bad", f->root);
+    put_link(dir, "a_broken", "nowhere");
+    put_link(dir, "b_out", "../../outside.txt");
+    put_link(dir, "c_self", "c_self");
+    put_file(dir, "d.txt", "d\n");
+    struct listing_options opt = opts(false, false);
+    opt.limit = 3;
+    struct listing l;
+    assert_int_equal(listing_collect(f->root_fd, "bad", &opt, &l), 0);
+    assert_int_equal(l.count, 0); /* three names taken, none of them served */
+    assert_non_null(l.next);
+    assert_string_equal(l.next, "c_self");
+    opt.after = "c_self";
+    listing_free(&l);
+    assert_int_equal(listing_collect(f->root_fd, "bad", &opt, &l), 0);
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.entries[0].name, "d.txt");
+    assert_null(l.next);
+    listing_free(&l);
+}
+
+/* A cursor that names nothing (a deleted file) starts the page after where it would be. */
+static void test_cursor_names_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct listing_options opt = opts(false, false);
+    opt.limit = 3; /* broken and link_abs are taken, and dropped */
+    const char *after_b[] = {"link_dir", NULL};
+    opt.after = "b.txt.deleted";
+    expect_names(f, "", opt, after_b, false);
+    opt.limit = 2;
+    opt.after = "\xff";
+    const char *none[] = {NULL};
+    expect_names(f, "", opt, none, false);
+    opt.after = " ";
+    const char *first[] = {long_name, "a.txt", NULL};
+    expect_names(f, "", opt, first, false);
+    opt.recursive = true;
+    opt.after = "sub/deeper/c";
+    const char *in_sub[] = {"sub/deeper/d.txt", "sub/n.txt", NULL};
+    expect_names(f, "", opt, in_sub, false);
+    opt.after = "link_dir/deeper";
+    const char *in_link[] = {"link_dir/deeper/d.txt", "link_dir/n.txt", NULL};
+    expect_names(f, "", opt, in_link, false);
+}
+
+/* A subdirectory whose names all fall before the cursor is not read: with its 50 entries
+ * it would exceed the scan bound. */
+static void test_recursion_skips_before_the_cursor(void **state)
+{
+    struct fixture *f = *state;
+    put_dir(f->root, "big");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/big", f->root);
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%02d", i);
+        put_file(dir, name, "");
+    }
     struct listing_options opt = opts(true, false);
+    opt.max_scan = 40; /* the tree without big/ has 32 entries, with it 82 */
     struct listing l;
     assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
-    size_t total = l.count;
+    assert_true(l.truncated);
     listing_free(&l);
-    assert_int_equal(total, 17);
-
-    opt.max_entries = total; /* exactly enough: complete */
+    opt.after = "big0"; /* after "big/f49" */
     assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
-    assert_int_equal(l.count, total);
     assert_false(l.truncated);
+    assert_int_equal(l.count, 14);
+    assert_string_equal(l.entries[0].name, "link_dir");
     listing_free(&l);
+    opt.after = "big/f47"; /* big/ is read again, from f48 on; then broken, dropped */
+    opt.limit = 3;
+    const char *want[] = {"big/f48", "big/f49", NULL};
+    opt.max_scan = LISTING_MAX_SCAN;
+    expect_names(f, "", opt, want, false);
+}
 
-    for (size_t max = 0; max < total; max++) {
-        opt.max_entries = max;
-        assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
-        /* the tree has 31 directory entries: from 8 on, the scan bound (4 x max) is no limit */
-        if (max >= 8)
-            assert_int_equal(l.count, max);
-        else
-            assert_true(l.count <= max);
-        assert_true(l.truncated);
-        for (size_t i = 1; i < l.count; i++) /* still sorted */
-            assert_true(strcmp(l.entries[i - 1].name, l.entries[i].name) < 0);
-        listing_free(&l);
+/* A directory whose names all come after a full page is not read either, except to learn
+ * whether there is a next page at all. */
+static void test_recursion_skips_past_the_page(void **state)
+{
+    struct fixture *f = *state;
+    put_dir(f->root, "zz");
+    put_dir(f->root, "zz/inner");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/zz/inner", f->root);
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%02d", i);
+        put_file(dir, name, "");
     }
+    struct listing_options opt = opts(true, false);
+    opt.limit = 2;
+    opt.max_scan = 45; /* 32 entries, zz and inner, and not the 50 in inner/ */
+    struct listing l;
+    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_false(l.truncated);
+    assert_int_equal(l.count, 2);
+    assert_non_null(l.next);
+    assert_string_equal(l.next, "a.txt");
+    listing_free(&l);
+    /* the last page: zz is read (it might hold a next page), its contents are listed */
+    opt.after = "z z.bin";
+    opt.max_scan = LISTING_MAX_SCAN;
+    const char *last[] = {"zz", "zz/inner", NULL};
+    expect_names(f, "", opt, last, false);
+    opt.after = "zz/inner/f47";
+    opt.limit = 10;
+    const char *tail[] = {"zz/inner/f48", "zz/inner/f49", NULL};
+    expect_names(f, "", opt, tail, false);
+}
+
+/* An empty directory last in the listing makes no empty page after it. */
+static void test_no_empty_last_page(void **state)
+{
+    struct fixture *f = *state;
+    put_dir(f->root, "zz_empty");
+    struct listing_options opt = opts(true, false);
+    opt.limit = 1;
+    opt.after = "z z.bin";
+    struct listing l;
+    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.entries[0].name, "zz_empty");
+    assert_null(l.next);
+    listing_free(&l);
 }
 
 static void test_depth_bound(void **state)
@@ -322,8 +509,8 @@ static void test_max_depth_constant(void **state)
     listing_free(&l);
 }
 
-/* Entries left out count against the scan bound (4 x max_entries), so a directory of many
- * dotfiles cannot make a listing read without end. */
+/* Entries left out count against the scan bound, so a directory of many dotfiles cannot
+ * make a page read without end. */
 static void test_scan_bound(void **state)
 {
     struct fixture *f = *state;
@@ -337,13 +524,13 @@ static void test_scan_bound(void **state)
     }
     put_file(dir, "f", "");
     struct listing_options opt = opts(false, false);
-    opt.max_entries = 1; /* 4 entries examined at most */
+    opt.max_scan = 4;
     struct listing l;
     assert_int_equal(listing_collect(f->root_fd, "dots", &opt, &l), 0);
     assert_true(l.count <= 1);
     assert_true(l.truncated);
     listing_free(&l);
-    opt.max_entries = 6; /* 24 >= 21 entries */
+    opt.max_scan = 21;
     const char *want[] = {"f", NULL};
     expect_names(f, "dots", opt, want, false);
 }
@@ -374,7 +561,12 @@ int main(void)
         T(test_subdirectory),
         T(test_recursive),
         T(test_recursive_dotfiles),
-        T(test_entry_bound),
+        T(test_pages),
+        T(test_dropped_entries_move_the_cursor),
+        T(test_cursor_names_nothing),
+        T(test_recursion_skips_before_the_cursor),
+        T(test_recursion_skips_past_the_page),
+        T(test_no_empty_last_page),
         T(test_depth_bound),
         T(test_max_depth_constant),
         T(test_scan_bound),
