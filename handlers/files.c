@@ -280,11 +280,12 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     return ret;
 }
 
-/* 301 to "/files/RAW/": a directory named without its trailing slash, as nginx does. */
+/* 301 to "/files/RAW/" (with the query as sent): a directory named without its trailing
+ * slash, as nginx does. */
 static enum MHD_Result redirect_to_directory(struct request *req, const char *raw_path)
 {
     struct strbuf loc = {0};
-    strbuf_printf(&loc, "/files/%s/", raw_path);
+    strbuf_printf(&loc, "/files/%s/%s%s", raw_path, req->query ? "?" : "", req->query ? req->query : "");
     char *location = strbuf_take(&loc, NULL);
     uint64_t len = 0;
     struct MHD_Response *r = location ? reply_error_response(301, &len) : NULL;

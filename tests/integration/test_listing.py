@@ -307,6 +307,15 @@ def test_html(s):
     check(("/files/sub/deeper/deep.txt", "sub/deeper/deep.txt") in page.links, "recursive HTML link")
 
 
+def test_redirect_keeps_query(s):
+    # a directory named without its slash: 301 to the listing, with the query as sent
+    status, h, _, _ = curl(s.url("/files/sub?limit=5&after=a"))
+    check(status == 301 and h.get("location") == "/files/sub/?limit=5&after=a",
+          f"301 with a query: {status} {h.get('location')}")
+    status, h, _, _ = curl(s.url("/files/sub"))
+    check(status == 301 and h.get("location") == "/files/sub/", f"301: {status} {h.get('location')}")
+
+
 def test_errors(s):
     for path, param in (("/files/?recursive=2", "recursive"), ("/files/?recursive=", "recursive"),
                         ("/files/?recursive", "recursive"), ("/files/?foo=1", "foo"),
@@ -605,6 +614,7 @@ try:
         test_left_out(s, root)
         test_recursive(s)
         test_html(s)
+        test_redirect_keeps_query(s)
         test_errors(s)
         test_head(s)
         test_wget(s)
