@@ -285,7 +285,8 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
 static enum MHD_Result redirect_to_directory(struct request *req, const char *raw_path)
 {
     struct strbuf loc = {0};
-    strbuf_printf(&loc, "/files/%s/%s%s", raw_path, req->query ? "?" : "", req->query ? req->query : "");
+    strbuf_printf(&loc, "/files/%s/%s%s", raw_path, req->query ? "?" : "",
+                  req->query ? req->query : "");
     char *location = strbuf_take(&loc, NULL);
     uint64_t len = 0;
     struct MHD_Response *r = location ? reply_error_response(301, &len) : NULL;
