@@ -1,5 +1,6 @@
-/* file_body.c - /files bodies copied out of the mapping under the SIGBUS guard, size-checked,
- * streamed in blocks with the prefetch helpers ahead of them. */
+/* file_body.c - /files bodies: read at once with preadv2(RWF_NOWAIT), or copied out of the
+ * mapping under the SIGBUS guard, size-checked, streamed in blocks with the prefetch helpers
+ * ahead of them. */
 #include "handlers/file_body.h"
 
 #include <errno.h>
