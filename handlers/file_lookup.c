@@ -67,6 +67,8 @@ unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw,
 {
     enum map_state state;
     struct watch_mark mark;
+    if (pw)
+        path_watch_before_lookup(pw);
     struct mapped_file *m = file_map_get(fm, rel, cls, &state, &mark);
     if (m && (state == MAP_FRESH || still_current(root_fd, fm, pw, rel, m, state, &mark))) {
         metrics_file_cache(metrics, MFC_HIT);

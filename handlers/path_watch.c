@@ -13,7 +13,6 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A directory: files in it written or truncated (through a name in it), names created,
@@ -44,6 +43,7 @@ struct known_dir {
 
 struct path_watch {
     pthread_mutex_t lock; /* the watch and directory tables; placing and removing watches */
+    pthread_mutex_t take_lock; /* reading and taking in events: the watcher, or a catch-up */
     struct known_dir dirs[2 * DIRS_MAX];
     size_t ndirs;
     uint64_t dirs_layout; /* the layout generation the directory table holds for */
@@ -53,6 +53,7 @@ struct path_watch {
     struct held_watch *table; /* open addressing by wd, linear probing */
     size_t table_size, live, max_watches;
     bool thread_started;
+    bool strict; /* each lookup catches up first */
     pthread_t thread;
     _Atomic bool busy;    /* the watcher took events in and has not finished with them */
     _Atomic bool broken;  /* reading events failed: nothing is trusted any more */
@@ -209,26 +210,22 @@ static void take_in(struct path_watch *pw, const struct inotify_event *ev)
     }
 }
 
-static void *watcher(void *arg)
+/* Reads and takes in every event queued now; false when reading failed for good (nothing is
+ * trusted from then on). */
+static bool drain(struct path_watch *pw)
 {
-    struct path_watch *pw = arg;
     /* room for at least one event with the longest name, aligned as the kernel writes */
     char buf[sizeof(struct inotify_event) + NAME_MAX + 1 + 4096]
         __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool ok = true;
+    pthread_mutex_lock(&pw->take_lock);
+    atomic_store(&pw->busy, true);
     for (;;) {
-        struct pollfd p[2] = {{.fd = pw->fd, .events = POLLIN},
-                              {.fd = pw->stop_fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            return NULL;
-        atomic_store(&pw->busy, true);
         ssize_t n = read(pw->fd, buf, sizeof buf);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            atomic_store(&pw->busy, false);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ok = n == 0 || errno == EAGAIN;
             break;
         }
         for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
@@ -236,14 +233,46 @@ static void *watcher(void *arg)
             take_in(pw, ev);
             off += (ssize_t)(sizeof *ev + ev->len);
         }
-        atomic_store(&pw->busy, false);
     }
-    atomic_store(&pw->broken, true); /* from now on every lookup stats its path */
-    bump_layout(pw);
+    if (!ok && !atomic_exchange(&pw->broken, true))
+        bump_layout(pw); /* from now on every lookup stats its path */
+    atomic_store(&pw->busy, false);
+    pthread_mutex_unlock(&pw->take_lock);
+    return ok;
+}
+
+static void *watcher(void *arg)
+{
+    struct path_watch *pw = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = pw->fd, .events = POLLIN},
+                              {.fd = pw->stop_fd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[1].revents || !drain(pw))
+            return NULL;
+    }
+    if (!atomic_exchange(&pw->broken, true))
+        bump_layout(pw);
     return NULL;
 }
 
-struct path_watch *path_watch_create(int root_fd, size_t max_watches)
+void path_watch_before_lookup(struct path_watch *pw)
+{
+    if (pw->strict)
+        path_watch_catch_up(pw);
+}
+
+void path_watch_catch_up(struct path_watch *pw)
+{
+    int pending = 0;
+    /* the queue first, then busy: events read from the queue are in hand while busy */
+    if (ioctl(pw->fd, FIONREAD, &pending) == 0 && pending == 0 && !atomic_load(&pw->busy))
+        return;
+    drain(pw);
+}
+
+struct path_watch *path_watch_create(int root_fd, size_t max_watches, bool strict)
 {
     struct path_watch *pw = calloc(1, sizeof *pw);
     int err = ENOMEM;
@@ -251,6 +280,7 @@ struct path_watch *path_watch_create(int root_fd, size_t max_watches)
         goto fail;
     pw->fd = pw->stop_fd = -1;
     pw->root_fd = root_fd;
+    pw->strict = strict;
     pw->max_watches = max_watches < 16 ? 16 : max_watches;
     pw->table_size = 32;
     while (pw->table_size < 2 * pw->max_watches)
@@ -258,6 +288,13 @@ struct path_watch *path_watch_create(int root_fd, size_t max_watches)
     pw->table = calloc(pw->table_size, sizeof *pw->table);
     atomic_init(&pw->layout, 1);
     if (!pw->table || pthread_mutex_init(&pw->lock, NULL) != 0) {
+        free(pw->table);
+        free(pw);
+        pw = NULL;
+        goto fail;
+    }
+    if (pthread_mutex_init(&pw->take_lock, NULL) != 0) {
+        pthread_mutex_destroy(&pw->lock);
         free(pw->table);
         free(pw);
         pw = NULL;
@@ -301,6 +338,7 @@ void path_watch_destroy(struct path_watch *pw)
     if (pw->stop_fd >= 0)
         close(pw->stop_fd);
     pthread_mutex_destroy(&pw->lock);
+    pthread_mutex_destroy(&pw->take_lock);
     dirs_clear(pw);
     free(pw->table);
     free(pw);
@@ -428,19 +466,6 @@ void path_watch_release(struct path_watch *pw, struct watch_mark *mark)
 uint64_t path_watch_layout(const struct path_watch *pw)
 {
     return atomic_load_explicit(&pw->layout, memory_order_acquire);
-}
-
-bool path_watch_settle(struct path_watch *pw, unsigned timeout_ms)
-{
-    struct timespec nap = {0, 200000};
-    for (unsigned waited_us = 0; waited_us <= timeout_ms * 1000u; waited_us += 200) {
-        int pending = 0;
-        /* queue first, then busy: events read from the queue are in hand while busy */
-        if (ioctl(pw->fd, FIONREAD, &pending) == 0 && pending == 0 && !atomic_load(&pw->busy))
-            return true;
-        nanosleep(&nap, NULL);
-    }
-    return false;
 }
 
 size_t path_watch_count(struct path_watch *pw)

@@ -12,10 +12,11 @@
  *   - `layout`, moved when a directory went away or was renamed, a watch was dropped with its
  *     directory, the event queue overflowed or all watches were reset: a path may now lead
  *     through directories that are not watched, so every mark is void.
- * A change is seen by every lookup that starts after the watcher thread took in its event
- * (the kernel queues the event before the changing call returns, and wakes the thread). The
- * window between the two is the thread's wake-up latency: microseconds on an idle machine,
- * longer only when the machine is saturated (README, Revalidation).
+ * A change is seen by every lookup that starts after its event was taken in: by the watcher
+ * thread, which the kernel wakes when it queues the event (before the changing call returns),
+ * or by path_watch_catch_up(), which a lookup calls first unless the server runs with
+ * --revalidate inotify-async. Without it, the window is the watcher thread's wake-up
+ * (README, Revalidation).
  *
  * How a caller uses it (file_lookup.c): path_watch_cover(rel, &mark) places the watches and
  * reads the counters; then a stat of rel that shows the expected regular file makes the
@@ -49,9 +50,10 @@ struct watch_mark {
     int file_wd;     /* the file's own watch, released with the mark */
 };
 
-/* Starts the watcher thread. NULL with errno set when inotify is unavailable (EMFILE:
- * max_user_instances reached) or the thread cannot start. */
-struct path_watch *path_watch_create(int root_fd, size_t max_watches);
+/* Starts the watcher thread. `strict`: path_watch_before_lookup() catches up (see
+ * path_watch_catch_up); else it does nothing. NULL with errno set when inotify is unavailable
+ * (EMFILE: max_user_instances reached) or the thread cannot start. */
+struct path_watch *path_watch_create(int root_fd, size_t max_watches, bool strict);
 void path_watch_destroy(struct path_watch *pw);
 
 /* Watches each directory from the root down to rel's parent (each must be a real directory: a
@@ -79,9 +81,15 @@ void path_watch_release(struct path_watch *pw, struct watch_mark *mark);
 /* The layout generation now (never 0). */
 uint64_t path_watch_layout(const struct path_watch *pw);
 
-/* Waits (at most timeout_ms) until the watcher thread has taken in every event queued before
- * the call; false on timeout. For tests. */
-bool path_watch_settle(struct path_watch *pw, unsigned timeout_ms);
+/* Takes in, before it returns, every event queued before the call: one ioctl(FIONREAD) when
+ * none is queued and the watcher thread is not taking any in; otherwise it reads them itself
+ * (or waits for the watcher to finish the batch it holds). What --revalidate inotify does
+ * before each lookup, so that a change whose system call returned before the request arrived
+ * is always seen; --revalidate inotify-async leaves it to the watcher thread. */
+void path_watch_catch_up(struct path_watch *pw);
+
+/* What a lookup calls first: path_watch_catch_up() when the watch is strict. */
+void path_watch_before_lookup(struct path_watch *pw);
 
 /* Watches in place now (for tests and the log). */
 size_t path_watch_count(struct path_watch *pw);

@@ -28,7 +28,7 @@ struct option_def {
 static const char *const dotfiles_choices[] = {"deny", "allow", NULL};
 static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
 static const char *const metrics_auth_choices[] = {"open", "token", NULL};
-static const char *const revalidate_choices[] = {"inotify", "stat", NULL};
+static const char *const revalidate_choices[] = {"inotify", "stat", "inotify-async", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
 #define STR(x) #x
@@ -86,13 +86,15 @@ static const struct option_def options[] = {
      "a file enters on its second miss, or while there is room, and CLOCK evicts (default: "
      "as many as the descriptor limit, raised to its hard limit, and vm.max_map_count "
      "allow; a larger N is lowered to that, with a log line)", NULL},
-    {"revalidate", OPT_CHOICE, FIELD(revalidate), 0, 0, "inotify|stat",
+    {"revalidate", OPT_CHOICE, FIELD(revalidate), 0, 0, "inotify|stat|inotify-async",
      "how a cached file is known to still be the file at its path: inotify (watches on "
-     "the paths of cached files, read by a thread; a request reads a counter instead of "
-     "walking its path, and stats it only after something on its path changed) or stat "
-     "(one fstatat per request; for network file systems changed from other machines, or "
-     "files written through other processes' shared mappings) (default inotify; stat where "
-     "inotify is unavailable)",
+     "the paths of cached files; a request checks that no event is queued, one ioctl, and "
+     "reads counters that the events move instead of walking its path, stating it only "
+     "after something on its path changed), inotify-async (the same without the ioctl: a "
+     "thread takes the events in, so a request made within its wake-up of a change may see "
+     "the file as it was) or stat (one fstatat per request; for network file systems changed "
+     "from other machines, or files written through other processes' shared mappings) "
+     "(default inotify; stat where inotify is unavailable)",
      revalidate_choices},
     {"dotfiles", OPT_CHOICE, FIELD(allow_dotfiles), 0, 0, "deny|allow",
      "serve names that start with '.' (default deny; '.' and '..' are always refused)",

@@ -41,7 +41,7 @@ struct mmapd_config {
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */
-    int revalidate;                  /* 0 inotify, 1 stat */
+    int revalidate;                  /* 0 inotify, 1 stat, 2 inotify-async */
     struct cors_policy cors;
     struct advice_policy advice;
 };

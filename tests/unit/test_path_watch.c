@@ -1,8 +1,8 @@
 /* test_path_watch.c - inotify watches on the paths of cached files (handlers/path_watch.h),
  * on a real directory tree in /tmp: which changes move a path's mark and which move the
  * layout, covers through symlinks and missing paths, the holds marks take on a file's watch,
- * and the cap on watches. Every check of a change waits for the watcher thread first
- * (path_watch_settle). */
+ * and the cap on watches. Every check of a change takes its events in first
+ * (path_watch_catch_up), but for the tests of the watcher thread and of strict lookups. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handlers/path_watch.h"
@@ -64,9 +65,9 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-static struct path_watch *watch(const struct tree *t, size_t max)
+static struct path_watch *watch_mode(const struct tree *t, size_t max, bool strict)
 {
-    struct path_watch *pw = path_watch_create(t->root_fd, max);
+    struct path_watch *pw = path_watch_create(t->root_fd, max, strict);
     if (!pw) {
         print_message("no inotify here: skipping\n");
         skip();
@@ -74,10 +75,15 @@ static struct path_watch *watch(const struct tree *t, size_t max)
     return pw;
 }
 
-/* Waits until the watcher thread took in every event queued so far. */
+static struct path_watch *watch(const struct tree *t, size_t max)
+{
+    return watch_mode(t, max, false);
+}
+
+/* Takes in every event queued so far. */
 static void settle(struct path_watch *pw)
 {
-    assert_true(path_watch_settle(pw, 5000));
+    path_watch_catch_up(pw);
 }
 
 /* The mark of a cover of rel, made once the events of earlier changes were taken in (taken in
@@ -453,11 +459,45 @@ static void two_marks_hold_the_file_watch(void **state)
 
 /* A root that cannot be watched (here: no such descriptor) gives no path_watch: mmapd then
  * stats every path. */
+/* The watcher thread alone takes a change in, with nobody catching up. */
+static void watcher_thread_takes_events_in(void **state)
+{
+    struct tree *t = *state;
+    struct path_watch *pw = watch(t, 64);
+    struct watch_mark mark = cover(pw, "a/b/f.bin");
+    write_file(t, "a/b/f.bin", "more", O_APPEND);
+    struct timespec nap = {0, 1000000};
+    for (int i = 0; i < 5000 && path_watch_unchanged(pw, &mark); i++)
+        nanosleep(&nap, NULL);
+    assert_false(path_watch_unchanged(pw, &mark));
+    path_watch_release(pw, &mark);
+    path_watch_destroy(pw);
+}
+
+/* Strict: a lookup right after a change's system call returned sees it, every time (the
+ * watcher thread alone, woken by the kernel, is usually later than the next instruction). */
+static void strict_lookup_sees_every_change(void **state)
+{
+    struct tree *t = *state;
+    struct path_watch *pw = watch_mode(t, 64, true);
+    struct watch_mark mark = cover(pw, "a/b/f.bin");
+    int missed = 0;
+    for (int i = 0; i < 200; i++) {
+        write_file(t, "a/b/f.bin", "+", O_APPEND);
+        path_watch_before_lookup(pw);
+        missed += path_watch_unchanged(pw, &mark);
+        path_watch_remark(pw, &mark);
+    }
+    assert_int_equal(missed, 0);
+    path_watch_release(pw, &mark);
+    path_watch_destroy(pw);
+}
+
 static void unwatchable_root(void **state)
 {
     (void)state;
     errno = 0;
-    assert_null(path_watch_create(-1, 64));
+    assert_null(path_watch_create(-1, 64, true));
     assert_int_not_equal(errno, 0);
 }
 
@@ -475,6 +515,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cap_counts_only_new_watches, setup, teardown),
         cmocka_unit_test_setup_teardown(release_drops_the_file_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(two_marks_hold_the_file_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(watcher_thread_takes_events_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(strict_lookup_sees_every_change, setup, teardown),
         cmocka_unit_test(unwatchable_root),
     };
     return cmocka_run_group_tests_name("path_watch", tests, NULL, NULL);
