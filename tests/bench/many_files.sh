@@ -127,7 +127,7 @@ restart() {
   unset "pid[$s]"
   how="exit status $rc"
   [ "$rc" -le 128 ] || how="killed by SIG$(kill -l $((rc - 128)))"
-  log=$(cat "$work/$s.stderr" "$work/$s.log" "$work/$s.err" 2>/dev/null | tail -n 1 | tr -d '|`')
+  log=$(cat "$work/$s.stderr" "$work/$s.log" "$work/$s.err" 2>/dev/null | tail -n 1 | tr -d '|`' || true)
   echo "$s died $2 ($how${log:+; last log line: $log}); restarted" | tee -a "$notes" >&2
   start_server "$s"
 }
@@ -144,13 +144,15 @@ csv=$work/many_files.csv
 echo "case,server,rep,status,req_s,mb_s,p50_us,p99_us,errors,status_errors,socket_errors,requests,secs,cpu_us_per_req,steal_pct,idle,resident_pct,fds,maps,rss_kib,base_p99_us,cold_files,cold_errors,cold_secs,cold_files_s,cold_p99_ms,cold_resident_before,metrics" > "$csv"
 hz=$(getconf CLK_TCK)
 # row CASE SERVER REP STATUS RESULT_LINE CPU_TICKS EXTRA_REQUESTS STEAL IDLE RESIDENT FDS MAPS
-#     RSS BASE_P99 COLD_LINE COLD_RESIDENT METRICS: appends one CSV line
+#     RSS BASE_P99 COLD_LINE COLD_RESIDENT METRICS: appends one CSV line (no CPU per request
+#     unless STATUS is ok: a server that died took its CPU time with it)
 row() {
   local c=$1 s=$2 rep=$3 st=$4
   shift 4
   local r=$1 cold=${11} m=${13//\"/\"\"} req cpu
   req=$(( $(kv requests "$r") + $3 ))
-  cpu=$(awk -v c="$2" -v hz="$hz" -v n="$req" 'BEGIN{printf "%.2f", n ? c * 1e6 / hz / n : 0}')
+  cpu=
+  [ "$st" != ok ] || cpu=$(awk -v c="$2" -v hz="$hz" -v n="$req" 'BEGIN{printf "%.2f", n ? c * 1e6 / hz / n : 0}')
   printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"%s"\n' \
     "$c" "$s" "$rep" "$st" "$(kv req_s "$r")" "$(kv mb_s "$r")" "$(kv p50_us "$r")" "$(kv p99_us "$r")" \
     "$(kv errors "$r")" "$(kv status_errors "$r")" "$(kv socket_errors "$r")" "$(kv requests "$r")" \
@@ -217,7 +219,7 @@ for rep in $(seq "$reps"); do
         echo "steal ${steal}% in $c/$s: repeating" >&2
       done
       st=ok
-      alive "$s" || st=died
+      alive "$s" || { st=died; fds='' maps='' rss=''; }   # CPU, fds, maps, RSS of a dead server: none
       if [ -z "$line" ]; then
         [ $st = died ] || { echo "wrk failed for $c/$s" >&2; exit 1; }
         line="RESULT req_s=0 mb_s=0 p50_us=0 p99_us=0 errors=1 requests=0 secs=0 status_errors=0 socket_errors=1"
@@ -266,7 +268,7 @@ if [ "$cold_ok" = yes ]; then
         echo "cold case failed for $s: $out" >&2; exit 1
       fi
       st=ok
-      alive "$s" || { st=died; restart "$s" "during the cold case round $rep"; }
+      alive "$s" || { st=died; fds='' maps='' rss=''; restart "$s" "during the cold case round $rep"; }
       m=
       case $s in mmapd*) [ $st = died ] || m=$(mmapd_metrics "$s") ;; esac
       stop_server "$s"
@@ -303,9 +305,12 @@ def read(p):
         return "?"
 def col(rs, k):
     return [float(r[k]) for r in rs if r[k] != ""]
+class Num(float):   # a median; "-" where there is none (every run of that server died)
+    def __format__(self, spec):
+        return "-" if self != self else format(float(self), spec)
 def med(rs, k):
     v = col(rs, k)
-    return statistics.median(v) if v else float("nan")
+    return Num(statistics.median(v) if v else float("nan"))
 def span(rs, k, fmt="{:.0f}"):
     v = col(rs, k)
     return (fmt.format(min(v)) + ".." + fmt.format(max(v))) if v else ""
@@ -357,7 +362,7 @@ for c in ("files8k", "files4k", "range4k"):
     print("After each run (medians; the server and all its workers):\n")
     print("| server | open fds | mappings | VmRSS MiB |\n|---|---|---|---|")
     print("\n".join(f"| {s} | {med(rs_of(s), 'fds'):.0f} | {med(rs_of(s), 'maps'):.0f} | "
-                    f"{med(rs_of(s), 'rss_kib') / 1024:.0f} |" for s in servers if rs_of(s)))
+                    f"{Num(med(rs_of(s), 'rss_kib') / 1024):.0f} |" for s in servers if rs_of(s)))
     for s in ("mmapd-1", "mmapd"):
         if rs_of(s):
             m = rs_of(s)[-1]["metrics"].strip(";")
