@@ -24,7 +24,10 @@
 # (wrk's count: status >= 400, plus socket errors), server CPU per request (user + system of
 # the server and all its workers, from /proc, over the requests wrk counted) and after the
 # run the server's open descriptors, mappings (/proc/PID/maps lines) and VmRSS, and for mmapd
-# its /metrics lines starting mmapd_file_cache or mmapd_mapped.
+# its /metrics lines starting mmapd_file_cache or mmapd_mapped. A server that dies is noted
+# (exit status or signal, last log line), its run marked "died", and it is started again:
+# lighttpd 1.4.69 with its defaults keeps a descriptor open per file it served and was seen
+# to segfault near the fd limit on the 20,000-file set.
 # Cold case (servers MANY_FILES_COLD_SERVERS, default "mmapd-1 mmapd nginx-1"; each round, each
 # server alone, started after 10,000 random files of the 100k set were evicted from the page
 # cache with posix_fadvise): 100 other files are fetched once (the hot set), then wrk -c16
