@@ -36,17 +36,20 @@ bench_start_mmapd() {
   return 1
 }
 
-# bench_start_nginx WORK NAME WORKERS PORT DOCROOT [NOPUSH=on]: nginx (sendfile on, tcp_nopush
-# NOPUSH, no access log) with WORKERS worker processes ("1", "auto"), config and pid in WORK;
-# sets BENCH_PID (the master). Its workers run as www-data: DOCROOT must be world-readable.
+# bench_start_nginx WORK NAME WORKERS PORT DOCROOT [NOPUSH=on] [MAIN] [HTTP]: nginx (sendfile
+# on, tcp_nopush NOPUSH, no access log) with WORKERS worker processes ("1", "auto"), config
+# and pid in WORK; MAIN and HTTP are more directives for the main and the http context (e.g.
+# "worker_rlimit_nofile 20000;" and "open_file_cache max=1000;"). Sets BENCH_PID (the
+# master). Its workers run as www-data: DOCROOT must be world-readable.
 bench_start_nginx() {
-  local work=$1 name=$2 workers=$3 port=$4 root=$5 nopush=${6:-on}
+  local work=$1 name=$2 workers=$3 port=$4 root=$5 nopush=${6:-on} main=${7:-} http=${8:-}
   mkdir -p "$work/tmp"
   cat > "$work/$name.conf" <<CONF
 worker_processes $workers;
 daemon off;
 pid $work/$name.pid;
 error_log $work/$name.err;
+$main
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -54,6 +57,7 @@ http {
   tcp_nopush $nopush;
   client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
   uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  $http
   server { listen 127.0.0.1:$port; root $root; }
 }
 CONF
@@ -62,6 +66,7 @@ CONF
 }
 
 # bench_start_lighttpd WORK NAME PORT DOCROOT: lighttpd with its defaults; sets BENCH_PID.
+# What it writes to stderr (an assertion that fails) goes to WORK/NAME.stderr.
 bench_start_lighttpd() {
   local work=$1 name=$2 port=$3 root=$4
   cat > "$work/$name.conf" <<CONF
@@ -71,7 +76,7 @@ server.port = $port
 server.pid-file = "$work/$name.pid"
 server.errorlog = "$work/$name.err"
 CONF
-  lighttpd -D -f "$work/$name.conf" >/dev/null 2>&1 &
+  lighttpd -D -f "$work/$name.conf" >/dev/null 2>"$work/$name.stderr" &
   BENCH_PID=$!
 }
 
@@ -111,6 +116,34 @@ bench_wait_http() {
 bench_stop() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+}
+
+# bench_raise_nofile: the shell's soft limit on open files raised to its hard limit (the
+# servers started after it inherit it). Prints the new limit.
+bench_raise_nofile() { ulimit -Sn "$(ulimit -Hn)"; ulimit -Sn; }
+
+# bench_tree_pids PID: PID and all its descendants (nginx: the master and its workers), one
+# a line.
+bench_tree_pids() {
+  local c
+  echo "$1"
+  for c in $(pgrep -P "$1" || true); do bench_tree_pids "$c"; done
+}
+
+# bench_tree_stats PID: "CPU_TICKS FDS MAPS RSS_KIB" summed over PID and its descendants:
+# user + system time in clock ticks (getconf CLK_TCK, all threads), open descriptors, lines
+# of /proc/PID/maps (mappings) and VmRSS. Run as the servers' user or root.
+bench_tree_stats() {
+  local p t=0 f=0 m=0 r=0 x
+  for p in $(bench_tree_pids "$1"); do
+    x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+    [ -n "$x" ] || continue
+    t=$((t + x))
+    f=$((f + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+    m=$((m + $(wc -l < "/proc/$p/maps" 2>/dev/null || echo 0)))
+    r=$((r + $(awk '$1 == "VmRSS:" {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$t $f $m $r"
 }
 
 # "steal total" and "idle total" ticks of all CPUs.
@@ -154,6 +187,22 @@ bench_disk_workdir() {
 # posix_fadvise DONTNEED). Pages a live mapping holds stay: stop the server first.
 bench_evict() {
   python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
+}
+
+# bench_evict_list LIST: bench_evict for every file named in LIST (one path a line), in one
+# process.
+bench_evict_list() {
+  python3 -c 'import os, sys
+for p in open(sys.argv[1]).read().split("\n"):
+    if p:
+        fd = os.open(p, os.O_RDONLY); os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
+}
+
+# bench_resident_list LIST: bytes in the page cache of all the files named in LIST.
+bench_resident_list() {
+  tr '\n' '\0' < "$1" | xargs -0 -r fincore --bytes --noheadings --output RES |
+    awk '{s += $1} END {printf "%d\n", s}'
 }
 
 # bench_resident FILE: bytes of FILE in the page cache (fincore, util-linux).
