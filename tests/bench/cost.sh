@@ -4,10 +4,13 @@
 #   lighttpd       the fastest peer here (defaults; sendfile, stat cache);
 #   min-mhd        tests/bench/min_mhd.c: libmicrohttpd with nothing but a Range parse and a
 #                  206 from the mapping (the floor for any libmicrohttpd server);
-#   mmapd-zc       mmapd --threads 1 --files-zero-copy-max 1M: routing, path revalidation
-#                  (inotify), the residency check, validators and metrics, no copy;
-#   mmapd-1        mmapd --threads 1: also the copy and the size check after it (safe
-#                  against truncation in place: the default);
+#   mmapd-1-async  mmapd --threads 1 --revalidate inotify-async: routing, validators,
+#                  metrics, the file cache's lookup (counters, no system call) and the body
+#                  read with one preadv2(RWF_NOWAIT) (copy, size and residency checks in one);
+#   mmapd-1        mmapd --threads 1 (the default): also the ioctl(FIONREAD) that makes sure
+#                  no inotify event is pending before a lookup;
+#   mmapd-zc       mmapd --threads 1 --files-zero-copy-max 1M: the body sent from the mapping
+#                  instead (no copy, no size check; a cachestat for residency first);
 #   mmapd-1-stat   mmapd --threads 1 --revalidate stat: an fstatat per request instead of
 #                  the inotify watches.
 # All with one thread/process, interleaved, REPS runs of SECONDS each (wrk -t1 -c64), after an
@@ -41,7 +44,7 @@ head -c "$size" /dev/urandom > "$file"
 cat "$file" > /dev/null
 
 declare -A port pid
-servers=(lighttpd min-mhd mmapd-zc mmapd-1 mmapd-1-stat)
+servers=(lighttpd min-mhd mmapd-1-async mmapd-1 mmapd-zc mmapd-1-stat)
 port[lighttpd]=$(bench_free_port)
 bench_start_lighttpd "$work" lighttpd "${port[lighttpd]}" "$work/www"
 pid[lighttpd]=$BENCH_PID
@@ -50,7 +53,8 @@ port[min-mhd]=$(bench_free_port)
 build/bench/min_mhd "$file" "${port[min-mhd]}" 32768 &
 pid[min-mhd]=$!
 pids+=($!)
-for spec in "mmapd-zc --files-zero-copy-max 1M" "mmapd-1" "mmapd-1-stat --revalidate stat"; do
+for spec in "mmapd-1-async --revalidate inotify-async" "mmapd-1" \
+            "mmapd-zc --files-zero-copy-max 1M" "mmapd-1-stat --revalidate stat"; do
   read -r name flags <<<"$spec"
   # shellcheck disable=SC2086
   bench_start_mmapd "$work/$name.log" "$work/www/files" --threads 1 $flags || exit 1
@@ -89,12 +93,13 @@ python3 - "$work/runs.csv" "$reps" "$secs" > tests/bench/results/cost.md <<'PY'
 import csv, statistics, sys, datetime, os
 rows = list(csv.DictReader(open(sys.argv[1])))
 reps, secs = sys.argv[2], sys.argv[3]
-servers = ["lighttpd", "min-mhd", "mmapd-zc", "mmapd-1", "mmapd-1-stat"]
+servers = ["lighttpd", "min-mhd", "mmapd-1-async", "mmapd-1", "mmapd-zc", "mmapd-1-stat"]
 what = {"lighttpd": "lighttpd 1.4.69, defaults",
         "min-mhd": "libmicrohttpd alone: Range parse, 206 from the mapping",
-        "mmapd-zc": "+ routing, inotify revalidation, residency check, validators, metrics",
-        "mmapd-1": "+ the copy and the size check after it (the default)",
-        "mmapd-1-stat": "+ an fstatat per request instead of the watches"}
+        "mmapd-1-async": "+ routing, file cache, validators, metrics, one preadv2(RWF_NOWAIT)",
+        "mmapd-1": "+ ioctl(FIONREAD): no inotify event pending (the default)",
+        "mmapd-zc": "the default, but sent from the mapping: cachestat, no copy",
+        "mmapd-1-stat": "the default, with an fstatat per request instead of the watches"}
 def col(s, k):
     return [float(r[k]) for r in rows if r["server"] == s]
 print("# Per-request cost on warm 4 KiB ranges of a file five directories deep\n")

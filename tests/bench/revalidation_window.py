@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """revalidation_window.py - how often a request made right after a change still sees the old file.
 
-With --revalidate inotify a thread takes the inotify events in and moves the counters that
+With --revalidate inotify-async a thread takes the inotify events in and moves the counters that
 requests read, so a request that reaches mmapd before that thread ran can be answered from the
-cached entry as it was. This measures it from a client's side: ROUNDS times, replace a file by
+cached entry as it was; --revalidate inotify (the default) takes queued events in before each
+lookup, and stat looks at the path. This measures it from a client's side: ROUNDS times, replace a file by
 rename (or append to it), then at once send a request on an open keep-alive connection, and
 count answers that still show the old version. It runs idle and with `wrk -c64` loading both
-CPUs with warm requests of another file, for --revalidate inotify and stat.
+CPUs with warm requests of another file, for each mode.
   usage: tests/bench/revalidation_window.py [ROUNDS=2000]
 Prints a markdown table. On demand only: never part of the test suite.
 """
@@ -69,7 +70,7 @@ def main():
     with open(os.path.join(root, "warm.bin"), "wb") as f:
         f.write(os.urandom(4096))
     rows = []
-    for mode in ("inotify", "stat"):
+    for mode in ("inotify", "inotify-async", "stat"):
         for load in ("idle", "wrk -t1 -c64"):
             for kind in ("rename", "append"):
                 p, port = start(root, mode)
