@@ -1,6 +1,7 @@
 /* advice.c - parse the advice policy and turn it into counted madvise calls. */
 #include "handlers/advice.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -121,10 +122,19 @@ void advice_dontneed(const struct advice_policy *p, struct metrics *m, enum acce
                         (size_t)(hi - lo));
 }
 
-void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                     const void *base, uint64_t off, uint64_t len, size_t window)
+struct willneed_target {
+    struct metrics *m;
+    enum access_class c;
+    const unsigned char *base; /* a mapping, or NULL: */
+    int fd;                    /* ... the file's descriptor */
+};
+
+/* The WILLNEED windows over [off, off+len): at most ADVICE_PREFETCH_WINDOWS of `window` bytes,
+ * from the page that holds off, each given to the mapping or the descriptor and counted. */
+static void willneed_windows(const struct advice_policy *p, const struct willneed_target *t,
+                             uint64_t off, uint64_t len, size_t window)
 {
-    if (!advice_wants(p, c, ADVICE_WILLNEED) || len == 0)
+    if (!advice_wants(p, t->c, ADVICE_WILLNEED) || len == 0)
         return;
     uint64_t page = page_size();
     uint64_t start = off - off % page, end = off + len;
@@ -132,8 +142,26 @@ void advice_willneed(const struct advice_policy *p, struct metrics *m, enum acce
         window = (size_t)page;
     for (int i = 0; i < ADVICE_PREFETCH_WINDOWS && start < end; i++) {
         size_t chunk = (size_t)(end - start < window ? end - start : window);
-        counted_madvise(m, c, ADVICE_WILLNEED, (void *)((const unsigned char *)base + start),
-                        chunk);
+        if (t->base)
+            counted_madvise(t->m, t->c, ADVICE_WILLNEED, (void *)(t->base + start), chunk);
+        else
+            metrics_madvise(t->m, t->c, ADVICE_WILLNEED,
+                            posix_fadvise(t->fd, (off_t)start, (off_t)chunk,
+                                          POSIX_FADV_WILLNEED) == 0);
         start += chunk;
     }
+}
+
+void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                     const void *base, uint64_t off, uint64_t len, size_t window)
+{
+    struct willneed_target t = {m, c, base, -1};
+    willneed_windows(p, &t, off, len, window);
+}
+
+void advice_willneed_fd(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                        int fd, uint64_t off, uint64_t len, size_t window)
+{
+    struct willneed_target t = {m, c, NULL, fd};
+    willneed_windows(p, &t, off, len, window);
 }

@@ -57,6 +57,11 @@ void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access
 void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
                      const void *base, uint64_t off, uint64_t len, size_t window);
 
+/* The same WILLNEED windows over [off, off+len) of the file open as `fd`, given with
+ * posix_fadvise(2) (the same read-ahead, without a mapping); counted as `willneed`. */
+void advice_willneed_fd(const struct advice_policy *p, struct metrics *m, enum access_class c,
+                        int fd, uint64_t off, uint64_t len, size_t window);
+
 /* DONTNEED over the whole pages of [off, off+len) that were just read (the partial page at
  * the end stays): drops this process's page table entries, the page cache keeps the data.
  * Does nothing unless the policy has it. */

@@ -128,8 +128,8 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
     struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
     if (sp) {
         struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = n,
-                                   .spans = sp};
+                                   .by_read = known_cold, .cls = ACCESS_STREAM,
+                                   .handler = MH_FILES, .nspans = n, .spans = sp};
         for (size_t i = 0; i < n; i++)
             sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
         if (prefetch_pool_suspend_for(ctx->prefetch, &job)) {

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "handlers/page_size.h"
 #include "handlers/sigbus_guard.h"
@@ -28,19 +29,40 @@ static void job_free(struct prefetch_job *job)
     free(job->spans);
 }
 
+/* Reads [off, off+len) of the file through a scratch buffer: the pages are in when it returns
+ * (or the file ended first). */
+static void read_through(int fd, uint64_t off, uint64_t len)
+{
+    char scratch[64 << 10];
+    while (len > 0) {
+        ssize_t n = pread(fd, scratch, len < sizeof scratch ? (size_t)len : sizeof scratch,
+                          (off_t)off);
+        if (n <= 0)
+            break;
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
+}
+
 static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
 {
     uint64_t t0 = metrics_now_ns();
     struct rusage ru0, ru1;
     bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
-    const unsigned char *base = mapped_file_base(job->map);
+    const unsigned char *base = job->by_read ? NULL : mapped_file_base(job->map);
+    int fd = mapped_file_info(job->map)->fd;
     const struct prefetch_span *sp = job->spans ? job->spans : &job->one;
     size_t page = (size_t)page_size();
-    if (!base) /* nothing to read (empty), or no mapping: the request is served as it is */
+    if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
         goto done;
-    for (size_t i = 0; i < job->nspans; i++) /* all hints first: one deep I/O queue */
-        advice_willneed(p->policy, p->metrics, job->cls, base, sp[i].off, sp[i].len,
-                        p->window);
+    for (size_t i = 0; i < job->nspans; i++) { /* all hints first: one deep I/O queue */
+        if (job->by_read)
+            advice_willneed_fd(p->policy, p->metrics, job->cls, fd, sp[i].off, sp[i].len,
+                               p->window);
+        else
+            advice_willneed(p->policy, p->metrics, job->cls, base, sp[i].off, sp[i].len,
+                            p->window);
+    }
     uint64_t budget = job->conn ? PREFETCH_BUDGET : 0; /* hints only: nobody waits */
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
         uint64_t first = p->window > PREFETCH_SPAN_MIN ? p->window : PREFETCH_SPAN_MIN;
@@ -48,7 +70,9 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
         if (n > budget)
             n = budget;
         budget -= n;
-        if (!sigbus_guard_touch(base + sp[i].off, (size_t)n, page)) {
+        if (job->by_read) {
+            read_through(fd, sp[i].off, n);
+        } else if (!sigbus_guard_touch(base + sp[i].off, (size_t)n, page)) {
             metrics_read_error(p->metrics, MRE_SIGBUS);
             break;
         }

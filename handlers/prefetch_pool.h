@@ -1,9 +1,9 @@
 /* prefetch_pool.h - helper threads that bring a cold request's pages in off the HTTP threads.
  *
  * A handler that finds a request cold suspends its connection (MHD_suspend_connection) and
- * submits a job: the spans to read from a mapping. A helper thread gives the class's WILLNEED
- * hints over them (all windows first, so the device works on them at once), then reads one
- * byte of every page (so the request resumes when its pages are in, or when PREFETCH_DEADLINE
+ * submits a job: the spans to read from a mapping, or (`by_read`) from the file's descriptor.
+ * A helper thread gives the class's WILLNEED hints over them (all windows first, so the device
+ * works on them at once), then reads one byte of every page (or, by_read, the bytes) (so the request resumes when its pages are in, or when PREFETCH_DEADLINE
  * passed: then it is served anyway), records the wait and charges the page faults it took to
  * the request's handler, and resumes the connection. libmicrohttpd then calls the handler
  * (or the body's content reader) again, which serves the now warm data.
@@ -42,6 +42,9 @@ struct prefetch_span {
 struct prefetch_job {
     struct MHD_Connection *conn; /* suspended by the caller; NULL: hints only */
     struct mapped_file *map;     /* a reference the job owns */
+    bool by_read; /* the request reads its body with pread(2): hint and read through the
+                     descriptor (posix_fadvise, pread into a scratch buffer), leaving the
+                     mapping's page tables empty */
     enum access_class cls;
     int handler;                 /* enum metric_handler: whose faults the reads are */
     size_t nspans;
