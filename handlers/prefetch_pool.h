@@ -3,7 +3,8 @@
  * A handler that finds a request cold suspends its connection (MHD_suspend_connection) and
  * submits a job: the spans to read from a mapping, or (`by_read`) from the file's descriptor.
  * A helper thread gives the class's WILLNEED hints over them (all windows first, so the device
- * works on them at once), then reads one byte of every page (or, by_read, the bytes) (so the request resumes when its pages are in, or when PREFETCH_DEADLINE
+ * works on them at once), then reads one byte of every page (by_read: every byte, through a
+ * scratch buffer), so the request resumes when its pages are in (or when PREFETCH_DEADLINE
  * passed: then it is served anyway), records the wait and charges the page faults it took to
  * the request's handler, and resumes the connection. libmicrohttpd then calls the handler
  * (or the body's content reader) again, which serves the now warm data.

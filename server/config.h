@@ -17,6 +17,9 @@
 #include "handlers/cors.h"
 #include "metrics/metrics.h"
 
+/* --revalidate, in the order of its choices */
+enum revalidate_mode { REVALIDATE_INOTIFY, REVALIDATE_STAT, REVALIDATE_INOTIFY_ASYNC };
+
 struct mmapd_config {
     char root[PATH_MAX];     /* "" : serve the demo directory */
     char demo_dir[PATH_MAX];
@@ -41,7 +44,7 @@ struct mmapd_config {
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */
-    int revalidate;                  /* 0 inotify, 1 stat, 2 inotify-async */
+    int revalidate;                  /* enum revalidate_mode */
     struct cors_policy cors;
     struct advice_policy advice;
 };

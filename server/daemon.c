@@ -115,10 +115,11 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     file_limits_plan(cfg->map_cache,
                      (size_t)s->limits.max_connections + s->limits.over_max_connections,
                      &s->file_limits);
-    if (s->handlers.metrics && cfg->revalidate != 1) {
+    if (s->handlers.metrics && cfg->revalidate != REVALIDATE_STAT) {
         /* a watch per cached file and per directory on the way to one */
         s->handlers.paths = path_watch_create(s->handlers.root_fd,
-                                              s->file_limits.capacity + 4096, cfg->revalidate == 0);
+                                              s->file_limits.capacity + 4096,
+                                              cfg->revalidate == REVALIDATE_INOTIFY);
         if (!s->handlers.paths)
             s->path_watch_errno = errno;
     }

@@ -78,7 +78,9 @@ int main(int argc, char **argv)
              cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, random,
              server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)",
-             !server.handlers.paths ? "stat" : cfg.revalidate == 2 ? "inotify-async" : "inotify");
+             !server.handlers.paths                         ? "stat"
+             : cfg.revalidate == REVALIDATE_INOTIFY_ASYNC ? "inotify-async"
+                                                          : "inotify");
     const struct file_limits *fl = &server.file_limits;
     log_info("file cache: %zu files at most (open files limit %lu%s%lu, vm.max_map_count %lu: "
              "%zu fit)%s",

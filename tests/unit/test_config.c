@@ -285,6 +285,23 @@ static void test_set_size_suffixes(void **state)
     assert_int_equal(c.connection_memory, 67108864);
 }
 
+static void test_set_revalidate(void **state)
+{
+    (void)state;
+    struct mmapd_config c;
+    char err[ERRLEN];
+    config_defaults(&c);
+    assert_int_equal(c.revalidate, REVALIDATE_INOTIFY);
+    assert_true(set(&c, "revalidate", "inotify-async", err));
+    assert_int_equal(c.revalidate, REVALIDATE_INOTIFY_ASYNC);
+    assert_true(set(&c, "revalidate", "stat", err));
+    assert_int_equal(c.revalidate, REVALIDATE_STAT);
+    assert_true(set(&c, "revalidate", "inotify", err));
+    assert_int_equal(c.revalidate, REVALIDATE_INOTIFY);
+    assert_false(set(&c, "revalidate", "async", err));
+    assert_contains(err, "expected inotify|stat|inotify-async");
+}
+
 static void test_set_dotfiles(void **state)
 {
     (void)state;
@@ -873,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_set_listen),
         cmocka_unit_test(test_set_uint),
         cmocka_unit_test(test_set_size_suffixes),
+        cmocka_unit_test(test_set_revalidate),
         cmocka_unit_test(test_set_dotfiles),
         cmocka_unit_test(test_set_advice),
         cmocka_unit_test(test_set_unknown_option),
