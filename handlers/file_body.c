@@ -293,15 +293,18 @@ static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, boo
 }
 
 /* The whole body into buf: text pieces copied, spans read from the file. A read is checked
- * against the file as it is now (a truncated file reads short, never as zeros). With `nowait`
- * a span with a page not in the page cache stops it: BODY_COLD. */
+ * against the file as it is (a truncated file reads short), and the file's size after the
+ * reads (a truncation during one can zero what it copies). With `nowait` a span with a page
+ * not in the page cache stops it: BODY_COLD. */
 static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
 {
     struct handler_ctx *ctx = b->req->ctx;
-    uint64_t at = 0;
+    uint64_t at = 0, need = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct piece *p = &b->pieces[i];
         enum span_read r = SPAN_OK;
+        if (!p->text && p->off + p->len > need)
+            need = p->off + p->len;
         if (p->text)
             memcpy(buf + at, b->text.data + p->off, (size_t)p->len);
         else
@@ -319,6 +322,13 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
             return BODY_CHANGED;
         }
         at += p->len;
+    }
+    /* a truncation that ran during a read may have zeroed the tail of the page cache folio
+     * being copied while the read still went by the old size: the file must still hold
+     * every byte read now */
+    if (need && !mapped_file_holds(b->map, need)) {
+        metrics_read_error(ctx->metrics, MRE_SHORT);
+        return BODY_CHANGED;
     }
     return BODY_OK;
 }

@@ -8,11 +8,13 @@
  *
  * file_body_response() makes the MHD response:
  *  - a body of at most FILE_BODY_COPY_MAX bytes is read at once into one buffer with
- *    preadv2(RWF_NOWAIT): one system call per span that copies, checks the size (a truncated
- *    file reads short, never as zeros) and checks residency (a page not in the page cache
- *    fails the read at once: BODY_COLD, and the caller hands the spans to the prefetch
- *    helpers, then asks again). Where RWF_NOWAIT is not supported, a cachestat/mincore
- *    check comes first and a plain pread(2) reads;
+ *    preadv2(RWF_NOWAIT): one system call per span that copies, stops at the file's end (a
+ *    truncated file reads short) and checks residency (a page not in the page cache fails
+ *    the read at once: BODY_COLD, and the caller hands the spans to the prefetch helpers,
+ *    then asks again); then one size check (mapped_file_holds()), since a truncation that
+ *    runs during a read can zero the tail of the folio it copies while the read still goes
+ *    by the old size. Where RWF_NOWAIT is not supported, a cachestat/mincore check comes
+ *    first and a plain pread(2) reads;
  *  - a larger body is read from the file's mapping by a content reader FILE_BODY_BLOCK bytes
  *    at a time, under the SIGBUS guard and followed by a size check (mapped_file_holds()).
  *    Before it copies a block whose pages are not resident, it suspends the connection and

@@ -126,8 +126,9 @@ const unsigned char *mapped_file_base(struct mapped_file *m);
 
 /* Whether the file (the inode, wherever its name went) still has at least `end` bytes now.
  * A file truncated in place under its mapping reads as zeros in the rest of its last page,
- * without any signal: a copy of mapped bytes is known good only if this holds after the
- * copy. One fstat(2). */
+ * without any signal, and a read(2) that runs while a truncation zeroes the tail of a page
+ * cache folio copies those zeros: a copy is known good only if this holds after it. One
+ * ioctl(FIONREAD) (the size: the descriptor's position stays 0), or fstat(2). */
 bool mapped_file_holds(const struct mapped_file *m, uint64_t end);
 
 struct file_map_counts {

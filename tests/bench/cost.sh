@@ -6,7 +6,8 @@
 #                  206 from the mapping (the floor for any libmicrohttpd server);
 #   mmapd-1-async  mmapd --threads 1 --revalidate inotify-async: routing, validators,
 #                  metrics, the file cache's lookup (counters, no system call) and the body
-#                  read with one preadv2(RWF_NOWAIT) (copy, size and residency checks in one);
+#                  read with one preadv2(RWF_NOWAIT) (copy and residency check in one) and
+#                  the size checked after it (ioctl FIONREAD);
 #   mmapd-1        mmapd --threads 1 (the default): also the ioctl(FIONREAD) that makes sure
 #                  no inotify event is pending before a lookup;
 #   mmapd-zc       mmapd --threads 1 --files-zero-copy-max 1M: the body sent from the mapping
