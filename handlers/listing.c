@@ -270,14 +270,6 @@ static char *render_html(const char *rel, const struct listing *l, const char *n
 
 /* --- the handler ------------------------------------------------------------------------- */
 
-static enum MHD_Result reply_bad_parameter(struct request *req,
-                                           const struct listing_query_error *err)
-{
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
-                            "parameter", err->param, "reason", err->reason, "status", 400);
-    return reply_json(req, 400, doc);
-}
-
 /* The 200 response: `body` (consumed) with its headers, and the Link to the next page when
  * `next` is not NULL; NULL when out of memory. */
 static struct MHD_Response *page_response(char *body, size_t len, bool html, const char *next)
@@ -311,9 +303,9 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     req->rec.handler = MH_LIST;
 
     struct listing_query q;
-    struct listing_query_error err;
+    struct sample_error err;
     if (!listing_query_parse(req->query, &q, &err))
-        return reply_bad_parameter(req, &err);
+        return reply_bad_parameter(req, err.param, err.reason);
 
     bool html = listing_wants_html(
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));

@@ -14,27 +14,14 @@ static const char *const param_names[P_COUNT] = {
     [P_RECURSIVE] = "recursive", [P_LIMIT] = "limit", [P_AFTER] = "after",
 };
 
-static bool fail(struct listing_query_error *err, const char *param, size_t len,
+static bool fail(struct sample_error *err, const char *param, size_t len,
                  const char *reason)
 {
-    if (!err)
-        return false;
-    const size_t room = sizeof err->param - 1;
-    size_t n = len <= room ? len : room - 3;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)param[i];
-        err->param[i] = c >= 0x21 && c <= 0x7e ? (char)c : '?';
-    }
-    if (len > room) {
-        memcpy(err->param + n, "...", 3);
-        n += 3;
-    }
-    err->param[n] = '\0';
-    err->reason = reason;
+    sample_error_set(err, param, len, reason);
     return false;
 }
 
-static bool fail_id(struct listing_query_error *err, enum param_id id, const char *reason)
+static bool fail_id(struct sample_error *err, enum param_id id, const char *reason)
 {
     return fail(err, param_names[id], strlen(param_names[id]), reason);
 }
@@ -104,7 +91,7 @@ static const char *parse_limit(const char *p, const char *end, size_t *out)
 }
 
 static bool parse_element(const char *b, const char *e, struct listing_query *q, bool *seen,
-                          struct listing_query_error *err)
+                          struct sample_error *err)
 {
     const char *eq = memchr(b, '=', (size_t)(e - b));
     const char *name_end = eq ? eq : e;
@@ -158,7 +145,7 @@ static bool parse_element(const char *b, const char *e, struct listing_query *q,
 }
 
 bool listing_query_parse(const char *query, struct listing_query *q,
-                         struct listing_query_error *err)
+                         struct sample_error *err)
 {
     q->recursive = false;
     q->limit = LISTING_DEFAULT_LIMIT;

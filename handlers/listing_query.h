@@ -42,6 +42,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "handlers/sampler.h" /* struct sample_error: a bad query parameter, for either */
+
 #define LISTING_DEFAULT_LIMIT 1000
 #define LISTING_MAX_LIMIT 10000 /* a literal: its reason text spells it */
 #define LISTING_MAX_AFTER (PATH_MAX - 1)
@@ -54,14 +56,9 @@ struct listing_query {
     char after[LISTING_MAX_AFTER + 1]; /* NUL-terminated when has_after */
 };
 
-struct listing_query_error {
-    char param[40];
-    const char *reason; /* a fixed text */
-};
-
 /* Parses `query` (NULL or "" means no parameters: the defaults). true fills `q`; false fills
  * `err` (when not NULL) and leaves `q` unspecified. */
 bool listing_query_parse(const char *query, struct listing_query *q,
-                         struct listing_query_error *err);
+                         struct sample_error *err);
 
 #endif

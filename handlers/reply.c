@@ -161,3 +161,10 @@ enum MHD_Result reply_preflight(struct request *req)
     }
     return reply_queue(req, 204, r, 0);
 }
+
+enum MHD_Result reply_bad_parameter(struct request *req, const char *param, const char *reason)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
+                            "parameter", param, "reason", reason, "status", 400);
+    return reply_json(req, 400, doc);
+}

@@ -24,6 +24,10 @@ enum MHD_Result reply_status(struct request *req, unsigned status);
 /* Queues `doc` (consumed) as application/json. */
 enum MHD_Result reply_json(struct request *req, unsigned status, json_t *doc);
 
+/* 400 with {"error": "bad query parameter", "parameter", "reason", "status": 400}: the answer of
+ * /sample and listings to a query parameter they refuse. */
+enum MHD_Result reply_bad_parameter(struct request *req, const char *param, const char *reason);
+
 /* Queues a 405 naming the allowed methods ("GET, HEAD"). */
 enum MHD_Result reply_method_not_allowed(struct request *req, const char *allow);
 

@@ -25,13 +25,6 @@
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
-static enum MHD_Result reply_bad_parameter(struct request *req, const struct sample_error *err)
-{
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:i}", "error", "bad query parameter",
-                            "parameter", err->param, "reason", err->reason, "status", 400);
-    return reply_json(req, 400, doc);
-}
-
 /* A seed for a request that names none: 16 bytes of getrandom(), the clock and a counter. */
 static uint64_t fresh_seed(struct handler_ctx *ctx)
 {
@@ -176,7 +169,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
     struct sample_error err;
     if (sampler_init(&s, &spec, &err) != SAMPLE_OK) {
         file_map_release(m);
-        return reply_bad_parameter(req, &err);
+        return reply_bad_parameter(req, err.param, err.reason);
     }
     h.s = &s;
     size_t n = (size_t)s.count; /* <= n <= --max-sample-records */
@@ -194,7 +187,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
                          "the offsets do not fit in the Sample-Offsets header ("
                          XSTR(SAMPLE_OFFSETS_HEADER_MAX) " bytes); use format=multipart or "
                          "format=json");
-        return reply_bad_parameter(req, &err);
+        return reply_bad_parameter(req, err.param, err.reason);
     }
     h.offsets_header = offsets_header;
     if (prefetch_records(req, m, base, offsets, n, q->size)) {
@@ -246,7 +239,7 @@ enum MHD_Result sample_handle(struct request *req, const char *raw_path)
     struct sample_error err;
     if (!sample_query_parse(req->query, ctx->max_sample_records, ctx->max_sample_bytes, &q,
                             &err))
-        return reply_bad_parameter(req, &err);
+        return reply_bad_parameter(req, err.param, err.reason);
 
     struct mapped_file *m;
     unsigned open_status =
