@@ -224,19 +224,28 @@ void file_map_counts(struct file_map *fm, struct file_map_counts *out)
 
 unsigned long mapped_file_links(const struct mapped_file *m) { return m->nlink; }
 
+static bool same_time(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* m is the file (dev, ino) with this size, mtime and ctime. */
+static bool same_identity(const struct mapped_file *m, dev_t dev, ino_t ino, uint64_t size,
+                          struct timespec mtim, struct timespec ctim)
+{
+    return m->dev == dev && m->ino == ino && m->info.size == size && same_time(m->mtim, mtim) &&
+           same_time(m->ctim, ctim);
+}
+
 bool mapped_file_same(const struct mapped_file *m, const struct stat *st)
 {
-    return m->dev == st->st_dev && m->ino == st->st_ino &&
-           m->info.size == (uint64_t)st->st_size && m->mtim.tv_sec == st->st_mtim.tv_sec &&
-           m->mtim.tv_nsec == st->st_mtim.tv_nsec && m->ctim.tv_sec == st->st_ctim.tv_sec &&
-           m->ctim.tv_nsec == st->st_ctim.tv_nsec;
+    return same_identity(m, st->st_dev, st->st_ino, (uint64_t)st->st_size, st->st_mtim,
+                         st->st_ctim);
 }
 
 static bool same_file(const struct mapped_file *a, const struct mapped_file *b)
 {
-    return a->dev == b->dev && a->ino == b->ino && a->info.size == b->info.size &&
-           a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
-           a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+    return same_identity(a, b->dev, b->ino, b->info.size, b->mtim, b->ctim);
 }
 
 /* The link that points to the entry of (rel, cls) in its chain, or NULL. Lock held. */
