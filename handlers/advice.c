@@ -10,7 +10,11 @@
 #include "handlers/page_size.h"
 #include "metrics/metrics.h"
 
-static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random"};
+_Static_assert(ACCESS_CLASS_COUNT == METRICS_ADVICE_CLASSES,
+               "metrics.h counts the access classes of advice.h");
+
+static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random",
+                                                             "range"};
 static const char *const advice_names[ADVICE_COUNT] = {"normal", "sequential", "random",
                                                        "willneed", "dontneed"};
 static const int advice_values[ADVICE_COUNT] = {MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM,
@@ -22,8 +26,9 @@ const char *advice_name(enum advice a) { return advice_names[a]; }
 
 void advice_policy_defaults(struct advice_policy *p)
 {
-    p->mask[ACCESS_STREAM] = (1u << ADVICE_SEQUENTIAL) | (1u << ADVICE_WILLNEED);
+    p->mask[ACCESS_STREAM] = 1u << ADVICE_SEQUENTIAL;
     p->mask[ACCESS_RANDOM] = (1u << ADVICE_RANDOM) | (1u << ADVICE_WILLNEED);
+    p->mask[ACCESS_RANGE] = 1u << ADVICE_WILLNEED;
 }
 
 static int lookup(const char *const *names, int n, const char *s, size_t len)
@@ -38,12 +43,12 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
 {
     const char *eq = strchr(spec, '=');
     if (!eq) {
-        snprintf(err, errlen, "'%s' is not CLASS=LIST (classes: stream, random)", spec);
+        snprintf(err, errlen, "'%s' is not CLASS=LIST (classes: stream, range, random)", spec);
         return false;
     }
     int c = lookup(class_names, ACCESS_CLASS_COUNT, spec, (size_t)(eq - spec));
     if (c < 0) {
-        snprintf(err, errlen, "unknown access class '%.*s' (classes: stream, random)",
+        snprintf(err, errlen, "unknown access class '%.*s' (classes: stream, range, random)",
                  (int)(eq - spec), spec);
         return false;
     }
@@ -75,6 +80,13 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
     }
     if (__builtin_popcount(mask & MAPPING_WIDE) > 1) {
         snprintf(err, errlen, "at most one of normal, sequential, random in '%s'", spec);
+        return false;
+    }
+    if (c == ACCESS_RANGE && (mask & ~(1u << ADVICE_WILLNEED))) {
+        snprintf(err, errlen,
+                 "class range takes willneed or none, not '%s' (its bodies are read with "
+                 "pread, not from a mapping)",
+                 eq + 1);
         return false;
     }
     p->mask[c] = mask;

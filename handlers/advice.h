@@ -1,7 +1,13 @@
 /* advice.h - the madvise policy: which hints each access class gets, and applying them.
  *
- * A policy maps each access class (stream: /files, random: /sample) to a set of advice
- * names: at most one of normal/sequential/random (applied to the class's mapping when it is
+ * A policy maps each access class to a set of advice names. The class follows the shape of
+ * the read, not only the endpoint:
+ *   - stream: a /files body streamed from the mapping (longer than FILE_BODY_COPY_MAX, 1 MiB);
+ *   - range:  a /files body read at once with pread (up to 1 MiB: small files, ranges, the
+ *             spans of a multi-range answer); it takes willneed (posix_fadvise on every span
+ *             before the reads, one deep queue) or nothing, since no mapping is read;
+ *   - random: /sample's records, from their own mapping.
+ * Advice: at most one of normal/sequential/random (applied to the class's mapping when it is
  * created), plus willneed (on the requested span before sending, when it is cold, in
  * windows of at most read_ahead_kb, never more than ADVICE_PREFETCH_WINDOWS windows per
  * call) and dontneed (on what was read, once it was copied). "none" is the empty set.
@@ -15,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum access_class { ACCESS_STREAM, ACCESS_RANDOM, ACCESS_CLASS_COUNT };
+enum access_class { ACCESS_STREAM, ACCESS_RANDOM, ACCESS_RANGE, ACCESS_CLASS_COUNT };
 
 enum advice {
     ADVICE_NORMAL,

@@ -117,6 +117,8 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
     const unsigned char *base = mapped_file_base(m);
+    /* a body that a page-cache-only read found cold is one read at once */
+    enum access_class cls = known_cold ? ACCESS_RANGE : ACCESS_STREAM;
     uint64_t missing = 0;
     for (size_t i = 0; i < n && base; i++)
         missing += residency_missing(base, known_cold ? -1 : fi->fd, spans[i].first,
@@ -128,7 +130,7 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
     struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
     if (sp) {
         struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .by_read = known_cold, .cls = ACCESS_STREAM,
+                                   .by_read = known_cold, .cls = cls,
                                    .handler = MH_FILES, .nspans = n, .spans = sp};
         for (size_t i = 0; i < n; i++)
             sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
@@ -139,7 +141,7 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
         return false; /* queue full: serve at once */
     }
     for (size_t i = 0; i < n; i++)
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, base, spans[i].first,
+        advice_willneed(&ctx->policy, ctx->metrics, cls, base, spans[i].first,
                         range_length(&spans[i]), ctx->prefetch_window);
     return false;
 }

@@ -42,7 +42,7 @@ enum metric_reject {
 };
 
 /* The madvise classes and advice, in the order of handlers/advice.h. */
-#define METRICS_ADVICE_CLASSES 2
+#define METRICS_ADVICE_CLASSES 3
 #define METRICS_ADVICE_KINDS 5
 
 /* How much each request records: OFF nothing per request (no request, duration, byte or range

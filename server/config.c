@@ -104,9 +104,10 @@ static const struct option_def options[] = {
      "and page-cache misses) (default full)",
      instrument_choices},
     {"advice", OPT_ADVICE, FIELD(advice), 0, 0, "CLASS=LIST",
-     "madvise policy for an access class, repeatable: stream=sequential,willneed (default), "
-     "random=random,willneed (default); advice: none normal sequential random willneed "
-     "dontneed", NULL},
+     "madvise policy for an access class, repeatable: stream (/files bodies over 1 MiB, "
+     "streamed from the mapping; default sequential), range (/files bodies up to 1 MiB, read "
+     "at once; willneed or none; default willneed), random (/sample; default "
+     "random,willneed); advice: none normal sequential random willneed dontneed", NULL},
     {"instance-name", OPT_NAME, FIELD(instance_name), 1, sizeof(((struct mmapd_config *)0)->instance_name) - 1,
      "NAME", "sent as the Mmapd-Instance header of every response, to tell replicas apart "
      "behind a load balancer: letters, digits, '.', '_', '-' (default: none)", NULL},

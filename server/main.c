@@ -60,9 +60,10 @@ int main(int argc, char **argv)
     if (!server_start(&server, &cfg, root, err, sizeof err))
         return fail(err);
 
-    char stream[64], random[64];
+    char stream[64], random[64], range[64];
     advice_policy_format(&cfg.advice, ACCESS_STREAM, stream, sizeof stream);
     advice_policy_format(&cfg.advice, ACCESS_RANDOM, random, sizeof random);
+    advice_policy_format(&cfg.advice, ACCESS_RANGE, range, sizeof range);
     log_info("listening on http://%s", server.bound);
     log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
              demo ? (demo_created ? ", just created)" : ")") : "");
@@ -70,12 +71,12 @@ int main(int argc, char **argv)
              "(+%u answered 503) connection-timeout=%us header-timeout=%us connection-memory=%zu "
              "max-ranges=%u max-sample-records=%u max-sample-bytes=%zu sample-iovec-max=%u "
              "files-zero-copy-max=%zu "
-             "advice stream=%s random=%s read-ahead=%zuKiB%s revalidate=%s",
+             "advice stream=%s range=%s random=%s read-ahead=%zuKiB%s revalidate=%s",
              cfg.threads, server.limits.max_connections, server.limits.over_max_connections,
              server.limits.per_ip, server.limits.over_per_ip, cfg.connection_timeout,
              cfg.header_timeout, cfg.connection_memory,
              cfg.max_ranges, cfg.max_sample_records, cfg.max_sample_bytes,
-             cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, random,
+             cfg.sample_iovec_max, cfg.files_zero_copy_max, stream, range, random,
              server.handlers.prefetch_window / 1024,
              server.read_ahead_from_sysfs ? "" : " (default: not found in sysfs)",
              !server.handlers.paths                         ? "stat"

@@ -10,10 +10,10 @@
 #           answers fewer ranges per request (lighttpd: 10) gets groups of its own size
 #   big     64 random 1 MiB ranges, one GET each, one keep-alive connection
 #   whole   the whole file, one GET (curl)
-# mmapd modes: default; none (--advice stream=none --advice random=none); each hint alone
-# (stream=sequential, stream=willneed for the /files cases; random=random, random=willneed
-# for /sample; the other class set to none). /files uses only the stream class and /sample
-# only the random class, so each case runs the modes of its own class.
+# mmapd modes: default; none (every class none); and the hints of the case's own class alone
+# (the other classes none): whole (class stream) stream=sequential, stream=willneed and
+# stream=sequential+willneed (both); sample (class random) random=random, random=willneed;
+# big and multi are bodies read at once (class range: willneed, the default, or none).
 # Every run: stop the server (a mapping keeps pages cached), evict the file (fsync +
 # posix_fadvise DONTNEED), check with fincore that nothing of it is resident (the run is
 # marked not-cold otherwise), start the server, wait for an idle machine (CPUs >= IDLE_PCT %
@@ -25,14 +25,14 @@
 # file by a second, warm download through sha256sum): a run with a wrong answer is marked
 # bad and left out of the table. A run slower than twice the median of its repetitions is
 # run once more, and the new run replaces it.
-# Writes RESULTS/cold.csv (every run), cold.md (medians, min..max, amplification, ratio to
+# Writes RESULTS/cold.csv (every run), cold_device.csv (every fio run), cold.md (medians, min..max, amplification, ratio to
 # mmapd default, the machine) and cold.png (gnuplot); RESULTS = tests/bench/results.
 # Environment, for development runs: COLD_SIZE_MB (1024), COLD_SAMPLES (4096),
 # COLD_RANGES_PER_REQ (64), COLD_BIG (64 ranges of 1 MiB), COLD_SERVERS ("mmapd nginx
 # lighttpd caddy"), COLD_CASES ("sample multi big whole"), COLD_MAX_RESIDENT_KB (256),
 # COLD_NGINX_NOPUSH (off: see below),
 # COLD_RESULTS (the output directory), IDLE_PCT (90), IDLE_WAIT (60 tries of about 1.5 s).
-# Needs curl python3 fincore (util-linux) gnuplot; peers that are not installed are skipped
+# Needs curl python3 fincore (util-linux) gnuplot fio; peers that are not installed are skipped
 # with a note. On demand only: never part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,7 +50,7 @@ max_resident=$((${COLD_MAX_RESIDENT_KB:-256} * 1024))
 results=${COLD_RESULTS:-tests/bench/results}
 command_line="tests/bench/cold.sh $*"
 for cmd in curl python3 fincore gnuplot sha256sum; do
-  command -v "$cmd" >/dev/null || { echo "cold.sh needs $cmd (apt-get install curl python3 util-linux gnuplot-nox)" >&2; exit 1; }
+  command -v "$cmd" >/dev/null || { echo "cold.sh needs $cmd (apt-get install curl python3 util-linux gnuplot-nox fio)" >&2; exit 1; }
 done
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
@@ -91,15 +91,42 @@ BENCH_IDLE_CHECK=bench_disk_quiet
 resident() { bench_resident "$file"; }
 evict() { bench_evict "$file"; }
 
+# The device's own time for each case (fio, O_DIRECT, read-only, no page cache), once per
+# repetition: whole = the file read sequentially in 1 MiB blocks at queue depth 1 and 8 (the
+# faster counts); big = 64 random 1 MiB reads at queue depth 1; sample = 4096 random 4 KiB
+# reads at queue depth 32 (what a batch of hints can keep in flight) and at queue depth 1
+# (what a server reading one range after the other is bound by). Appended to device.csv.
+device_csv=$work/device.csv
+echo "rep,test,ms" > "$device_csv"
+fio_ms() { # NAME FIO-ARGS...: the job's read time in ms (bytes / bandwidth)
+  local name=$1; shift
+  fio --name="$name" --filename="$file" --readonly --direct=1 --ioengine=libaio \
+    --output-format=json "$@" 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["jobs"][0]["read"]; print(f"{r[\"io_bytes\"] / r[\"bw_bytes\"] * 1000:.1f}")'
+}
+measure_device() { # REP
+  command -v fio >/dev/null || return 0
+  local r=$1
+  {
+    echo "$r,seq_1m_qd1,$(fio_ms seq1 --rw=read --bs=1M --iodepth=1)"
+    echo "$r,seq_1m_qd8,$(fio_ms seq8 --rw=read --bs=1M --iodepth=8)"
+    echo "$r,rand_1m_qd1,$(fio_ms rand1m --rw=randread --bs=1M --iodepth=1 --io_size=$((big * big_size)) --randseed="$r")"
+    echo "$r,rand_4k_qd32,$(fio_ms rand4k32 --rw=randread --bs=$record --iodepth=32 --io_size=$((samples * record)) --randseed="$r")"
+    echo "$r,rand_4k_qd1,$(fio_ms rand4k1 --rw=randread --bs=$record --iodepth=1 --io_size=$((samples * record)) --randseed="$r")"
+  } >> "$device_csv"
+}
+command -v fio >/dev/null || notes+=("fio is not installed: no device figures (apt-get install fio)")
+
 # Servers: NAME[:MODE] rows; peers that are missing are skipped with a note.
 notes=()
 declare -A advice=(
   [default]=""
-  [none]="--advice stream=none --advice random=none"
-  [stream=sequential]="--advice stream=sequential --advice random=none"
-  [stream=willneed]="--advice stream=willneed --advice random=none"
-  [random=random]="--advice stream=none --advice random=random"
-  [random=willneed]="--advice stream=none --advice random=willneed"
+  [none]="--advice stream=none --advice range=none --advice random=none"
+  [stream=sequential]="--advice stream=sequential --advice range=none --advice random=none"
+  [stream=willneed]="--advice stream=willneed --advice range=none --advice random=none"
+  [stream=sequential+willneed]="--advice stream=sequential,willneed --advice range=none --advice random=none"
+  [random=random]="--advice stream=none --advice range=none --advice random=random"
+  [random=willneed]="--advice stream=none --advice range=none --advice random=willneed"
 )
 # nginx with tcp_nopush on (compare.sh's config) stalls about 40 ms on every cold multi-range
 # answer (TCP_CORK, then a small last segment waiting for a delayed ACK): 2.9 s instead of
@@ -118,9 +145,12 @@ for s in "${servers[@]}"; do [ "$s" = mmapd ] && have_mmapd=1; done
 rows_for() { # CASE -> the server:mode rows that run it
   local c=$1
   if [ "$have_mmapd" = 1 ]; then
-    if [ "$c" = sample ]; then echo mmapd:default mmapd:none mmapd:random=random mmapd:random=willneed
-    else echo mmapd:default mmapd:none mmapd:stream=sequential mmapd:stream=willneed
-    fi
+    case $c in
+      sample) echo mmapd:default mmapd:none mmapd:random=random mmapd:random=willneed ;;
+      whole) echo mmapd:default mmapd:none mmapd:stream=sequential mmapd:stream=willneed \
+                  mmapd:stream=sequential+willneed ;;
+      *) echo mmapd:default mmapd:none ;; # range class: willneed (the default) or none
+    esac
   fi
   [ "$c" = sample ] || for p in "${peers[@]}"; do echo "$p:-"; done
 }
@@ -225,6 +255,8 @@ run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
 }
 
 for r in $(seq "$reps"); do
+  stop_server
+  measure_device "$r"
   for c in "${cases[@]}"; do
     for row in $(rows_for "$c"); do
       run_one "$c" "${row%%:*}" "${row#*:}" "$r" 1
@@ -250,7 +282,8 @@ for p in "${peers[@]}"; do
   esac
 done
 note_text=$(printf '%s\n' "${notes[@]+"${notes[@]}"}")
-python3 tests/bench/cold_report.py report "$csv" --out "$results/cold.md" --plot "$work/plot" \
+cp "$device_csv" "$results/cold_device.csv"
+python3 tests/bench/cold_report.py report "$csv" --device "$device_csv" --out "$results/cold.md" --plot "$work/plot" \
   --command "$command_line" --machine "$machine" --versions "$versions" --notes "$note_text" \
   --file-mb "$size_mb" --samples "$samples" --record "$record" --big "$big" --per-req "$per_req" \
   --counter "$([ -n "$devname" ] && echo "sectors read from /dev/$devname (/proc/diskstats)" || echo "pgpgin (/proc/vmstat)")"

@@ -15,6 +15,7 @@ import os
 import statistics
 
 ORDER = ["mmapd:default", "mmapd:none", "mmapd:stream=sequential", "mmapd:stream=willneed",
+         "mmapd:stream=sequential+willneed",
          "mmapd:random=random", "mmapd:random=willneed", "nginx:-", "lighttpd:-", "caddy:-"]
 LABEL = {"mmapd:default": "mmapd default", "mmapd:none": "mmapd none",
          "nginx:-": "nginx (1 worker)", "lighttpd:-": "lighttpd", "caddy:-": "caddy"}
@@ -52,8 +53,38 @@ def cmd_outliers(a):
                 print(r["case"], r["server"], r["mode"], r["rep"])
 
 
+# The device's limit for each case: (fio tests whose fastest median is the limit, what it is).
+DEVICE = {
+    "whole": (["seq_1m_qd1", "seq_1m_qd8"], "sequential 1 MiB reads, the faster of queue depth 1 and 8"),
+    "big": (["rand_1m_qd1"], "64 random 1 MiB reads at queue depth 1"),
+    "sample": (["rand_4k_qd32"], "4096 random 4 KiB reads at queue depth 32"),
+    "multi": (["rand_4k_qd32"], "4096 random 4 KiB reads at queue depth 32"),
+}
+
+
+def device_limits(path):
+    """{case: (ms, text)} from cold.sh's device.csv (medians over the repetitions), and the
+    medians of every test."""
+    if not path or not os.path.exists(path):
+        return {}, {}
+    per = {}
+    for r in csv.DictReader(open(path)):
+        try:
+            per.setdefault(r["test"], []).append(float(r["ms"]))
+        except ValueError:
+            pass
+    med = {t: statistics.median(v) for t, v in per.items() if v}
+    out = {}
+    for c, (tests, text) in DEVICE.items():
+        have = [med[t] for t in tests if t in med]
+        if have:
+            out[c] = (min(have), text)
+    return out, med
+
+
 def cmd_report(a):
     allrows = list(csv.DictReader(open(a.csv)))
+    device, device_med = device_limits(a.device)
     rows = kept(allrows)
     good = [r for r in rows if r["status"] == "ok"]
     os.makedirs(a.plot, exist_ok=True)
@@ -79,9 +110,14 @@ def cmd_report(a):
       "checked with fincore), the server started, and the machine let go idle. "
       f"Read = {a.counter} over the run, machine-wide; amplification = read / bytes "
       "requested. Medians, min..max; ratio = median wall / median wall of mmapd default in the "
-      "same case. mmapd modes: none = `--advice stream=none --advice random=none`; a hint "
-      "alone = that hint for its class and none for the other (/files uses the stream class, "
-      "/sample the random class).\n")
+      "same case; vs device = median wall / the device's own time for the same reads (fio, "
+      "O_DIRECT, medians over the repetitions). mmapd modes: none = every class `none`; a "
+      "hint alone = that hint for the case's class and none for the others (/files bodies "
+      "over 1 MiB use the stream class, bodies read at once the range class, /sample the "
+      "random class).\n")
+    if device_med:
+        w("Device (fio, O_DIRECT, medians): " + ", ".join(
+            f"{t} {ms:.0f} ms" for t, ms in sorted(device_med.items())) + ".\n")
     if a.notes.strip():
         w("Notes:\n")
         for n in a.notes.strip().split("\n"):
@@ -93,9 +129,12 @@ def cmd_report(a):
         if not rs and not any(r["case"] == c for r in rows):
             continue
         w(f"## {title[c]}\n")
+        dev = device.get(c)
+        if dev:
+            w(f"The device: {dev[0]:.0f} ms ({dev[1]}).\n")
         w("| case | mode/server | requests | median wall ms | min..max | read MiB | "
-          "amplification | ratio vs mmapd default | runs |")
-        w("|---|---|---|---|---|---|---|---|---|")
+          "amplification | ratio vs mmapd default | vs device | runs |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         groups = {}
         for r in rs:
             groups.setdefault(key(r), []).append(r)
@@ -108,7 +147,7 @@ def cmd_report(a):
             total = sum(1 for r in rows if r["case"] == c and key(r) == k)
             if not g:
                 if total:
-                    w(f"| {c} | {label(k)} | | no valid run | | | | | 0 of {total} |")
+                    w(f"| {c} | {label(k)} | | no valid run | | | | | | 0 of {total} |")
                 continue
             wall = [float(r["wall_ms"]) for r in g]
             m = statistics.median(wall)
@@ -119,8 +158,9 @@ def cmd_report(a):
             readm = statistics.median(int(r["read_bytes"]) for r in g) / 2**20
             amp = statistics.median(float(r["amplification"]) for r in g)
             ratio = f"{m / base:.2f}" if base else "-"
+            vsdev = f"{m / dev[0]:.2f}x" if dev else "-"
             w(f"| {c} | {label(k)} | {reqtxt} | {m:.0f} | {min(wall):.0f}..{max(wall):.0f} | "
-              f"{readm:.1f} | {amp:.2f}x | {ratio} | {len(g)} of {total} |")
+              f"{readm:.1f} | {amp:.2f}x | {ratio} | {vsdev} | {len(g)} of {total} |")
             plot.append(f'"{label(k)}" {m:.1f} {1 if k.startswith("mmapd:") else 2}')
         w("")
         if len(plot) > 1:
@@ -170,6 +210,7 @@ def main():
     for name in ("out", "plot", "command", "machine", "versions", "counter"):
         r.add_argument(f"--{name}", required=True)
     r.add_argument("--notes", default="")
+    r.add_argument("--device", default="")
     for name in ("file-mb", "samples", "record", "big", "per-req"):
         r.add_argument(f"--{name}", type=int, required=True)
     a = p.parse_args()

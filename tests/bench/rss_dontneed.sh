@@ -24,7 +24,7 @@ mkdir -p "$work/root"
 head -c $((size_mb * 1024 * 1024)) /dev/urandom > "$work/root/big.bin"
 cat "$work/root/big.bin" > /dev/null # warm
 
-declare -A flags=([default]="" [dontneed]="--advice stream=sequential,willneed,dontneed")
+declare -A flags=([default]="" [dontneed]="--advice stream=sequential,dontneed")
 modes=(default dontneed)
 out=tests/bench/results/rss_dontneed.md
 {

@@ -125,6 +125,8 @@ expect_error("advice two access patterns", ["--advice", "stream=sequential,rando
              ["--advice", "sequential", "random"])
 expect_error("advice without =", ["--advice", "stream"], ["--advice", "stream"])
 expect_error("advice empty list", ["--advice", "stream="], ["--advice"])
+expect_error("advice range with a mapping hint", ["--advice", "range=sequential"],
+             ["--advice", "range takes willneed or none"])
 
 # --- the root and the port ------------------------------------------------------------------
 expect_error("missing root", ["--root", missing], [missing, "No such file"], with_defaults=False)
@@ -291,7 +293,8 @@ list_cfg = write_config("list-advice.json", json.dumps({"advice": ["stream=seque
                                                                    "random=none"]}))
 with Server(root, args=["--config", list_cfg]) as s:
     log = s.read_log()
-    check("advice stream=sequential random=none" in log, f"advice list not applied: {log!r}")
+    check("advice stream=sequential range=willneed random=none" in log,
+          f"advice list not applied: {log!r}")
 
 # --- unknown MMAPD_* variables are ignored --------------------------------------------------
 k8s = {"MMAPD_SERVICE_HOST": "10.0.0.7", "MMAPD_SERVICE_PORT": "8080",

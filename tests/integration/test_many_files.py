@@ -11,7 +11,8 @@
   rename, truncated and deleted under concurrent downloads: every answer is a whole version, a prefix of the
   truncated file's bytes cut short by a closed connection, or 404; never a zero byte.
 - The cold small-file path: a file evicted from the page cache is handed to the prefetch helpers
-  (mmapd_cold_requests_total) and served whole, with no blocking read on the HTTP thread.
+  (mmapd_cold_requests_total) and served whole, with no blocking read on the HTTP thread; its
+  prefetch and hints count in the range class (a body read at once).
 """
 import http.client
 import os
@@ -57,6 +58,10 @@ def metrics(s):
     m["open"] = metric_value(text, "mmapd_open_files", -1)
     m["cold"] = metric_value(text, 'mmapd_cold_requests_total{handler="files"}', -1)
     m["blocking"] = metric_value(text, 'mmapd_blocking_reads_total{handler="files"}', -1)
+    # a body read at once is of the range class: its prefetch wait and its WILLNEED hints
+    m["range_waits"] = metric_value(text, 'mmapd_prefetch_duration_seconds_count{class="range"}', -1)
+    m["range_hints"] = metric_value(
+        text, 'mmapd_madvise_calls_total{class="range",advice="willneed",result="ok"}', -1)
     return m
 
 
@@ -220,6 +225,10 @@ with Server(root, args=["--threads", "1"]) as s:
         check(not errors, f"cold file: {errors}")
         check(after["cold"] - before["cold"] == 1, f"cold requests {before['cold']} -> {after['cold']}")
         check(after["blocking"] == before["blocking"], f"blocking reads {after['blocking']}")
+        check(after["range_waits"] - before["range_waits"] == 1,
+              f"range-class prefetch waits {before['range_waits']} -> {after['range_waits']}")
+        check(after["range_hints"] > before["range_hints"],
+              f"range-class WILLNEED hints {before['range_hints']} -> {after['range_hints']}")
 
 shutil.rmtree(root)
 done()

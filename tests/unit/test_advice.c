@@ -80,6 +80,7 @@ static void test_names(void **state)
     (void)state;
     assert_string_equal(access_class_name(ACCESS_STREAM), "stream");
     assert_string_equal(access_class_name(ACCESS_RANDOM), "random");
+    assert_string_equal(access_class_name(ACCESS_RANGE), "range");
     assert_string_equal(advice_name(ADVICE_NORMAL), "normal");
     assert_string_equal(advice_name(ADVICE_SEQUENTIAL), "sequential");
     assert_string_equal(advice_name(ADVICE_RANDOM), "random");
@@ -93,10 +94,12 @@ static void test_defaults(void **state)
     struct advice_policy p;
     memset(&p, 0xff, sizeof p);
     advice_policy_defaults(&p);
-    expect_format(&p, ACCESS_STREAM, "sequential,willneed");
+    expect_format(&p, ACCESS_STREAM, "sequential");
     expect_format(&p, ACCESS_RANDOM, "random,willneed");
-    assert_int_equal(p.mask[ACCESS_STREAM], BIT(ADVICE_SEQUENTIAL) | BIT(ADVICE_WILLNEED));
+    expect_format(&p, ACCESS_RANGE, "willneed");
+    assert_int_equal(p.mask[ACCESS_STREAM], BIT(ADVICE_SEQUENTIAL));
     assert_int_equal(p.mask[ACCESS_RANDOM], BIT(ADVICE_RANDOM) | BIT(ADVICE_WILLNEED));
+    assert_int_equal(p.mask[ACCESS_RANGE], BIT(ADVICE_WILLNEED));
 }
 
 /* ---- advice_policy_set ---- */
@@ -106,12 +109,14 @@ static void expect_set(const char *spec, enum access_class c, const char *want_f
     struct advice_policy p;
     char err[256] = "";
     advice_policy_defaults(&p);
-    unsigned other = p.mask[c == ACCESS_STREAM ? ACCESS_RANDOM : ACCESS_STREAM];
+    struct advice_policy before = p;
     if (!advice_policy_set(&p, spec, err, sizeof err))
         fail_msg("'%s' rejected: %s", spec, err);
     expect_format(&p, c, want_format);
-    /* the other class is untouched */
-    assert_int_equal(p.mask[c == ACCESS_STREAM ? ACCESS_RANDOM : ACCESS_STREAM], other);
+    /* the other classes are untouched */
+    for (int o = 0; o < ACCESS_CLASS_COUNT; o++)
+        if (o != (int)c)
+            assert_int_equal(p.mask[o], before.mask[o]);
 }
 
 static void test_set_none(void **state)
@@ -120,6 +125,8 @@ static void test_set_none(void **state)
     expect_set("stream=none", ACCESS_STREAM, "none");
     expect_set("random=none", ACCESS_RANDOM, "none");
     expect_set("random=none,none", ACCESS_RANDOM, "none");
+    expect_set("range=none", ACCESS_RANGE, "none");
+    expect_set("range=willneed", ACCESS_RANGE, "willneed");
     struct advice_policy p;
     char err[256];
     advice_policy_defaults(&p);
@@ -179,6 +186,9 @@ static void test_set_errors(void **state)
     expect_set_error("stream", "is not CLASS=LIST");
     expect_set_error("", "is not CLASS=LIST");
     expect_set_error("willneed", "is not CLASS=LIST");
+    expect_set_error("range=sequential", "class range takes willneed or none");
+    expect_set_error("range=willneed,dontneed", "class range takes willneed or none");
+    expect_set_error("range=random,willneed", "class range takes willneed or none");
 }
 
 /* ---- applying: real mappings of temporary files ---- */
@@ -360,11 +370,11 @@ static void test_willneed_windows(void **state)
     advice_policy_defaults(&p);
     map_file(&m, 64, false);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), ADVICE_PREFETCH_WINDOWS);
+    advice_willneed(&p, s, ACCESS_RANGE, m.base, 0, m.size, 4 * ps());
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), ADVICE_PREFETCH_WINDOWS);
     /* exactly ADVICE_PREFETCH_WINDOWS windows: no cap needed */
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, ADVICE_PREFETCH_WINDOWS * ps(), ps());
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 2 * ADVICE_PREFETCH_WINDOWS);
+    advice_willneed(&p, s, ACCESS_RANGE, m.base, 0, ADVICE_PREFETCH_WINDOWS * ps(), ps());
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 2 * ADVICE_PREFETCH_WINDOWS);
     /* 3 pages, window smaller than a page: one page per call */
     advice_willneed(&p, s, ACCESS_RANDOM, m.base, 8 * ps(), 3 * ps(), 100);
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 3);
@@ -374,7 +384,7 @@ static void test_willneed_windows(void **state)
     /* the same span with a 2-page window: one call */
     advice_willneed(&p, s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, 2 * ps());
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 6);
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 1), 0);
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 1), 0);
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 1), 0);
     assert_int_equal(total_calls(s), 2 * ADVICE_PREFETCH_WINDOWS + 6);
     unmap_file(&m);
@@ -404,12 +414,12 @@ static void test_prefetch_cold_span(void **state)
     advice_policy_defaults(&p);
     map_cold_file(&m, 64);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps()));
-    uint64_t ok = calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0);
+    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 0, m.size, 4 * ps()));
+    uint64_t ok = calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0);
     assert_true(ok >= 1);
     assert_true(ok <= ADVICE_PREFETCH_WINDOWS);
     assert_int_equal(ok, ADVICE_PREFETCH_WINDOWS);
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 1), 0);
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 1), 0);
     assert_int_equal(total_calls(s), ADVICE_PREFETCH_WINDOWS);
     unmap_file(&m);
 }
@@ -425,14 +435,14 @@ static void test_prefetch_cold_window_count(void **state)
     assert_true(prefetch(&p, s, ACCESS_RANDOM, m.base, m.fd, 0, 2 * ps(), ps()));
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
     /* a window smaller than a page counts as one page: 3 pages, 3 calls */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 64 * ps(), 3 * ps(), 1));
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 3);
+    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 64 * ps(), 3 * ps(), 1));
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 3);
     /* unaligned offset: the span starts at its page; 10 bytes inside one page, one call */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 128 * ps() + 10, 10, 4 * ps()));
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 4);
+    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 128 * ps() + 10, 10, 4 * ps()));
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 4);
     /* a window larger than the span: one call */
-    assert_true(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 192 * ps(), 5 * ps(), 64 * ps()));
-    assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 5);
+    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 192 * ps(), 5 * ps(), 64 * ps()));
+    assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 5);
     assert_int_equal(total_calls(s), 7);
     unmap_file(&m);
 }

@@ -20,8 +20,9 @@
 #define ERRLEN 1024
 #define BIT(a) (1u << (a))
 
-static const unsigned STREAM_DEFAULT = BIT(ADVICE_SEQUENTIAL) | BIT(ADVICE_WILLNEED);
+static const unsigned STREAM_DEFAULT = BIT(ADVICE_SEQUENTIAL);
 static const unsigned RANDOM_DEFAULT = BIT(ADVICE_RANDOM) | BIT(ADVICE_WILLNEED);
+static const unsigned RANGE_DEFAULT = BIT(ADVICE_WILLNEED);
 
 static char *const no_env[] = {NULL};
 
@@ -79,6 +80,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.config_file, "");
     assert_int_equal(c.advice.mask[ACCESS_STREAM], STREAM_DEFAULT);
     assert_int_equal(c.advice.mask[ACCESS_RANDOM], RANDOM_DEFAULT);
+    assert_int_equal(c.advice.mask[ACCESS_RANGE], RANGE_DEFAULT);
     char err[ERRLEN];
     assert_true(config_check(&c, err, sizeof err));
 }
