@@ -31,6 +31,8 @@ struct file_body {
     struct strbuf text;
     uint64_t length;
     bool failed;
+    char *filled;     /* the body, read into by a helper (file_body_fill_spans()), or NULL */
+    bool fill_failed; /* ... which did not read every span whole */
     /* the content reader's state */
     struct request *req;
     size_t cursor;        /* the piece that holds body offset cursor_pos + ... */
@@ -62,6 +64,7 @@ void file_body_free(struct file_body *b)
     if (!b)
         return;
     file_map_release(b->map);
+    free(b->filled);
     strbuf_free(&b->text);
     if (b->pieces != b->few)
         free(b->pieces);
@@ -107,6 +110,30 @@ void file_body_printf(struct file_body *b, const char *fmt, ...)
 
 uint64_t file_body_length(const struct file_body *b) { return b->length; }
 
+size_t file_body_pieces(const struct file_body *b) { return b->n; }
+
+const struct mapped_file *file_body_map(const struct file_body *b) { return b->map; }
+
+size_t file_body_fill_spans(struct file_body *b, struct prefetch_span *out, bool **failed)
+{
+    free(b->filled);
+    b->fill_failed = false;
+    if (b->failed || !(b->filled = malloc(b->length ? (size_t)b->length : 1)))
+        return 0;
+    size_t k = 0;
+    uint64_t at = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct piece *p = &b->pieces[i];
+        if (p->text)
+            memcpy(b->filled + at, b->text.data + p->off, (size_t)p->len);
+        else
+            out[k++] = (struct prefetch_span){p->off, p->len, b->filled + at};
+        at += p->len;
+    }
+    *failed = &b->fill_failed;
+    return k;
+}
+
 /* Points the cursor at the piece that holds body offset `pos`. */
 static void seek(struct file_body *b, uint64_t pos)
 {
@@ -132,7 +159,7 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
     }
     struct prefetch_job job = {.conn = b->req->conn, .map = file_map_retain(b->map),
                                .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = 1,
-                               .one = {off, rest}};
+                               .one = {off, rest, NULL}};
     if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) /* queue full: copy at once */
         return false;
     if (!b->cold_counted)
@@ -167,7 +194,7 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     b->hinted_to += len;
     if (ctx->prefetch) { /* a full queue drops it: no read-ahead this time */
         struct prefetch_job job = {.map = file_map_retain(b->map), .cls = ACCESS_STREAM,
-                                   .handler = MH_FILES, .nspans = 1, .one = {at, len}};
+                                   .handler = MH_FILES, .nspans = 1, .one = {at, len, NULL}};
         prefetch_pool_submit(ctx->prefetch, &job);
         return;
     }
@@ -296,15 +323,35 @@ static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, boo
  * against the file as it is (a truncated file reads short), and the file's size after the
  * reads (a truncation during one can zero what it copies). With `nowait` a span with a page
  * not in the page cache stops it: BODY_COLD. */
+/* A truncation that ran during a read may have zeroed the tail of the page cache folio being
+ * copied while the read still went by the old size: the file must still hold every byte
+ * read, up to `need`, now. */
+static enum body_result still_held(struct file_body *b, uint64_t need)
+{
+    if (need && !mapped_file_holds(b->map, need)) {
+        metrics_read_error(b->req->ctx->metrics, MRE_SHORT);
+        return BODY_CHANGED;
+    }
+    return BODY_OK;
+}
+
+/* The end of the body's last byte in the file: what the file must still hold. */
+static uint64_t spans_end(const struct file_body *b)
+{
+    uint64_t need = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->pieces[i].text && b->pieces[i].off + b->pieces[i].len > need)
+            need = b->pieces[i].off + b->pieces[i].len;
+    return need;
+}
+
 static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
 {
     struct handler_ctx *ctx = b->req->ctx;
-    uint64_t at = 0, need = 0;
+    uint64_t at = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct piece *p = &b->pieces[i];
         enum span_read r = SPAN_OK;
-        if (!p->text && p->off + p->len > need)
-            need = p->off + p->len;
         if (p->text)
             memcpy(buf + at, b->text.data + p->off, (size_t)p->len);
         else
@@ -323,14 +370,7 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
         }
         at += p->len;
     }
-    /* a truncation that ran during a read may have zeroed the tail of the page cache folio
-     * being copied while the read still went by the old size: the file must still hold
-     * every byte read now */
-    if (need && !mapped_file_holds(b->map, need)) {
-        metrics_read_error(ctx->metrics, MRE_SHORT);
-        return BODY_CHANGED;
-    }
-    return BODY_OK;
+    return still_held(b, spans_end(b));
 }
 
 bool file_body_copied(const struct file_body *b, const struct request *req)
@@ -365,10 +405,13 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         *res = BODY_OK;
         return r;
     }
-    char *buf = malloc(b->length ? (size_t)b->length : 1);
+    char *buf = b->filled ? b->filled : malloc(b->length ? (size_t)b->length : 1);
+    bool filled = b->filled && !b->fill_failed;
+    b->filled = NULL;
     if (!buf)
         goto consumed;
-    *res = copy_body(b, buf, true);
+    /* read by a helper while the connection was suspended: only the size check is left */
+    *res = filled ? still_held(b, spans_end(b)) : copy_body(b, buf, true);
     if (*res == BODY_COLD && req->resumed) {
         /* brought in by a helper, and evicted again since: this read waits for the disk */
         metrics_blocking_read(req->ctx->metrics, MH_FILES);

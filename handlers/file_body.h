@@ -11,7 +11,8 @@
  *    preadv2(RWF_NOWAIT): one system call per span that copies, stops at the file's end (a
  *    truncated file reads short) and checks residency (a page not in the page cache fails
  *    the read at once: BODY_COLD, and the caller hands the spans to the prefetch helpers,
- *    then asks again); then one size check (mapped_file_holds()), since a truncation that
+ *    then asks again, or, with file_body_fill_spans(), has the helper read the spans into the
+ *    body's buffer); then one size check (mapped_file_holds()), since a truncation that
  *    runs during a read can zero the tail of the folio it copies while the read still goes
  *    by the old size. Where RWF_NOWAIT is not supported, a cachestat/mincore check comes
  *    first and a plain pread(2) reads;
@@ -48,6 +49,7 @@
 #define FILE_BODY_BLOCK (256u << 10)
 
 struct file_body;
+struct prefetch_span;
 
 /* A body over the mapping `m`, taking the caller's reference; NULL when out of memory (the
  * reference is then released). */
@@ -80,6 +82,17 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
                                         enum body_result *res);
 
 void file_body_free(struct file_body *b);
+
+/* A cold body read at once, handed to a helper that reads it straight into the response:
+ * allocates the body's buffer (text pieces copied in) and writes one prefetch span per span
+ * of the file into `out` (room for file_body_pieces() of them), each saying where its bytes
+ * go; `*failed` is the flag the helper sets when a span was not read whole. Returns how many
+ * spans, 0 when out of memory. The next file_body_response() sends that buffer after the
+ * size check alone, or reads again itself when the flag is set. */
+size_t file_body_pieces(const struct file_body *b);
+size_t file_body_fill_spans(struct file_body *b, struct prefetch_span *out, bool **failed);
+/* The entry the body reads (its reference is the body's). */
+const struct mapped_file *file_body_map(const struct file_body *b);
 
 /* A response that announces `len` body bytes and never sends any (a 304's, whose
  * Content-Length must be the 200's). */

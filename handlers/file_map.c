@@ -243,7 +243,7 @@ bool mapped_file_same(const struct mapped_file *m, const struct stat *st)
                          st->st_ctim);
 }
 
-static bool same_file(const struct mapped_file *a, const struct mapped_file *b)
+bool mapped_file_same_version(const struct mapped_file *a, const struct mapped_file *b)
 {
     return same_identity(a, b->dev, b->ino, b->info.size, b->mtim, b->ctim);
 }
@@ -411,7 +411,7 @@ void file_map_insert(struct file_map *fm, struct mapped_file *m, struct watch_ma
     struct stripe *s = stripe_of(fm, m->hash);
     pthread_mutex_lock(&s->lock);
     struct mapped_file **l = find_locked(s, m->hash, m->path, m->cls);
-    if (l && same_file(*l, m)) {
+    if (l && mapped_file_same_version(*l, m)) {
         if (mark)
             unused = *mark; /* the same file is cached already: m stays detached */
     } else {

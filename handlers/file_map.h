@@ -80,6 +80,8 @@ unsigned long mapped_file_links(const struct mapped_file *m);
 
 /* Whether the entry is the file a stat of its path now describes. */
 bool mapped_file_same(const struct mapped_file *m, const struct stat *st);
+/* Whether two entries (of any class, cached or not) hold the same version of the same file. */
+bool mapped_file_same_version(const struct mapped_file *a, const struct mapped_file *b);
 
 /* The entry was found current by a stat made after its path's counters were read again into
  * `mark` (a copy of its MAP_MOVED mark, path_watch_remark()): the next lookups need no stat.

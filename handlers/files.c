@@ -109,10 +109,12 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
  * body's reader looks after the rest of a span). True when a helper took it. `known_cold`: a
  * page-cache-only read just failed, so the spans go to the helpers whatever the count says
  * (that read started the kernel's read-ahead, whose pages count as cached while in flight;
- * mincore alone counts them, as not yet there). Without helpers (or with their queue full),
- * the WILLNEED hints are given here and false says to serve now. */
+ * mincore alone counts them, as not yet there). `b`: that body read at once, which the helper
+ * then reads straight into its buffer (kept in req->pending while the connection is
+ * suspended). Without helpers (or with their queue full), the WILLNEED hints are given here
+ * and false says to serve now. */
 static bool hand_cold_spans(struct request *req, const struct byte_range *spans, size_t n,
-                            struct mapped_file *m, bool known_cold)
+                            struct mapped_file *m, bool known_cold, struct file_body *b)
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
@@ -127,15 +129,22 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
     req->resumed = true; /* whatever happens next, the next pass serves */
     if ((!missing && !known_cold) || !base)
         return false;
-    struct prefetch_span *sp = ctx->prefetch ? malloc(n * sizeof *sp) : NULL;
+    size_t room = b ? file_body_pieces(b) : n;
+    struct prefetch_span *sp = ctx->prefetch ? malloc((room ? room : 1) * sizeof *sp) : NULL;
     if (sp) {
         struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
                                    .by_read = known_cold, .cls = cls,
                                    .handler = MH_FILES, .nspans = n, .spans = sp};
-        for (size_t i = 0; i < n; i++)
-            sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i])};
+        size_t filled = b ? file_body_fill_spans(b, sp, &job.into_failed) : 0;
+        if (filled)
+            job.nspans = filled;
+        else
+            for (size_t i = 0; i < n; i++)
+                sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i]), NULL};
         if (prefetch_pool_suspend_for(ctx->prefetch, &job)) {
             metrics_cold_request(ctx->metrics, MH_FILES);
+            if (filled)
+                req->pending = b;
             return true;
         }
         return false; /* queue full: serve at once */
@@ -157,7 +166,7 @@ static bool streamed_body_cold(struct request *req, const struct file_info *fi,
     if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
         return false;
-    return hand_cold_spans(req, spans, n, m, false);
+    return hand_cold_spans(req, spans, n, m, false, NULL);
 }
 
 /* Range outcomes count once per request, not again when it resumes after a prefetch or is
@@ -181,14 +190,25 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
     enum body_result res = BODY_FAILED;
     struct MHD_Response *r = NULL;
     uint64_t len = b ? file_body_length(b) : 0;
+    if (req->pending) { /* resumed: the body a helper read, if it is of this file as it is */
+        struct file_body *p = req->pending;
+        req->pending = NULL;
+        if (b && file_body_length(p) == len && mapped_file_same_version(file_body_map(p), m)) {
+            file_body_free(b);
+            b = p;
+        } else {
+            file_body_free(p);
+        }
+    }
     if (b && !file_body_copied(b, req) && streamed_body_cold(req, fi, spans, n, m)) {
         file_body_free(b);
         goto done;
     }
     if (b)
         r = file_body_response(b, req, &res);
-    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m, true)) {
-        file_body_free(b);
+    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m, true, b)) {
+        if (req->pending != b)
+            file_body_free(b);
         goto done;
     }
     if (res == BODY_COLD) /* no helper took it: read it here (resumed, so waiting) */

@@ -1,6 +1,7 @@
 /* prefetch_pool.c - a bounded job queue and the helper threads that serve it. */
 #include "handlers/prefetch_pool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -29,19 +30,24 @@ static void job_free(struct prefetch_job *job)
     free(job->spans);
 }
 
-/* Reads [off, off+len) of the file through a scratch buffer: the pages are in when it returns
- * (or the file ended first). */
-static void read_through(int fd, uint64_t off, uint64_t len)
+/* Reads [off, off+len) of the file into `into`, or through a scratch buffer when it is NULL:
+ * the pages are in when it returns. False when the file ended first or a read failed. */
+static bool read_through(int fd, char *into, uint64_t off, uint64_t len)
 {
     char scratch[64 << 10];
     while (len > 0) {
-        ssize_t n = pread(fd, scratch, len < sizeof scratch ? (size_t)len : sizeof scratch,
-                          (off_t)off);
+        size_t want = into ? (size_t)len : len < sizeof scratch ? (size_t)len : sizeof scratch;
+        ssize_t n = pread(fd, into ? into : scratch, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
-            break;
+            return false;
         off += (uint64_t)n;
         len -= (uint64_t)n;
+        if (into)
+            into += n;
     }
+    return true;
 }
 
 static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
@@ -63,7 +69,18 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             advice_willneed(p->policy, p->metrics, job->cls, base, sp[i].off, sp[i].len,
                             p->window);
     }
-    uint64_t budget = job->conn ? PREFETCH_BUDGET : 0; /* hints only: nobody waits */
+    /* a body read at once (every span says where its bytes go): read it, no budget (such a
+     * body is at most FILE_BODY_COPY_MAX); otherwise bring pages in, hints only without a
+     * connection (nobody waits) */
+    bool fill = job->by_read && job->conn && job->nspans > 0 && sp[0].into;
+    for (size_t i = 0; fill && i < job->nspans; i++) {
+        if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS ||
+            !read_through(fd, sp[i].into, sp[i].off, sp[i].len)) {
+            *job->into_failed = true;
+            break;
+        }
+    }
+    uint64_t budget = job->conn && !fill ? PREFETCH_BUDGET : 0;
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
         uint64_t first = p->window > PREFETCH_SPAN_MIN ? p->window : PREFETCH_SPAN_MIN;
         uint64_t n = sp[i].len < first ? sp[i].len : first;
@@ -71,7 +88,7 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             n = budget;
         budget -= n;
         if (job->by_read) {
-            read_through(fd, sp[i].off, n);
+            read_through(fd, NULL, sp[i].off, n);
         } else if (!sigbus_guard_touch(base + sp[i].off, (size_t)n, page)) {
             metrics_read_error(p->metrics, MRE_SIGBUS);
             break;

@@ -4,7 +4,8 @@
  * submits a job: the spans to read from a mapping, or (`by_read`) from the file's descriptor.
  * A helper thread gives the class's WILLNEED hints over them (all windows first, so the device
  * works on them at once), then reads one byte of every page (by_read: every byte, through a
- * scratch buffer), so the request resumes when its pages are in (or when PREFETCH_DEADLINE
+ * scratch buffer, or straight into the response's buffer when the span says where), so the
+ * request resumes when its pages are in (or when PREFETCH_DEADLINE
  * passed: then it is served anyway), records the wait and charges the page faults it took to
  * the request's handler, and resumes the connection. libmicrohttpd then calls the handler
  * (or the body's content reader) again, which serves the now warm data.
@@ -34,6 +35,8 @@ struct prefetch_pool;
 
 struct prefetch_span {
     uint64_t off, len;
+    char *into; /* by_read: read the span's bytes here (len bytes), not through a scratch
+                   buffer; NULL: bring the pages in only */
 };
 
 /* What to bring in: WILLNEED over every span (windows of read_ahead_kb, at most
@@ -51,6 +54,8 @@ struct prefetch_job {
     size_t nspans;
     struct prefetch_span *spans; /* malloc'd, owned by the job; NULL: the one span `one` */
     struct prefetch_span one;
+    bool *into_failed; /* set when a span with `into` was not read whole (error, end of
+                          file, deadline); its reader must not trust those bytes */
 };
 
 struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,

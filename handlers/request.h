@@ -15,6 +15,8 @@
 #include "handlers/handler_ctx.h"
 #include "metrics/metrics.h"
 
+struct file_body;
+
 struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
@@ -24,6 +26,8 @@ struct request {
     bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */
     bool retry;    /* /files: the copy failed before anything was sent; look the file up again */
     bool retried;  /* ... which happened once already */
+    struct file_body *pending; /* /files: a body a helper reads into while the connection is
+                                  suspended (file_body_fill_spans()); freed with the request */
     bool sample_seeded;   /* sample_seed holds the seed /sample picked on the first pass */
     uint64_t sample_seed;
     struct request_record rec;

@@ -7,6 +7,7 @@
 
 #include "handlers/admission.h"
 #include "handlers/conn_watch.h"
+#include "handlers/file_body.h"
 #include "handlers/files.h"
 #include "handlers/request.h"
 #include "handlers/health.h"
@@ -176,6 +177,7 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
     conn_slot_request_done(req->slot); /* the next request line is due */
+    file_body_free(req->pending);
     free(req->query);
     free(req);
     *req_cls = NULL;

@@ -69,7 +69,7 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
                                              ctx->prefetch_window);
         req->rec.miss_bytes += missing;
         if (missing && cold)
-            cold[ncold++] = (struct prefetch_span){offsets[i], size};
+            cold[ncold++] = (struct prefetch_span){offsets[i], size, NULL};
         else if (missing && hint) /* no memory for the batch: hint as we go */
             advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, base, offsets[i],
                             size, ctx->prefetch_window);
