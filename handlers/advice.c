@@ -27,8 +27,10 @@ const char *advice_name(enum advice a) { return advice_names[a]; }
 void advice_policy_defaults(struct advice_policy *p)
 {
     p->mask[ACCESS_STREAM] = 1u << ADVICE_SEQUENTIAL;
-    p->mask[ACCESS_RANDOM] = (1u << ADVICE_RANDOM) | (1u << ADVICE_WILLNEED);
-    p->mask[ACCESS_RANGE] = 1u << ADVICE_WILLNEED;
+    p->mask[ACCESS_RANDOM] = 1u << ADVICE_RANDOM;
+    p->mask[ACCESS_RANGE] = 0;
+    for (int c = 0; c < ACCESS_CLASS_COUNT; c++)
+        p->automatic[c] = true;
 }
 
 static int lookup(const char *const *names, int n, const char *s, size_t len)
@@ -53,7 +55,7 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
         return false;
     }
     unsigned mask = 0;
-    bool none = false;
+    bool none = false, automatic = false;
     const char *item = eq + 1;
     for (;;) {
         const char *comma = strchr(item, ',');
@@ -61,10 +63,12 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
         int a = lookup(advice_names, ADVICE_COUNT, item, len);
         if (len == 4 && strncmp(item, "none", 4) == 0) {
             none = true;
+        } else if (len == 4 && strncmp(item, "auto", 4) == 0) {
+            automatic = true;
         } else if (a < 0) {
             snprintf(err, errlen,
                      "unknown advice '%.*s' (none, normal, sequential, random, willneed, "
-                     "dontneed)",
+                     "dontneed, auto)",
                      (int)len, item);
             return false;
         } else {
@@ -74,8 +78,12 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
             break;
         item = comma + 1;
     }
-    if (none && mask) {
+    if (none && (mask || automatic)) {
         snprintf(err, errlen, "'none' cannot be combined with other advice in '%s'", spec);
+        return false;
+    }
+    if (automatic && (mask & (1u << ADVICE_WILLNEED))) {
+        snprintf(err, errlen, "'auto' decides willneed: not both in '%s'", spec);
         return false;
     }
     if (__builtin_popcount(mask & MAPPING_WIDE) > 1) {
@@ -84,12 +92,13 @@ bool advice_policy_set(struct advice_policy *p, const char *spec, char *err, siz
     }
     if (c == ACCESS_RANGE && (mask & ~(1u << ADVICE_WILLNEED))) {
         snprintf(err, errlen,
-                 "class range takes willneed or none, not '%s' (its bodies are read with "
+                 "class range takes willneed, auto or none, not '%s' (its bodies are read with "
                  "pread, not from a mapping)",
                  eq + 1);
         return false;
     }
     p->mask[c] = mask;
+    p->automatic[c] = automatic;
     return true;
 }
 
@@ -105,7 +114,9 @@ void advice_policy_format(const struct advice_policy *p, enum access_class c, ch
                 return;
             n += (size_t)w;
         }
-    if (n == 0)
+    if (p->automatic[c])
+        snprintf(out + n, outsz - n, "%sauto", n ? "," : "");
+    else if (n == 0)
         snprintf(out, outsz, "none");
 }
 
@@ -143,10 +154,10 @@ struct willneed_target {
 
 /* The WILLNEED windows over [off, off+len): at most ADVICE_PREFETCH_WINDOWS of `window` bytes,
  * from the page that holds off, each given to the mapping or the descriptor and counted. */
-static void willneed_windows(const struct advice_policy *p, const struct willneed_target *t,
-                             uint64_t off, uint64_t len, size_t window)
+static void willneed_windows(const struct willneed_target *t, uint64_t off, uint64_t len,
+                             size_t window)
 {
-    if (!advice_wants(p, t->c, ADVICE_WILLNEED) || len == 0)
+    if (len == 0)
         return;
     uint64_t page = page_size();
     uint64_t start = off - off % page, end = off + len;
@@ -164,16 +175,16 @@ static void willneed_windows(const struct advice_policy *p, const struct willnee
     }
 }
 
-void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                     const void *base, uint64_t off, uint64_t len, size_t window)
+void advice_willneed(struct metrics *m, enum access_class c, const void *base, uint64_t off,
+                     uint64_t len, size_t window)
 {
     struct willneed_target t = {m, c, base, -1};
-    willneed_windows(p, &t, off, len, window);
+    willneed_windows(&t, off, len, window);
 }
 
-void advice_willneed_fd(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                        int fd, uint64_t off, uint64_t len, size_t window)
+void advice_willneed_fd(struct metrics *m, enum access_class c, int fd, uint64_t off,
+                        uint64_t len, size_t window)
 {
     struct willneed_target t = {m, c, NULL, fd};
-    willneed_windows(p, &t, off, len, window);
+    willneed_windows(&t, off, len, window);
 }

@@ -11,6 +11,8 @@
  * created), plus willneed (on the requested span before sending, when it is cold, in
  * windows of at most read_ahead_kb, never more than ADVICE_PREFETCH_WINDOWS windows per
  * call) and dontneed (on what was read, once it was copied). "none" is the empty set.
+ * `auto` (instead of willneed) lets the measurements of advice_auto.h decide, per cold
+ * request, whether WILLNEED is given: the default of every class.
  * advice_policy_set() parses "CLASS=LIST" and returns false with a message for bad input.
  * Applying never fails a request: each madvise call is counted in the metrics as ok/error.
  */
@@ -36,6 +38,7 @@ enum advice {
 
 struct advice_policy {
     unsigned mask[ACCESS_CLASS_COUNT]; /* bit (1u << enum advice) */
+    bool automatic[ACCESS_CLASS_COUNT]; /* `auto`: WILLNEED or not, as measured (advice_auto.h) */
 };
 
 struct metrics;
@@ -54,19 +57,26 @@ static inline bool advice_wants(const struct advice_policy *p, enum access_class
     return (p->mask[c] & (1u << a)) != 0;
 }
 
+/* Whether a cold request of class c may give WILLNEED hints: `willneed` or `auto`. */
+static inline bool advice_may_willneed(const struct advice_policy *p, enum access_class c)
+{
+    return advice_wants(p, c, ADVICE_WILLNEED) || p->automatic[c];
+}
+
 /* Mapping-wide advice (normal/sequential/random) on a fresh mapping of class c. */
 void advice_on_map(const struct advice_policy *p, struct metrics *m, enum access_class c,
                    void *base, size_t len);
 
-/* WILLNEED over [off, off+len) of a mapping (the caller found it cold): windows of `window`
- * bytes, at most ADVICE_PREFETCH_WINDOWS of them. Does nothing unless the policy has it. */
-void advice_willneed(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                     const void *base, uint64_t off, uint64_t len, size_t window);
+/* WILLNEED over [off, off+len) of a mapping (the caller found it cold and decided that its
+ * request gives the hint: request_willneed()): windows of `window` bytes, at most
+ * ADVICE_PREFETCH_WINDOWS of them. */
+void advice_willneed(struct metrics *m, enum access_class c, const void *base, uint64_t off,
+                     uint64_t len, size_t window);
 
 /* The same WILLNEED windows over [off, off+len) of the file open as `fd`, given with
  * posix_fadvise(2) (the same read-ahead, without a mapping); counted as `willneed`. */
-void advice_willneed_fd(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                        int fd, uint64_t off, uint64_t len, size_t window);
+void advice_willneed_fd(struct metrics *m, enum access_class c, int fd, uint64_t off,
+                        uint64_t len, size_t window);
 
 /* DONTNEED over the whole pages of [off, off+len) that were just read (the partial page at
  * the end stays): drops this process's page table entries, the page cache keeps the data.

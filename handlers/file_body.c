@@ -152,13 +152,16 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
 {
     struct handler_ctx *ctx = b->req->ctx;
     b->resumed_at = pos; /* the next call at pos copies, whatever the helper achieved */
+    bool willneed = request_willneed(b->req, ACCESS_STREAM);
     if (!ctx->prefetch) {
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, off, rest,
-                        ctx->prefetch_window);
+        if (willneed)
+            advice_willneed(ctx->metrics, ACCESS_STREAM, b->base, off, rest,
+                            ctx->prefetch_window);
         return false;
     }
     struct prefetch_job job = {.conn = b->req->conn, .map = file_map_retain(b->map),
-                               .cls = ACCESS_STREAM, .handler = MH_FILES, .nspans = 1,
+                               .cls = ACCESS_STREAM, .willneed = willneed,
+                               .handler = MH_FILES, .nspans = 1,
                                .one = {off, rest, NULL}};
     if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) /* queue full: copy at once */
         return false;
@@ -175,7 +178,8 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
 {
     struct handler_ctx *ctx = b->req->ctx;
     uint64_t window = ctx->prefetch_window;
-    if (!advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED))
+    if (!advice_may_willneed(&ctx->policy, ACCESS_STREAM) ||
+        (b->req->hints.decided && !b->req->hints.willneed))
         return;
     if (b->hint_piece != b->cursor || b->hinted_to < from) {
         b->hint_piece = b->cursor;
@@ -192,13 +196,16 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     }
     uint64_t at = b->hinted_to;
     b->hinted_to += len;
+    if (!request_willneed(b->req, ACCESS_STREAM)) /* found cold: the request decides now */
+        return;
     if (ctx->prefetch) { /* a full queue drops it: no read-ahead this time */
         struct prefetch_job job = {.map = file_map_retain(b->map), .cls = ACCESS_STREAM,
+                                   .willneed = true,
                                    .handler = MH_FILES, .nspans = 1, .one = {at, len, NULL}};
         prefetch_pool_submit(ctx->prefetch, &job);
         return;
     }
-    advice_willneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
+    advice_willneed(ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
 }
 
 /* Copies body bytes [pos, pos+max) into buf. `streaming` (the content reader): checks each

@@ -129,11 +129,12 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
     req->resumed = true; /* whatever happens next, the next pass serves */
     if ((!missing && !known_cold) || !base)
         return false;
+    bool willneed = request_willneed(req, cls);
     size_t room = b ? file_body_pieces(b) : n;
     struct prefetch_span *sp = ctx->prefetch ? malloc((room ? room : 1) * sizeof *sp) : NULL;
     if (sp) {
         struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .by_read = known_cold, .cls = cls,
+                                   .by_read = known_cold, .cls = cls, .willneed = willneed,
                                    .handler = MH_FILES, .nspans = n, .spans = sp};
         size_t filled = b ? file_body_fill_spans(b, sp, &job.into_failed) : 0;
         if (filled)
@@ -149,9 +150,9 @@ static bool hand_cold_spans(struct request *req, const struct byte_range *spans,
         }
         return false; /* queue full: serve at once */
     }
-    for (size_t i = 0; i < n; i++)
-        advice_willneed(&ctx->policy, ctx->metrics, cls, base, spans[i].first,
-                        range_length(&spans[i]), ctx->prefetch_window);
+    for (size_t i = 0; i < n && willneed; i++)
+        advice_willneed(ctx->metrics, cls, base, spans[i].first, range_length(&spans[i]),
+                        ctx->prefetch_window);
     return false;
 }
 
@@ -162,7 +163,7 @@ static bool streamed_body_cold(struct request *req, const struct file_info *fi,
                                const struct byte_range *spans, size_t n, struct mapped_file *m)
 {
     struct handler_ctx *ctx = req->ctx;
-    bool hint = advice_wants(&ctx->policy, ACCESS_STREAM, ADVICE_WILLNEED);
+    bool hint = advice_may_willneed(&ctx->policy, ACCESS_STREAM);
     if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
         return false;

@@ -15,6 +15,7 @@
 #include "handlers/access.h"
 #include "handlers/admission.h"
 #include "handlers/advice.h"
+#include "handlers/advice_auto.h"
 #include "handlers/cors.h"
 #include "handlers/file_map.h"
 #include "handlers/path_watch.h"
@@ -34,6 +35,7 @@ struct handler_ctx {
     size_t files_zero_copy_max;  /* --files-zero-copy-max: shorter spans are not copied */
     size_t prefetch_window;  /* bytes per WILLNEED call: the device's read_ahead_kb */
     struct advice_policy policy;
+    struct advice_auto *auto_advice; /* the measurements behind `auto` (NULL: none used) */
     struct file_map *maps;
     struct path_watch *paths;       /* watches that make a stat per request unneeded, or NULL */
     struct metrics *metrics;

@@ -19,6 +19,17 @@ enum MHD_Result metrics_page(struct request *req)
     in.open_files = fc.open_files;
     in.file_cache_entries = fc.cached;
     in.file_cache_capacity = fc.capacity;
+    for (int c = 0; c < ACCESS_CLASS_COUNT && ctx->auto_advice; c++) {
+        struct advice_auto_state st;
+        advice_auto_read(ctx->auto_advice, (enum access_class)c, &st);
+        in.advice_auto[c].used = ctx->policy.automatic[c];
+        for (int w = 0; w < 2; w++) {
+            in.advice_auto[c].cost_ns[w] = st.cost[w];
+            in.advice_auto[c].costs[w] = st.costs[w];
+        }
+        in.advice_auto[c].serving = st.serving;
+        in.advice_auto[c].changes = st.changes;
+    }
     const char *accept = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_ACCEPT);
     enum exposition_format fmt = exposition_negotiate(accept);

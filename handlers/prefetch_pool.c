@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handlers/page_size.h"
@@ -19,9 +20,9 @@ struct prefetch_pool {
     bool stopping;
     unsigned nthreads;
     pthread_t *threads;
-    const struct advice_policy *policy;
     struct metrics *metrics;
     size_t window;
+    uint64_t delay_ns[2]; /* [willneed]: the test knob */
 };
 
 static void job_free(struct prefetch_job *job)
@@ -61,13 +62,12 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     size_t page = (size_t)page_size();
     if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
         goto done;
-    for (size_t i = 0; i < job->nspans; i++) { /* all hints first: one deep I/O queue */
+    for (size_t i = 0; i < job->nspans && job->willneed; i++) { /* all hints first: one deep
+                                                                   I/O queue */
         if (job->by_read)
-            advice_willneed_fd(p->policy, p->metrics, job->cls, fd, sp[i].off, sp[i].len,
-                               p->window);
+            advice_willneed_fd(p->metrics, job->cls, fd, sp[i].off, sp[i].len, p->window);
         else
-            advice_willneed(p->policy, p->metrics, job->cls, base, sp[i].off, sp[i].len,
-                            p->window);
+            advice_willneed(p->metrics, job->cls, base, sp[i].off, sp[i].len, p->window);
     }
     /* a body read at once (every span says where its bytes go): read it, no budget (such a
      * body is at most FILE_BODY_COPY_MAX); otherwise bring pages in, hints only without a
@@ -97,6 +97,11 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             break;
     }
 done:
+    if (job->conn && p->delay_ns[job->willneed]) {
+        struct timespec d = {(time_t)(p->delay_ns[job->willneed] / 1000000000u),
+                             (long)(p->delay_ns[job->willneed] % 1000000000u)};
+        nanosleep(&d, NULL);
+    }
     if (job->conn)
         metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
     if (faults && getrusage(RUSAGE_THREAD, &ru1) == 0)
@@ -129,8 +134,8 @@ static void *worker(void *arg)
 }
 
 struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
-                                           const struct advice_policy *policy,
-                                           struct metrics *metrics, size_t window)
+                                           struct metrics *metrics, size_t window,
+                                           const uint64_t delay_ns[2])
 {
     struct prefetch_pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -145,9 +150,10 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
     }
     pthread_cond_init(&p->wake, NULL);
     p->cap = queue_cap;
-    p->policy = policy;
     p->metrics = metrics;
     p->window = window;
+    p->delay_ns[0] = delay_ns ? delay_ns[0] : 0;
+    p->delay_ns[1] = delay_ns ? delay_ns[1] : 0;
     for (; p->nthreads < threads; p->nthreads++)
         if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
             break;

@@ -39,7 +39,7 @@ struct prefetch_span {
                    buffer; NULL: bring the pages in only */
 };
 
-/* What to bring in: WILLNEED over every span (windows of read_ahead_kb, at most
+/* What to bring in: WILLNEED (when `willneed`) over every span (windows of read_ahead_kb, at most
  * ADVICE_PREFETCH_WINDOWS per span), then, for a job with a connection, one byte of every
  * page of the first window (or PREFETCH_SPAN_MIN bytes if more) of each span,
  * PREFETCH_BUDGET bytes in all. */
@@ -50,6 +50,7 @@ struct prefetch_job {
                      descriptor (posix_fadvise, pread into a scratch buffer), leaving the
                      mapping's page tables empty */
     enum access_class cls;
+    bool willneed;               /* give the WILLNEED hints (request_willneed()) */
     int handler;                 /* enum metric_handler: whose faults the reads are */
     size_t nspans;
     struct prefetch_span *spans; /* malloc'd, owned by the job; NULL: the one span `one` */
@@ -58,9 +59,11 @@ struct prefetch_job {
                           file, deadline); its reader must not trust those bytes */
 };
 
+/* delay_ns[willneed]: a test knob (MMAPD_TEST_HINT_DELAY_MS): a job with a connection waits
+ * that much longer before it resumes it, so that tests can make one arm of `auto` slower. */
 struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
-                                           const struct advice_policy *policy,
-                                           struct metrics *metrics, size_t window);
+                                           struct metrics *metrics, size_t window,
+                                           const uint64_t delay_ns[2]);
 /* Takes the job, with its mapping reference and spans, in every case; false when the queue
  * was full (the job was dropped: the caller resumes its connection itself). */
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job);

@@ -5,6 +5,10 @@
  * started (in flight, timed); handlers fill in what the metrics need (which handler, the
  * status and body length queued, bytes found cold, records sent), and the completion callback
  * records it (when started) and frees it.
+ *
+ * request_willneed() decides, once per request and only for one found cold, whether it gives
+ * WILLNEED hints: its class's fixed policy, or under `auto` the arm advice_auto picks (whose
+ * cost router_completed() then reports).
  */
 #ifndef MMAPD_REQUEST_H
 #define MMAPD_REQUEST_H
@@ -31,7 +35,15 @@ struct request {
     bool sample_seeded;   /* sample_seed holds the seed /sample picked on the first pass */
     uint64_t sample_seed;
     struct request_record rec;
+    struct {
+        bool decided;   /* request_willneed() was asked: the request was found cold */
+        bool willneed;  /* ... and gives WILLNEED hints */
+        bool automatic; /* ... as advice_auto picked: its cost is reported when it completes */
+        enum access_class cls;
+    } hints;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
 };
+
+bool request_willneed(struct request *req, enum access_class c);
 
 #endif

@@ -52,7 +52,7 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
-    bool hint = advice_wants(&ctx->policy, ACCESS_RANDOM, ADVICE_WILLNEED);
+    bool hint = advice_may_willneed(&ctx->policy, ACCESS_RANDOM);
     if (req->resumed || req->rec.method == MM_HEAD ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
         return false;
@@ -70,22 +70,24 @@ static bool prefetch_records(struct request *req, struct mapped_file *m,
         req->rec.miss_bytes += missing;
         if (missing && cold)
             cold[ncold++] = (struct prefetch_span){offsets[i], size, NULL};
-        else if (missing && hint) /* no memory for the batch: hint as we go */
-            advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, base, offsets[i],
-                            size, ctx->prefetch_window);
+        else if (missing && hint && request_willneed(req, ACCESS_RANDOM))
+            /* no memory for the batch: hint as we go */
+            advice_willneed(ctx->metrics, ACCESS_RANDOM, base, offsets[i], size,
+                            ctx->prefetch_window);
     }
+    bool willneed = ncold && request_willneed(req, ACCESS_RANDOM);
     if (ncold && ctx->prefetch) {
         struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .cls = ACCESS_RANDOM, .handler = MH_SAMPLE, .nspans = ncold,
-                                   .spans = cold};
+                                   .cls = ACCESS_RANDOM, .willneed = willneed,
+                                   .handler = MH_SAMPLE, .nspans = ncold, .spans = cold};
         req->resumed = true; /* whatever happens next, the next pass serves */
         if (prefetch_pool_suspend_for(ctx->prefetch, &job)) /* else queue full: serve at once */
             metrics_cold_request(ctx->metrics, MH_SAMPLE);
         return true;
     }
-    for (size_t i = 0; i < ncold && hint; i++)
-        advice_willneed(&ctx->policy, ctx->metrics, ACCESS_RANDOM, base, cold[i].off,
-                        cold[i].len, ctx->prefetch_window);
+    for (size_t i = 0; i < ncold && willneed; i++)
+        advice_willneed(ctx->metrics, ACCESS_RANDOM, base, cold[i].off, cold[i].len,
+                        ctx->prefetch_window);
     free(cold);
     return false;
 }

@@ -418,6 +418,8 @@ static const char *const L_CAR[] = {"class", "advice", "result"};
 static const char *const L_KIND[] = {"kind"};
 static const char *const L_REASON[] = {"reason"};
 static const char *const L_CLASS[] = {"class"};
+static const char *const L_CW[] = {"class", "willneed"};
+static const char *const yes_no[2] = {"no", "yes"};
 static const char *const L_TYPE[] = {"type"};
 static const char *const L_BUILD[] = {"version", "libmicrohttpd", "jansson"};
 
@@ -532,6 +534,36 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            "Files held open: cached, and in use by requests (one descriptor each).",
            METRIC_GAUGE, NULL, 0);
     sample(r, (double)in->open_files, NULL, 0);
+    family(r, "mmapd_advice_auto_willneed",
+           "Under the auto advice: 1 when cold requests of the class get WILLNEED now.",
+           METRIC_GAUGE, L_CLASS, 1);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
+        if (in->advice_auto[c].used)
+            sample(r, in->advice_auto[c].serving ? 1 : 0, NULL, 1,
+                   access_class_name((enum access_class)c));
+    family(r, "mmapd_advice_auto_cost_seconds_per_mib",
+           "Under the auto advice: what a cold request cost per MiB sent, with and without "
+           "WILLNEED (exponentially weighted average).",
+           METRIC_GAUGE, L_CW, 2);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
+        for (int w = 0; w < 2 && in->advice_auto[c].used; w++)
+            if (in->advice_auto[c].costs[w])
+                sample(r, in->advice_auto[c].cost_ns[w] / 1e9, NULL, 2,
+                       access_class_name((enum access_class)c), yes_no[w]);
+    family(r, "mmapd_advice_auto_requests_total",
+           "Under the auto advice: cold requests measured, with and without WILLNEED.",
+           METRIC_COUNTER, L_CW, 2);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
+        for (int w = 0; w < 2 && in->advice_auto[c].used; w++)
+            sample(r, (double)in->advice_auto[c].costs[w], NULL, 2,
+                   access_class_name((enum access_class)c), yes_no[w]);
+    family(r, "mmapd_advice_auto_changes_total",
+           "Under the auto advice: times the class changed between WILLNEED and none.",
+           METRIC_COUNTER, L_CLASS, 1);
+    for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
+        if (in->advice_auto[c].used)
+            sample(r, (double)in->advice_auto[c].changes, NULL, 1,
+                   access_class_name((enum access_class)c));
     family(r, "mmapd_blocking_reads_total",
            "Reads on an HTTP thread that waited for the disk (no prefetch helper took the "
            "request, or its pages were evicted again after their prefetch), by handler.",

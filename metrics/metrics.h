@@ -68,6 +68,13 @@ struct metrics_inputs {
     uint64_t connections_open;
     uint64_t open_files;                     /* file descriptors held by file entries */
     uint64_t file_cache_entries, file_cache_capacity;
+    struct {                  /* the `auto` advice of each access class (handlers/advice_auto.h) */
+        bool used;            /* the class's policy is `auto` */
+        double cost_ns[2];    /* [willneed]: average ns per MiB of cold requests, 0: none yet */
+        uint64_t costs[2];    /* [willneed]: cold requests measured */
+        bool serving;         /* the arm that serves gives WILLNEED */
+        uint64_t changes;
+    } advice_auto[METRICS_ADVICE_CLASSES];
 };
 
 struct metrics *metrics_create(enum instrument_level level);

@@ -105,9 +105,10 @@ static const struct option_def options[] = {
      instrument_choices},
     {"advice", OPT_ADVICE, FIELD(advice), 0, 0, "CLASS=LIST",
      "madvise policy for an access class, repeatable: stream (/files bodies over 1 MiB, "
-     "streamed from the mapping; default sequential), range (/files bodies up to 1 MiB, read "
-     "at once; willneed or none; default willneed), random (/sample; default "
-     "random,willneed); advice: none normal sequential random willneed dontneed", NULL},
+     "streamed from the mapping; default sequential,auto), range (/files bodies up to 1 MiB, "
+     "read at once; willneed, auto or none; default auto), random (/sample; default "
+     "random,auto); advice: none normal sequential random willneed dontneed, and auto "
+     "(WILLNEED or not, as cold requests measure on this device)", NULL},
     {"instance-name", OPT_NAME, FIELD(instance_name), 1, sizeof(((struct mmapd_config *)0)->instance_name) - 1,
      "NAME", "sent as the Mmapd-Instance header of every response, to tell replicas apart "
      "behind a load balancer: letters, digits, '.', '_', '-' (default: none)", NULL},

@@ -45,6 +45,7 @@ struct mmapd_config {
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */
     int revalidate;                  /* enum revalidate_mode */
+    uint64_t test_hint_delay_ns[2];  /* [willneed]: MMAPD_TEST_HINT_DELAY_MS, tests only */
     struct cors_policy cors;
     struct advice_policy advice;
 };

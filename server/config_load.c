@@ -183,6 +183,30 @@ static void apply_env_option(const char *name, void *cls)
     }
 }
 
+/* MMAPD_TEST_HINT_DELAY_MS=willneed=MS or none=MS, for tests of `auto` only: prefetch jobs
+ * of that arm (WILLNEED given, or not) wait MS milliseconds longer. */
+static bool apply_test_knob(struct mmapd_config *c, const char *v, char *err, size_t errlen)
+{
+    if (!v)
+        return true;
+    const char *eq = strchr(v, '=');
+    char *end = NULL;
+    bool willneed = eq && (size_t)(eq - v) == 8 && strncmp(v, "willneed", 8) == 0;
+    bool none = eq && (size_t)(eq - v) == 4 && strncmp(v, "none", 4) == 0;
+    unsigned long ms = (willneed || none) && eq[1] >= '0' && eq[1] <= '9'
+                           ? strtoul(eq + 1, &end, 10)
+                           : 0;
+    if (!end || *end != '\0' || ms > 60000) {
+        snprintf(err, errlen,
+                 "MMAPD_TEST_HINT_DELAY_MS: expected willneed=MS or none=MS (MS up to 60000), "
+                 "got '%s'",
+                 v);
+        return false;
+    }
+    c->test_hint_delay_ns[willneed] = (uint64_t)ms * 1000000u;
+    return true;
+}
+
 enum config_result config_load(struct mmapd_config *c, int argc, char *const argv[],
                                char *const envp[], char *err, size_t errlen)
 {
@@ -213,7 +237,7 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
     }
     struct env_ctx e = {c, envp, err, errlen, true};
     config_each_option(apply_env_option, &e);
-    if (!e.ok)
+    if (!e.ok || !apply_test_knob(c, env_lookup(envp, "MMAPD_TEST_HINT_DELAY_MS"), err, errlen))
         return CONFIG_ERROR;
     for (int i = 1; i < argc; i++) {
         char source[80];

@@ -138,11 +138,17 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
                               "connection counts, or no thread for the header deadline");
         goto fail;
     }
+    const bool first[ACCESS_CLASS_COUNT] = ADVICE_AUTO_FIRST;
+    s->handlers.auto_advice = advice_auto_create(first);
+    if (!s->handlers.auto_advice) {
+        snprintf(err, errlen, "out of memory for the advice measurements");
+        goto fail;
+    }
     if (cfg->prefetch_threads) {
         s->handlers.prefetch =
             prefetch_pool_create(cfg->prefetch_threads, 4 * (size_t)cfg->max_connections,
-                                 &s->handlers.policy, s->handlers.metrics,
-                                 s->handlers.prefetch_window);
+                                 s->handlers.metrics, s->handlers.prefetch_window,
+                                 cfg->test_hint_delay_ns);
         if (!s->handlers.prefetch) {
             snprintf(err, errlen, "cannot start %u prefetch threads", cfg->prefetch_threads);
             goto fail;
@@ -210,6 +216,8 @@ void server_stop(struct server *s)
     admission_destroy(s->handlers.admission);
     s->handlers.admission = NULL;
     file_map_destroy(s->handlers.maps);
+    advice_auto_destroy(s->handlers.auto_advice);
+    s->handlers.auto_advice = NULL;
     s->handlers.maps = NULL;
     path_watch_destroy(s->handlers.paths);
     s->handlers.paths = NULL;

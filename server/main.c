@@ -16,6 +16,27 @@
 
 extern char **environ;
 
+/* One line whenever an `auto` class settles after its warm-up or changes arm, with the
+ * figures it compared. `seen` holds what was last logged. */
+static void log_advice_auto(const struct server *s, struct advice_auto_state *seen)
+{
+    for (int c = 0; c < ACCESS_CLASS_COUNT; c++) {
+        struct advice_auto_state st;
+        if (!s->handlers.policy.automatic[c])
+            continue;
+        advice_auto_read(s->handlers.auto_advice, (enum access_class)c, &st);
+        bool settled = st.costs[0] >= ADVICE_AUTO_WARMUP && st.costs[1] >= ADVICE_AUTO_WARMUP;
+        bool was = seen[c].costs[0] >= ADVICE_AUTO_WARMUP && seen[c].costs[1] >= ADVICE_AUTO_WARMUP;
+        if (settled && (!was || st.changes != seen[c].changes))
+            log_info("advice auto: class %s %s WILLNEED: cold requests cost %.2f ms/MiB with it "
+                     "(%llu measured), %.2f ms/MiB without (%llu)",
+                     access_class_name((enum access_class)c), st.serving ? "gives" : "skips",
+                     st.cost[1] / 1e6, (unsigned long long)st.costs[1], st.cost[0] / 1e6,
+                     (unsigned long long)st.costs[0]);
+        seen[c] = st;
+    }
+}
+
 static int fail(const char *msg)
 {
     fprintf(stderr, "mmapd: error: %s\n", msg);
@@ -92,7 +113,10 @@ int main(int argc, char **argv)
         log_info("revalidate=stat: inotify is unavailable (%s), so every request stats its "
                  "path", strerror(server.path_watch_errno));
 
-    int sig = signals_wait(&sigs, -1);
+    struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
+    int sig;
+    while ((sig = signals_wait(&sigs, 1000)) == 0)
+        log_advice_auto(&server, seen);
     log_info("received %s, draining for up to %us", strsignal(sig), cfg.drain_timeout);
     unsigned long left = server_drain(&server, cfg.drain_timeout, &sigs);
     if (left)

@@ -10,10 +10,12 @@
 #           answers fewer ranges per request (lighttpd: 10) gets groups of its own size
 #   big     64 random 1 MiB ranges, one GET each, one keep-alive connection
 #   whole   the whole file, one GET (curl)
-# mmapd modes: default; none (every class none); and the hints of the case's own class alone
-# (the other classes none): whole (class stream) stream=sequential, stream=willneed and
-# stream=sequential+willneed (both); sample (class random) random=random, random=willneed;
-# big and multi are bodies read at once (class range: willneed, the default, or none).
+# mmapd modes: default (every class `auto`: WILLNEED or not as its cold requests measure,
+# from a fresh start in every run); none (every class none); and fixed lists of the case's
+# own class (the other classes none): whole (class stream) stream=sequential,
+# stream=willneed, stream=sequential+willneed; sample (class random) random=random,
+# random=willneed, random=random+willneed; big and multi are bodies read at once (class
+# range): range=willneed.
 # Every run: stop the server (a mapping keeps pages cached), evict the file (fsync +
 # posix_fadvise DONTNEED), check with fincore that nothing of it is resident (the run is
 # marked not-cold otherwise), start the server, wait for an idle machine (CPUs >= IDLE_PCT %
@@ -125,8 +127,10 @@ declare -A advice=(
   [stream=sequential]="--advice stream=sequential --advice range=none --advice random=none"
   [stream=willneed]="--advice stream=willneed --advice range=none --advice random=none"
   [stream=sequential+willneed]="--advice stream=sequential,willneed --advice range=none --advice random=none"
+  [range=willneed]="--advice stream=none --advice range=willneed --advice random=none"
   [random=random]="--advice stream=none --advice range=none --advice random=random"
   [random=willneed]="--advice stream=none --advice range=none --advice random=willneed"
+  [random=random+willneed]="--advice stream=none --advice range=none --advice random=random,willneed"
 )
 # nginx with tcp_nopush on (compare.sh's config) stalls about 40 ms on every cold multi-range
 # answer (TCP_CORK, then a small last segment waiting for a delayed ACK): 2.9 s instead of
@@ -146,10 +150,11 @@ rows_for() { # CASE -> the server:mode rows that run it
   local c=$1
   if [ "$have_mmapd" = 1 ]; then
     case $c in
-      sample) echo mmapd:default mmapd:none mmapd:random=random mmapd:random=willneed ;;
+      sample) echo mmapd:default mmapd:none mmapd:random=random mmapd:random=willneed \
+                   mmapd:random=random+willneed ;;
       whole) echo mmapd:default mmapd:none mmapd:stream=sequential mmapd:stream=willneed \
                   mmapd:stream=sequential+willneed ;;
-      *) echo mmapd:default mmapd:none ;; # range class: willneed (the default) or none
+      *) echo mmapd:default mmapd:none mmapd:range=willneed ;;
     esac
   fi
   [ "$c" = sample ] || for p in "${peers[@]}"; do echo "$p:-"; done

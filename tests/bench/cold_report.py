@@ -15,9 +15,9 @@ import os
 import statistics
 
 ORDER = ["mmapd:default", "mmapd:none", "mmapd:stream=sequential", "mmapd:stream=willneed",
-         "mmapd:stream=sequential+willneed",
-         "mmapd:random=random", "mmapd:random=willneed", "nginx:-", "lighttpd:-", "caddy:-"]
-LABEL = {"mmapd:default": "mmapd default", "mmapd:none": "mmapd none",
+         "mmapd:stream=sequential+willneed", "mmapd:range=willneed",
+         "mmapd:random=random", "mmapd:random=willneed", "mmapd:random=random+willneed", "nginx:-", "lighttpd:-", "caddy:-"]
+LABEL = {"mmapd:default": "mmapd default (auto)", "mmapd:none": "mmapd none",
          "nginx:-": "nginx (1 worker)", "lighttpd:-": "lighttpd", "caddy:-": "caddy"}
 CASES = ["sample", "multi", "big", "whole"]
 

@@ -126,7 +126,7 @@ expect_error("advice two access patterns", ["--advice", "stream=sequential,rando
 expect_error("advice without =", ["--advice", "stream"], ["--advice", "stream"])
 expect_error("advice empty list", ["--advice", "stream="], ["--advice"])
 expect_error("advice range with a mapping hint", ["--advice", "range=sequential"],
-             ["--advice", "range takes willneed or none"])
+             ["--advice", "range takes willneed, auto or none"])
 
 # --- the root and the port ------------------------------------------------------------------
 expect_error("missing root", ["--root", missing], [missing, "No such file"], with_defaults=False)
@@ -293,7 +293,7 @@ list_cfg = write_config("list-advice.json", json.dumps({"advice": ["stream=seque
                                                                    "random=none"]}))
 with Server(root, args=["--config", list_cfg]) as s:
     log = s.read_log()
-    check("advice stream=sequential range=willneed random=none" in log,
+    check("advice stream=sequential range=auto random=none" in log,
           f"advice list not applied: {log!r}")
 
 # --- unknown MMAPD_* variables are ignored --------------------------------------------------

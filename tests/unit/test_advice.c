@@ -41,13 +41,13 @@ static uint64_t total_calls(struct metrics *m)
  * the span's first window is not resident, and give WILLNEED hints only when some is.
  * Returns whether the span was found cold. The check by cachestat on `fd` (where the kernel
  * has it) must agree with mincore alone. */
-static bool prefetch(const struct advice_policy *p, struct metrics *m, enum access_class c,
-                     const void *base, int fd, uint64_t off, uint64_t len, size_t window)
+static bool prefetch(struct metrics *m, enum access_class c, const void *base, int fd,
+                     uint64_t off, uint64_t len, size_t window)
 {
     uint64_t missing = residency_missing(base, -1, off, len, window);
     assert_int_equal(residency_missing(base, fd, off, len, window), missing);
     if (missing)
-        advice_willneed(p, m, c, base, off, len, window);
+        advice_willneed(m, c, base, off, len, window);
     return missing != 0;
 }
 
@@ -94,12 +94,14 @@ static void test_defaults(void **state)
     struct advice_policy p;
     memset(&p, 0xff, sizeof p);
     advice_policy_defaults(&p);
-    expect_format(&p, ACCESS_STREAM, "sequential");
-    expect_format(&p, ACCESS_RANDOM, "random,willneed");
-    expect_format(&p, ACCESS_RANGE, "willneed");
+    expect_format(&p, ACCESS_STREAM, "sequential,auto");
+    expect_format(&p, ACCESS_RANDOM, "random,auto");
+    expect_format(&p, ACCESS_RANGE, "auto");
     assert_int_equal(p.mask[ACCESS_STREAM], BIT(ADVICE_SEQUENTIAL));
-    assert_int_equal(p.mask[ACCESS_RANDOM], BIT(ADVICE_RANDOM) | BIT(ADVICE_WILLNEED));
-    assert_int_equal(p.mask[ACCESS_RANGE], BIT(ADVICE_WILLNEED));
+    assert_int_equal(p.mask[ACCESS_RANDOM], BIT(ADVICE_RANDOM));
+    assert_int_equal(p.mask[ACCESS_RANGE], 0);
+    for (int c = 0; c < ACCESS_CLASS_COUNT; c++)
+        assert_true(p.automatic[c]);
 }
 
 /* ---- advice_policy_set ---- */
@@ -127,6 +129,9 @@ static void test_set_none(void **state)
     expect_set("random=none,none", ACCESS_RANDOM, "none");
     expect_set("range=none", ACCESS_RANGE, "none");
     expect_set("range=willneed", ACCESS_RANGE, "willneed");
+    expect_set("range=auto", ACCESS_RANGE, "auto");
+    expect_set("stream=auto,sequential", ACCESS_STREAM, "sequential,auto");
+    expect_set("random=random,auto,dontneed", ACCESS_RANDOM, "random,dontneed,auto");
     struct advice_policy p;
     char err[256];
     advice_policy_defaults(&p);
@@ -186,9 +191,12 @@ static void test_set_errors(void **state)
     expect_set_error("stream", "is not CLASS=LIST");
     expect_set_error("", "is not CLASS=LIST");
     expect_set_error("willneed", "is not CLASS=LIST");
-    expect_set_error("range=sequential", "class range takes willneed or none");
-    expect_set_error("range=willneed,dontneed", "class range takes willneed or none");
-    expect_set_error("range=random,willneed", "class range takes willneed or none");
+    expect_set_error("range=sequential", "class range takes willneed, auto or none");
+    expect_set_error("range=willneed,dontneed", "class range takes willneed, auto or none");
+    expect_set_error("range=random,willneed", "class range takes willneed, auto or none");
+    expect_set_error("stream=auto,willneed", "'auto' decides willneed");
+    expect_set_error("stream=none,auto", "'none' cannot be combined");
+    expect_set_error("stream=Auto", "unknown advice 'Auto'");
 }
 
 /* ---- applying: real mappings of temporary files ---- */
@@ -321,27 +329,30 @@ static void test_on_map_error_counted(void **state)
     unmap_file(&m);
 }
 
-static void test_prefetch_needs_willneed(void **state)
+/* Whether a cold request of a class may give WILLNEED: `willneed` or `auto` in its list. */
+static void test_may_willneed(void **state)
 {
-    struct metrics *s = *state;
+    (void)state;
     struct advice_policy p;
-    struct tmp_map m;
     char err[256];
     advice_policy_defaults(&p);
+    for (int c = 0; c < ACCESS_CLASS_COUNT; c++) {
+        assert_true(p.automatic[c]);
+        assert_true(advice_may_willneed(&p, (enum access_class)c));
+        assert_false(advice_wants(&p, (enum access_class)c, ADVICE_WILLNEED));
+    }
     assert_true(advice_policy_set(&p, "stream=sequential", err, sizeof err));
-    map_file(&m, 8, true);
-    /* without willneed in the class's policy, no hint whether the span is cold or not */
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
-    (void)prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps());
+    assert_false(advice_may_willneed(&p, ACCESS_STREAM));
+    assert_false(p.automatic[ACCESS_STREAM]);
     assert_true(advice_policy_set(&p, "stream=none", err, sizeof err));
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, m.size, 4 * ps());
-    (void)prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps());
-    assert_int_equal(total_calls(s), 0);
-    /* the other class keeps its own policy (random=random,willneed): 8 pages, 2 windows */
-    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 0, m.size, 4 * ps());
-    assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
-    assert_int_equal(total_calls(s), 2);
-    unmap_file(&m);
+    assert_false(advice_may_willneed(&p, ACCESS_STREAM));
+    assert_true(advice_policy_set(&p, "stream=sequential,willneed", err, sizeof err));
+    assert_true(advice_may_willneed(&p, ACCESS_STREAM));
+    assert_false(p.automatic[ACCESS_STREAM]);
+    assert_true(advice_policy_set(&p, "range=none", err, sizeof err));
+    assert_false(advice_may_willneed(&p, ACCESS_RANGE));
+    /* the other classes keep theirs */
+    assert_true(p.automatic[ACCESS_RANDOM]);
 }
 
 static void test_prefetch_empty_span(void **state)
@@ -353,9 +364,9 @@ static void test_prefetch_empty_span(void **state)
     map_file(&m, 4, true);
     assert_int_equal(residency_missing(m.base, m.fd, 0, 0, ps()), 0);
     assert_int_equal(residency_missing(m.base, m.fd, ps(), 0, ps()), 0);
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, 0, 0, ps());
-    advice_willneed(&p, s, ACCESS_STREAM, m.base, ps() + 5, 0, ps());
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, 0, ps()));
+    advice_willneed(s, ACCESS_STREAM, m.base, 0, 0, ps());
+    advice_willneed(s, ACCESS_STREAM, m.base, ps() + 5, 0, ps());
+    assert_false(prefetch(s, ACCESS_STREAM, m.base, m.fd, 0, 0, ps()));
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }
@@ -370,19 +381,19 @@ static void test_willneed_windows(void **state)
     advice_policy_defaults(&p);
     map_file(&m, 64, false);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    advice_willneed(&p, s, ACCESS_RANGE, m.base, 0, m.size, 4 * ps());
+    advice_willneed(s, ACCESS_RANGE, m.base, 0, m.size, 4 * ps());
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), ADVICE_PREFETCH_WINDOWS);
     /* exactly ADVICE_PREFETCH_WINDOWS windows: no cap needed */
-    advice_willneed(&p, s, ACCESS_RANGE, m.base, 0, ADVICE_PREFETCH_WINDOWS * ps(), ps());
+    advice_willneed(s, ACCESS_RANGE, m.base, 0, ADVICE_PREFETCH_WINDOWS * ps(), ps());
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 2 * ADVICE_PREFETCH_WINDOWS);
     /* 3 pages, window smaller than a page: one page per call */
-    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 8 * ps(), 3 * ps(), 100);
+    advice_willneed(s, ACCESS_RANDOM, m.base, 8 * ps(), 3 * ps(), 100);
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 3);
     /* 20 bytes across a page boundary: from the first page's start, 2 pages at 1 page */
-    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, ps());
+    advice_willneed(s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, ps());
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 5);
     /* the same span with a 2-page window: one call */
-    advice_willneed(&p, s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, 2 * ps());
+    advice_willneed(s, ACCESS_RANDOM, m.base, 20 * ps() - 10, 20, 2 * ps());
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 6);
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 1), 0);
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 1), 0);
@@ -399,8 +410,8 @@ static void test_prefetch_resident_span(void **state)
     map_file(&m, 16, false);
     touch_all(&m, m.size);
     assert_int_equal(resident_pages(&m, 16), 16);
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps()));
-    assert_false(prefetch(&p, s, ACCESS_RANDOM, m.base, m.fd, 5 * ps() + 3, 100, ps()));
+    assert_false(prefetch(s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 4 * ps()));
+    assert_false(prefetch(s, ACCESS_RANDOM, m.base, m.fd, 5 * ps() + 3, 100, ps()));
     assert_int_equal(calls(s, ACCESS_STREAM, ADVICE_WILLNEED, 0), 0);
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
@@ -414,7 +425,7 @@ static void test_prefetch_cold_span(void **state)
     advice_policy_defaults(&p);
     map_cold_file(&m, 64);
     /* 64 pages in windows of 4 pages: capped at ADVICE_PREFETCH_WINDOWS calls */
-    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 0, m.size, 4 * ps()));
+    assert_true(prefetch(s, ACCESS_RANGE, m.base, m.fd, 0, m.size, 4 * ps()));
     uint64_t ok = calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0);
     assert_true(ok >= 1);
     assert_true(ok <= ADVICE_PREFETCH_WINDOWS);
@@ -432,16 +443,16 @@ static void test_prefetch_cold_window_count(void **state)
     advice_policy_defaults(&p);
     map_cold_file(&m, 256); /* spans far apart, so one hint cannot warm the next span */
     /* 2 pages, window 1 page: 2 calls */
-    assert_true(prefetch(&p, s, ACCESS_RANDOM, m.base, m.fd, 0, 2 * ps(), ps()));
+    assert_true(prefetch(s, ACCESS_RANDOM, m.base, m.fd, 0, 2 * ps(), ps()));
     assert_int_equal(calls(s, ACCESS_RANDOM, ADVICE_WILLNEED, 0), 2);
     /* a window smaller than a page counts as one page: 3 pages, 3 calls */
-    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 64 * ps(), 3 * ps(), 1));
+    assert_true(prefetch(s, ACCESS_RANGE, m.base, m.fd, 64 * ps(), 3 * ps(), 1));
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 3);
     /* unaligned offset: the span starts at its page; 10 bytes inside one page, one call */
-    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 128 * ps() + 10, 10, 4 * ps()));
+    assert_true(prefetch(s, ACCESS_RANGE, m.base, m.fd, 128 * ps() + 10, 10, 4 * ps()));
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 4);
     /* a window larger than the span: one call */
-    assert_true(prefetch(&p, s, ACCESS_RANGE, m.base, m.fd, 192 * ps(), 5 * ps(), 64 * ps()));
+    assert_true(prefetch(s, ACCESS_RANGE, m.base, m.fd, 192 * ps(), 5 * ps(), 64 * ps()));
     assert_int_equal(calls(s, ACCESS_RANGE, ADVICE_WILLNEED, 0), 5);
     assert_int_equal(total_calls(s), 7);
     unmap_file(&m);
@@ -458,7 +469,7 @@ static void test_prefetch_warm_first_window(void **state)
     touch_all(&m, 2 * ps());
     if (resident_pages(&m, 2) != 2)
         fail_msg("reading through the mapping did not make the pages resident");
-    assert_false(prefetch(&p, s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 2 * ps()));
+    assert_false(prefetch(s, ACCESS_STREAM, m.base, m.fd, 0, m.size, 2 * ps()));
     assert_int_equal(total_calls(s), 0);
     unmap_file(&m);
 }
@@ -474,7 +485,7 @@ int main(void)
         WITH_METRICS(test_on_map_defaults),
         WITH_METRICS(test_on_map_policies),
         WITH_METRICS(test_on_map_error_counted),
-        WITH_METRICS(test_prefetch_needs_willneed),
+        cmocka_unit_test(test_may_willneed),
         WITH_METRICS(test_prefetch_empty_span),
         WITH_METRICS(test_willneed_windows),
         WITH_METRICS(test_prefetch_resident_span),

@@ -21,8 +21,8 @@
 #define BIT(a) (1u << (a))
 
 static const unsigned STREAM_DEFAULT = BIT(ADVICE_SEQUENTIAL);
-static const unsigned RANDOM_DEFAULT = BIT(ADVICE_RANDOM) | BIT(ADVICE_WILLNEED);
-static const unsigned RANGE_DEFAULT = BIT(ADVICE_WILLNEED);
+static const unsigned RANDOM_DEFAULT = BIT(ADVICE_RANDOM);
+static const unsigned RANGE_DEFAULT = 0;
 
 static char *const no_env[] = {NULL};
 
