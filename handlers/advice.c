@@ -12,11 +12,11 @@
 
 _Static_assert(ACCESS_CLASS_COUNT == METRICS_ADVICE_CLASSES,
                "metrics.h counts the access classes of advice.h");
+_Static_assert(ADVICE_COUNT == METRICS_ADVICE_KINDS, "metrics.h counts the advice of advice.h");
 
-static const char *const class_names[ACCESS_CLASS_COUNT] = {"stream", "random",
-                                                             "range"};
-static const char *const advice_names[ADVICE_COUNT] = {"normal", "sequential", "random",
-                                                       "willneed", "dontneed"};
+/* The names are the label values of the metrics (metrics.h), in the order of the enums. */
+static const char *const *const class_names = metrics_class_names;
+static const char *const *const advice_names = metrics_advice_names;
 static const int advice_values[ADVICE_COUNT] = {MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM,
                                                 MADV_WILLNEED, MADV_DONTNEED};
 #define MAPPING_WIDE ((1u << ADVICE_NORMAL) | (1u << ADVICE_SEQUENTIAL) | (1u << ADVICE_RANDOM))

@@ -11,7 +11,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "handlers/advice.h"
 #include "metrics/process.h"
 
 #define MAX_SHARDS 64
@@ -28,6 +27,10 @@ static const unsigned codes[] = {200, 204, 206, 301, 304, 400, 401, 403, 404, 40
 static const char *const code_names[N_CODES + 1] = {
     "200", "204", "206", "301", "304", "400", "401", "403", "404", "405", "406", "408",
     "412", "413", "414", "416", "429", "431", "500", "501", "503", "505", "other"};
+
+const char *const metrics_class_names[METRICS_ADVICE_CLASSES] = {"stream", "random", "range"};
+const char *const metrics_advice_names[METRICS_ADVICE_KINDS] = {"normal", "sequential", "random",
+                                                                "willneed", "dontneed"};
 
 static const char *const handler_names[MH_COUNT] = {"files",   "sample", "list",
                                                     "metrics", "health", "other"};
@@ -507,7 +510,7 @@ static void build(struct render *r, const struct totals *t, const struct metrics
         for (int a = 0; a < METRICS_ADVICE_KINDS; a++)
             for (int k = 0; k < 2; k++)
                 sample(r, (double)t->madvise[c][a][k], NULL, 3,
-                       access_class_name((enum access_class)c), advice_name((enum advice)a),
+                       metrics_class_names[c], metrics_advice_names[a],
                        result_names[k]);
 
     family(r, "mmapd_mapped_files", "Live file mappings, including replaced ones still in use.",
@@ -540,7 +543,7 @@ static void build(struct render *r, const struct totals *t, const struct metrics
     for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
         if (in->advice_auto[c].used)
             sample(r, in->advice_auto[c].serving ? 1 : 0, NULL, 1,
-                   access_class_name((enum access_class)c));
+                   metrics_class_names[c]);
     family(r, "mmapd_advice_auto_cost_seconds_per_mib",
            "Under the auto advice: what a cold request cost per MiB sent, with and without "
            "WILLNEED (exponentially weighted average).",
@@ -549,21 +552,21 @@ static void build(struct render *r, const struct totals *t, const struct metrics
         for (int w = 0; w < 2 && in->advice_auto[c].used; w++)
             if (in->advice_auto[c].costs[w])
                 sample(r, in->advice_auto[c].cost_ns[w] / 1e9, NULL, 2,
-                       access_class_name((enum access_class)c), yes_no[w]);
+                       metrics_class_names[c], yes_no[w]);
     family(r, "mmapd_advice_auto_requests_total",
            "Under the auto advice: cold requests measured, with and without WILLNEED.",
            METRIC_COUNTER, L_CW, 2);
     for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
         for (int w = 0; w < 2 && in->advice_auto[c].used; w++)
             sample(r, (double)in->advice_auto[c].costs[w], NULL, 2,
-                   access_class_name((enum access_class)c), yes_no[w]);
+                   metrics_class_names[c], yes_no[w]);
     family(r, "mmapd_advice_auto_changes_total",
            "Under the auto advice: times the class changed between WILLNEED and none.",
            METRIC_COUNTER, L_CLASS, 1);
     for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
         if (in->advice_auto[c].used)
             sample(r, (double)in->advice_auto[c].changes, NULL, 1,
-                   access_class_name((enum access_class)c));
+                   metrics_class_names[c]);
     family(r, "mmapd_blocking_reads_total",
            "Reads on an HTTP thread that waited for the disk (no prefetch helper took the "
            "request, or its pages were evicted again after their prefetch), by handler.",
@@ -610,7 +613,7 @@ static void build(struct render *r, const struct totals *t, const struct metrics
         r->prefetch_hist[c] = (struct metric_histogram){duration_bounds, DURATION_BUCKETS,
                                                         t->prefetch[c],
                                                         (double)t->prefetch_sum_ns[c] / 1e9};
-        sample(r, 0, &r->prefetch_hist[c], 1, access_class_name((enum access_class)c));
+        sample(r, 0, &r->prefetch_hist[c], 1, metrics_class_names[c]);
     }
 
     family(r, "mmapd_build_info", "Build facts; the value is always 1.", METRIC_GAUGE, L_BUILD, 3);

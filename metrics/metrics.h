@@ -41,9 +41,13 @@ enum metric_reject {
     MRJ_COUNT
 };
 
-/* The madvise classes and advice, in the order of handlers/advice.h. */
+/* The access classes and the madvise advice, as the label values of the madvise and prefetch
+ * families. handlers/advice.h numbers its enums in this order and takes its names from these
+ * tables, so each name is spelled once; it checks both counts. */
 #define METRICS_ADVICE_CLASSES 3
 #define METRICS_ADVICE_KINDS 5
+extern const char *const metrics_class_names[METRICS_ADVICE_CLASSES];
+extern const char *const metrics_advice_names[METRICS_ADVICE_KINDS];
 
 /* How much each request records: OFF nothing per request (no request, duration, byte or range
  * counts; madvise calls and read errors are still counted); BASIC counts, bytes, durations
