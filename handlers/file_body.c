@@ -14,7 +14,7 @@
 #include "handlers/prefetch_pool.h"
 #include "handlers/residency.h"
 #include "handlers/sigbus_guard.h"
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 struct piece {
     uint64_t off, len; /* text: offset into the body's text; span: offset in the mapping */

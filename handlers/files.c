@@ -19,7 +19,7 @@
 #include "handlers/reply.h"
 #include "handlers/residency.h"
 #include "handlers/url_path.h"
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 static const char *header(struct request *req, const char *name)
 {

@@ -10,7 +10,7 @@
 #include "handlers/listing_text.h"
 #include "handlers/reply.h"
 #include "handlers/url_path.h"
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 #define FILES_URL "/files/"
 

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 #define LISTING_RFC3339_LEN 24 /* "YYYY-MM-DDTHH:MM:SSZ" and the NUL, with room to spare */
 

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 enum record_encoding { RECORD_RAW, RECORD_BASE64 };
 

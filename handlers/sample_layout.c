@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "handlers/listing_text.h"
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 static void make_boundary(const struct sample_page *p, char out[32])
 {

@@ -19,7 +19,7 @@ mkdir -p "$out"
 deps="$(pkg-config --cflags --libs libmicrohttpd jansson)"
 cflags=(-g -O1 -std=c17 -D_GNU_SOURCE '-DMMAPD_VERSION="fuzz"' -I.
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -pthread)
-metrics=(metrics/metrics.c metrics/exposition.c metrics/strbuf.c metrics/process.c handlers/advice.c)
+metrics=(metrics/metrics.c metrics/exposition.c base/strbuf.c metrics/process.c handlers/advice.c)
 
 sources() {
   case "$1" in
@@ -27,7 +27,7 @@ sources() {
     url_path) echo handlers/url_path.c ;;
     conditional) echo handlers/conditional.c handlers/http_date.c ;;
     config) echo server/config.c server/config_load.c server/listen_addr.c handlers/cors.c "${metrics[@]}" ;;
-    exposition) echo metrics/exposition.c metrics/strbuf.c ;;
+    exposition) echo metrics/exposition.c base/strbuf.c ;;
     sample_query) echo handlers/sample_query.c handlers/sampler.c handlers/permutation.c handlers/prng.c handlers/url_path.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;
   esac

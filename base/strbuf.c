@@ -1,5 +1,5 @@
 /* strbuf.c - growable NUL-terminated text buffer with a sticky failure flag. */
-#include "metrics/strbuf.h"
+#include "base/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
