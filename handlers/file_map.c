@@ -15,8 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/etag.h"
-#include "handlers/mime.h"
+#include "http/etag.h"
+#include "http/mime.h"
 #include "metrics/metrics.h"
 
 #define STRIPES_MAX 16

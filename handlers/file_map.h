@@ -33,8 +33,8 @@
 #include <time.h>
 
 #include "handlers/advice.h"
-#include "handlers/etag.h"
-#include "handlers/http_date.h"
+#include "http/etag.h"
+#include "http/http_date.h"
 #include "handlers/path_watch.h"
 
 #define CLOCK_SWEEP_MAX 32

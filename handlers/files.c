@@ -10,15 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/conditional.h"
+#include "http/conditional.h"
 #include "handlers/file_body.h"
 #include "handlers/file_lookup.h"
 #include "handlers/multipart.h"
 #include "handlers/prefetch_pool.h"
-#include "handlers/range.h"
+#include "http/range.h"
 #include "handlers/reply.h"
 #include "handlers/residency.h"
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 #include "base/strbuf.h"
 
 static const char *header(struct request *req, const char *name)

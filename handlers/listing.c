@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "handlers/listing_query.h"
-#include "handlers/listing_text.h"
+#include "http/listing_text.h"
 #include "handlers/reply.h"
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 #include "base/strbuf.h"
 
 #define FILES_URL "/files/"

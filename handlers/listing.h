@@ -90,7 +90,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "handlers/etag.h"
+#include "http/etag.h"
 #include "handlers/request.h"
 
 #define LISTING_MAX_DEPTH 32

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)

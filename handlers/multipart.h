@@ -14,7 +14,7 @@
 
 #include "handlers/file_body.h"
 #include "handlers/file_map.h"
-#include "handlers/range.h"
+#include "http/range.h"
 
 #define MULTIPART_MAX_PARTS 511
 #define MULTIPART_CONTENT_TYPE_LEN 80

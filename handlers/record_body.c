@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/base64.h"
+#include "http/base64.h"
 #include "handlers/sigbus_guard.h"
 
 #define B64_CHUNK_GROUPS 4096 /* 12 KiB of input per guarded copy when encoding */

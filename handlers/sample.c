@@ -20,7 +20,7 @@
 #include "handlers/sample_query.h"
 #include "handlers/sample_response.h"
 #include "handlers/sampler.h"
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)

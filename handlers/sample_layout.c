@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/listing_text.h"
+#include "http/listing_text.h"
 #include "base/strbuf.h"
 
 static void make_boundary(const struct sample_page *p, char out[32])

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 enum param_id { P_N, P_SIZE, P_ALIGN, P_SEED, P_EPOCH, P_RANK, P_WORLD, P_START, P_REPLACE,
                 P_FORMAT, P_COUNT };

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/conditional.h"
-#include "handlers/http_date.h"
+#include "http/conditional.h"
+#include "http/http_date.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 

@@ -1,11 +1,11 @@
 /* fuzz_range.c - libFuzzer target: the Range parser and range-set normalisation.
  * Input: 8 bytes of representation size, 1 byte of max ranges, then the header value.
- * Checks the contract of handlers/range.h on every input. */
+ * Checks the contract of http/range.h on every input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/range.h"
+#include "http/range.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 

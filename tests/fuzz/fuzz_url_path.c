@@ -1,11 +1,11 @@
-/* fuzz_url_path.c - libFuzzer target: /files path decoding (handlers/url_path.h).
+/* fuzz_url_path.c - libFuzzer target: /files path decoding (http/url_path.h).
  * Checks that an accepted path never holds a NUL, a "." or ".." segment, or (unless allowed)
  * a dotfile segment, and always fits the buffer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 

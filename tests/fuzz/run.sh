@@ -23,12 +23,12 @@ metrics=(metrics/metrics.c metrics/exposition.c base/strbuf.c metrics/process.c 
 
 sources() {
   case "$1" in
-    range) echo handlers/range.c ;;
-    url_path) echo handlers/url_path.c ;;
-    conditional) echo handlers/conditional.c handlers/http_date.c ;;
+    range) echo http/range.c ;;
+    url_path) echo http/url_path.c ;;
+    conditional) echo http/conditional.c http/http_date.c ;;
     config) echo server/config.c server/config_load.c server/listen_addr.c handlers/cors.c "${metrics[@]}" ;;
     exposition) echo metrics/exposition.c base/strbuf.c ;;
-    sample_query) echo handlers/sample_query.c handlers/sampler.c handlers/permutation.c handlers/prng.c handlers/url_path.c ;;
+    sample_query) echo handlers/sample_query.c handlers/sampler.c handlers/permutation.c handlers/prng.c http/url_path.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;
   esac
 }

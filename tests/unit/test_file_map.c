@@ -19,7 +19,7 @@
 
 #include "handlers/advice.h"
 #include "handlers/file_map.h"
-#include "handlers/http_date.h"
+#include "http/http_date.h"
 #include "handlers/path_watch.h"
 #include "metrics/metrics.h"
 

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handlers/etag.h"
+#include "http/etag.h"
 #include "handlers/listing.h"
 #include "handlers/listing_query.h"
 

@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/base64.h"
+#include "http/base64.h"
 #include "handlers/sample_layout.h"
 #include "handlers/sigbus_guard.h"
 

@@ -1,4 +1,4 @@
-/* test_etag.c - etag_format() (handlers/etag.h), and that it matches the ETag the mapping
+/* test_etag.c - etag_format() (http/etag.h), and that it matches the ETag the mapping
  * cache (handlers/file_map.c, which still formats its own) gives the same file. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "handlers/advice.h"
-#include "handlers/etag.h"
+#include "http/etag.h"
 #include "handlers/file_map.h"
 #include "metrics/metrics.h"
 

@@ -1,9 +1,9 @@
 /* conditional.c - If-Match, If-None-Match, If-(Un)Modified-Since and If-Range decisions. */
-#include "handlers/conditional.h"
+#include "http/conditional.h"
 
 #include <string.h>
 
-#include "handlers/http_date.h"
+#include "http/http_date.h"
 
 static bool is_ows(char c) { return c == ' ' || c == '\t'; }
 

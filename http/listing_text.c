@@ -1,5 +1,5 @@
 /* listing_text.c - UTF-8 repair, HTML escaping, href percent-encoding, Accept, RFC 3339. */
-#include "handlers/listing_text.h"
+#include "http/listing_text.h"
 
 #include <stdio.h>
 #include <string.h>

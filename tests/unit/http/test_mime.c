@@ -1,11 +1,11 @@
-/* test_mime.c - mime_type_for() (handlers/mime.h). */
+/* test_mime.c - mime_type_for() (http/mime.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "handlers/mime.h"
+#include "http/mime.h"
 
 #define OCTET "application/octet-stream"
 

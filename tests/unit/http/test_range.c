@@ -1,4 +1,4 @@
-/* test_range.c - range_parse() and range_coalesce() (handlers/range.h). */
+/* test_range.c - range_parse() and range_coalesce() (http/range.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/range.h"
+#include "http/range.h"
 
 #define MAX64 UINT64_MAX
 

@@ -1,5 +1,5 @@
 /* url_path.c - one percent-decoding pass and per-segment checks for /files paths. */
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 #include <string.h>
 

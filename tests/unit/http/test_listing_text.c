@@ -1,5 +1,5 @@
 /* test_listing_text.c - UTF-8 repair, HTML escaping, href encoding, Accept negotiation and
- * RFC 3339 dates of the listings (handlers/listing_text.h). */
+ * RFC 3339 dates of the listings (http/listing_text.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/listing_text.h"
+#include "http/listing_text.h"
 
 #define FFFD "\xEF\xBF\xBD"
 

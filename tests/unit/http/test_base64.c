@@ -1,4 +1,4 @@
-/* test_base64.c - RFC 4648 base64 encoding (handlers/base64.h): the RFC's test vectors, every
+/* test_base64.c - RFC 4648 base64 encoding (http/base64.h): the RFC's test vectors, every
  * length against an independent decoder, and encoding in 3-byte-aligned pieces. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/base64.h"
+#include "http/base64.h"
 
 static void expect(const char *in, const char *out)
 {

@@ -1,5 +1,5 @@
 /* test_conditional.c - cond_evaluate(), cond_if_range(), cond_etag_list_matches()
- * (handlers/conditional.h). */
+ * (http/conditional.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "handlers/conditional.h"
+#include "http/conditional.h"
 
 #define ETAG "\"abc\""
 #define LM 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */

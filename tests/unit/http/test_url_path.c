@@ -1,4 +1,4 @@
-/* test_url_path.c - url_path_decode() (handlers/url_path.h). */
+/* test_url_path.c - url_path_decode() (http/url_path.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/url_path.h"
+#include "http/url_path.h"
 
 #define OUTSZ 256
 

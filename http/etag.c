@@ -1,5 +1,5 @@
 /* etag.c - the strong ETag text of a file's identity. */
-#include "handlers/etag.h"
+#include "http/etag.h"
 
 #include <stdint.h>
 #include <stdio.h>

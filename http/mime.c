@@ -1,5 +1,5 @@
 /* mime.c - extension to media type table for the files mmapd serves. */
-#include "handlers/mime.h"
+#include "http/mime.h"
 
 #include <string.h>
 #include <strings.h>

@@ -1,5 +1,5 @@
 /* base64.c - RFC 4648 section 4 encoding, three bytes to four characters. */
-#include "handlers/base64.h"
+#include "http/base64.h"
 
 static const char alphabet[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

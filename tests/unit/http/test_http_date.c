@@ -1,4 +1,4 @@
-/* test_http_date.c - http_date_format() and http_date_parse() (handlers/http_date.h). */
+/* test_http_date.c - http_date_format() and http_date_parse() (http/http_date.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "handlers/http_date.h"
+#include "http/http_date.h"
 
 /* the request time used for RFC 850 two-digit years: 2026-11-24T00:00:00Z */
 #define NOW ((time_t)1795478400)

@@ -1,5 +1,5 @@
 /* http_date.c - IMF-fixdate, RFC 850 and asctime dates for validators and conditionals. */
-#include "handlers/http_date.h"
+#include "http/http_date.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* range.c - RFC 9110 section 14 Range header parser and range-set normalisation. */
-#include "handlers/range.h"
+#include "http/range.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
