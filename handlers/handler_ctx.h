@@ -12,11 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handlers/access.h"
-#include "handlers/admission.h"
+#include "access/access.h"
+#include "access/admission.h"
 #include "handlers/advice.h"
 #include "handlers/advice_auto.h"
-#include "handlers/cors.h"
+#include "access/cors.h"
 #include "handlers/file_map.h"
 #include "handlers/path_watch.h"
 #include "handlers/prefetch_pool.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "handlers/admission.h"
-#include "handlers/conn_watch.h"
+#include "access/admission.h"
+#include "access/conn_watch.h"
 #include "handlers/file_body.h"
 #include "handlers/files.h"
 #include "handlers/request.h"

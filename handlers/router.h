@@ -12,7 +12,7 @@
  * itself; such a request was never started and is freed without being recorded, except that
  * a 431 or 414, a request that outgrew the connection's memory pool, counts in
  * mmapd_connections_rejected_total{reason="memory_pool"}). Requests on a connection accepted
- * over a connection limit (handlers/admission.h) are answered 503, GET /healthz excepted.
+ * over a connection limit (access/admission.h) are answered 503, GET /healthz excepted.
  */
 #ifndef MMAPD_ROUTER_H
 #define MMAPD_ROUTER_H

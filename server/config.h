@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #include "handlers/advice.h"
-#include "handlers/cors.h"
+#include "access/cors.h"
 #include "metrics/metrics.h"
 
 /* --revalidate, in the order of its choices */

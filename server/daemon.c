@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/admission.h"
-#include "handlers/conn_watch.h"
+#include "access/admission.h"
+#include "access/conn_watch.h"
 #include "handlers/router.h"
 #include "metrics/metrics.h"
 #include "server/file_limits.h"
@@ -43,7 +43,7 @@ static bool open_root(const char *root, int *fd, char *err, size_t errlen)
     return true;
 }
 
-/* libmicrohttpd's own connection limits sit above mmapd's (handlers/admission.h): it would
+/* libmicrohttpd's own connection limits sit above mmapd's (access/admission.h): it would
  * stop accepting (total) or close new sockets unseen (per IP), where mmapd answers 503 or
  * closes and counts. */
 static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg, int family)

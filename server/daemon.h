@@ -2,7 +2,7 @@
  *
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
- * connection limits counted and enforced by handlers/admission.h ahead of libmicrohttpd's).
+ * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.

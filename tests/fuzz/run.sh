@@ -26,7 +26,7 @@ sources() {
     range) echo http/range.c ;;
     url_path) echo http/url_path.c ;;
     conditional) echo http/conditional.c http/http_date.c ;;
-    config) echo server/config.c server/config_load.c server/listen_addr.c handlers/cors.c "${metrics[@]}" ;;
+    config) echo server/config.c server/config_load.c server/listen_addr.c access/cors.c "${metrics[@]}" ;;
     exposition) echo metrics/exposition.c base/strbuf.c ;;
     sample_query) echo handlers/sample_query.c handlers/sampler.c handlers/permutation.c handlers/prng.c http/url_path.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;

@@ -1,5 +1,5 @@
 /* ip_table.c - per-address connection counts: fixed arrays, chained buckets, a free list. */
-#include "handlers/ip_table.h"
+#include "access/ip_table.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* cors.c - the --cors-origin list and the origin check. */
-#include "handlers/cors.h"
+#include "access/cors.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* conn_watch.c - connection slots, and the watchdog that ends requests whose headers stall. */
-#include "handlers/conn_watch.h"
+#include "access/conn_watch.h"
 
 #include <errno.h>
 #include <pthread.h>

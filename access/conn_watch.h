@@ -27,7 +27,7 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
-#include "handlers/admission.h"
+#include "access/admission.h"
 #include "metrics/metrics.h"
 
 struct conn_watch;

@@ -1,5 +1,5 @@
 /* access.c - bearer token file and constant-time checking. */
-#include "handlers/access.h"
+#include "access/access.h"
 
 #include <errno.h>
 #include <stdio.h>

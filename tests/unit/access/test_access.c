@@ -1,5 +1,5 @@
-/* test_access.c - bearer token files and checks (handlers/access.h), CORS origin lists
- * (handlers/cors.h). */
+/* test_access.c - bearer token files and checks (access/access.h), CORS origin lists
+ * (access/cors.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "handlers/access.h"
-#include "handlers/cors.h"
+#include "access/access.h"
+#include "access/cors.h"
 
 static struct token_set set;
 

@@ -1,4 +1,4 @@
-/* test_admission.c - handlers/admission.h: the limits derived from the flags, libmicrohttpd's
+/* test_admission.c - access/admission.h: the limits derived from the flags, libmicrohttpd's
  * limits above them, and the decision for each combination of counts. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "handlers/admission.h"
+#include "access/admission.h"
 
 static void limits(void **state)
 {

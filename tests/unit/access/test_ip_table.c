@@ -1,4 +1,4 @@
-/* test_ip_table.c - handlers/ip_table.h: address keys, counts per address, a full table, and
+/* test_ip_table.c - access/ip_table.h: address keys, counts per address, a full table, and
  * entries dropped and reused in any order. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "handlers/ip_table.h"
+#include "access/ip_table.h"
 
 static struct ip_key v4(const char *text)
 {

@@ -1,12 +1,12 @@
 /* admission.c - count open connections, decide at accept and at start, uncount at close. */
-#include "handlers/admission.h"
+#include "access/admission.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "handlers/ip_table.h"
+#include "access/ip_table.h"
 
 /* A connection's socket context holds its decision, not a pointer: 1 + its admission_reason,
  * plus HAS_IP when it is counted in the address table. 0: not started. */
