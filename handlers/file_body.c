@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "handlers/advice.h"
-#include "handlers/prefetch_pool.h"
-#include "handlers/residency.h"
-#include "handlers/sigbus_guard.h"
+#include "filedata/advice.h"
+#include "filedata/prefetch_pool.h"
+#include "filedata/residency.h"
+#include "filedata/sigbus_guard.h"
 #include "base/strbuf.h"
 
 struct piece {

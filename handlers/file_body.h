@@ -39,7 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 #include "handlers/request.h"
 
 /* Copied at once up to here: a warm 1 MiB range takes half the server CPU it takes through

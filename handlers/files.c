@@ -12,12 +12,12 @@
 
 #include "http/conditional.h"
 #include "handlers/file_body.h"
-#include "handlers/file_lookup.h"
+#include "filedata/file_lookup.h"
 #include "handlers/multipart.h"
-#include "handlers/prefetch_pool.h"
+#include "filedata/prefetch_pool.h"
 #include "http/range.h"
 #include "handlers/reply.h"
-#include "handlers/residency.h"
+#include "filedata/residency.h"
 #include "http/url_path.h"
 #include "base/strbuf.h"
 

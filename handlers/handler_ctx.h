@@ -14,12 +14,12 @@
 
 #include "access/access.h"
 #include "access/admission.h"
-#include "handlers/advice.h"
-#include "handlers/advice_auto.h"
+#include "filedata/advice.h"
+#include "filedata/advice_auto.h"
 #include "access/cors.h"
-#include "handlers/file_map.h"
-#include "handlers/path_watch.h"
-#include "handlers/prefetch_pool.h"
+#include "filedata/file_map.h"
+#include "filedata/path_watch.h"
+#include "filedata/prefetch_pool.h"
 
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */

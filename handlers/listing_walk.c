@@ -12,9 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "handlers/file_open.h"
+#include "filedata/file_open.h"
 #include "handlers/listing_page.h"
-#include "handlers/page_cache.h"
+#include "filedata/page_cache.h"
 
 struct walker {
     int root_fd;
@@ -33,7 +33,7 @@ struct walker {
 };
 
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) relative to the root, as /files opens
- * files (handlers/file_open.c); -1 with errno set on failure. */
+ * files (filedata/file_open.c); -1 with errno set on failure. */
 static int open_beneath(int root_fd, const char *path, uint64_t flags)
 {
     struct open_how how = {.flags = flags, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "handlers/file_body.h"
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 #include "http/range.h"
 
 #define MULTIPART_MAX_PARTS 511

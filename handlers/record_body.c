@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "http/base64.h"
-#include "handlers/sigbus_guard.h"
+#include "filedata/sigbus_guard.h"
 
 #define B64_CHUNK_GROUPS 4096 /* 12 KiB of input per guarded copy when encoding */
 

@@ -1,7 +1,7 @@
 /* request.c - what a request decides once: whether it gives WILLNEED hints. */
 #include "handlers/request.h"
 
-#include "handlers/advice_auto.h"
+#include "filedata/advice_auto.h"
 
 bool request_willneed(struct request *req, enum access_class c)
 {

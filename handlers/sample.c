@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/file_lookup.h"
-#include "handlers/page_size.h"
-#include "handlers/prefetch_pool.h"
+#include "filedata/file_lookup.h"
+#include "filedata/page_size.h"
+#include "filedata/prefetch_pool.h"
 #include "handlers/prng.h"
 #include "handlers/reply.h"
-#include "handlers/residency.h"
+#include "filedata/residency.h"
 #include "handlers/sample_layout.h"
 #include "handlers/sample_query.h"
 #include "handlers/sample_response.h"

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 #include "handlers/record_body.h"
 #include "handlers/sample_query.h"
 

@@ -29,7 +29,7 @@
 
 #include <microhttpd.h>
 
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 #include "handlers/record_body.h"
 #include "metrics/metrics.h"
 

@@ -1,7 +1,7 @@
 /* etag.h - the strong ETag of a file, as /files sends it (pure).
  *
  * etag_format() writes "\"INODE-SIZE-MTIME_NS\"" (lower-case hex, quotes included) for the
- * file that `st` describes, the same text handlers/file_map.c builds for its file_info: the
+ * file that `st` describes, the same text filedata/file_map.c builds for its file_info: the
  * listing's "etag" must equal the ETag header of GET /files/NAME, so both call this.
  */
 #ifndef MMAPD_ETAG_H

@@ -25,7 +25,7 @@ enum metric_range { MR_SINGLE, MR_MULTI, MR_UNSATISFIABLE, MR_IGNORED, MR_COUNT 
 
 enum metric_read_error { MRE_SIGBUS, MRE_EFAULT, MRE_SHORT, MRE_COUNT };
 
-/* File cache outcomes (handlers/file_map.h): a lookup answered from the cache or not, an
+/* File cache outcomes (filedata/file_map.h): a lookup answered from the cache or not, an
  * entry admitted into it, an entry evicted from it. */
 enum metric_file_cache { MFC_HIT, MFC_MISS, MFC_ADMISSION, MFC_EVICTION, MFC_COUNT };
 
@@ -42,7 +42,7 @@ enum metric_reject {
 };
 
 /* The access classes and the madvise advice, as the label values of the madvise and prefetch
- * families. handlers/advice.h numbers its enums in this order and takes its names from these
+ * families. filedata/advice.h numbers its enums in this order and takes its names from these
  * tables, so each name is spelled once; it checks both counts. */
 #define METRICS_ADVICE_CLASSES 3
 #define METRICS_ADVICE_KINDS 5
@@ -72,7 +72,7 @@ struct metrics_inputs {
     uint64_t connections_open;
     uint64_t open_files;                     /* file descriptors held by file entries */
     uint64_t file_cache_entries, file_cache_capacity;
-    struct {                  /* the `auto` advice of each access class (handlers/advice_auto.h) */
+    struct {                  /* the `auto` advice of each access class (filedata/advice_auto.h) */
         bool used;            /* the class's policy is `auto` */
         double cost_ns[2];    /* [willneed]: average ns per MiB of cold requests, 0: none yet */
         uint64_t costs[2];    /* [willneed]: cold requests measured */

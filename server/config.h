@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 #include "access/cors.h"
 #include "metrics/metrics.h"
 

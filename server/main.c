@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "handlers/sigbus_guard.h"
+#include "filedata/sigbus_guard.h"
 #include "server/config_load.h"
 #include "server/daemon.h"
 #include "server/demo.h"

@@ -19,7 +19,7 @@ mkdir -p "$out"
 deps="$(pkg-config --cflags --libs libmicrohttpd jansson)"
 cflags=(-g -O1 -std=c17 -D_GNU_SOURCE '-DMMAPD_VERSION="fuzz"' -I.
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -pthread)
-metrics=(metrics/metrics.c metrics/exposition.c base/strbuf.c metrics/process.c handlers/advice.c)
+metrics=(metrics/metrics.c metrics/exposition.c base/strbuf.c metrics/process.c filedata/advice.c)
 
 sources() {
   case "$1" in

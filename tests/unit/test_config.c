@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 #include "server/config.h"
 #include "server/config_load.h"
 

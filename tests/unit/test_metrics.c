@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 #include "metrics/metrics.h"
 
 #define MS 1000000ull /* nanoseconds */

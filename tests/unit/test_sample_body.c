@@ -18,7 +18,7 @@
 
 #include "http/base64.h"
 #include "handlers/sample_layout.h"
-#include "handlers/sigbus_guard.h"
+#include "filedata/sigbus_guard.h"
 
 #define FILE_SIZE 5000
 

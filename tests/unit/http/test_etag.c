@@ -1,5 +1,5 @@
 /* test_etag.c - etag_format() (http/etag.h), and that it matches the ETag the mapping
- * cache (handlers/file_map.c, which still formats its own) gives the same file. */
+ * cache (filedata/file_map.c, which still formats its own) gives the same file. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 #include "http/etag.h"
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 #include "metrics/metrics.h"
 
 static void test_format(void **state)

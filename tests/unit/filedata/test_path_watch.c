@@ -1,4 +1,4 @@
-/* test_path_watch.c - inotify watches on the paths of cached files (handlers/path_watch.h),
+/* test_path_watch.c - inotify watches on the paths of cached files (filedata/path_watch.h),
  * on a real directory tree in /tmp: which changes move a path's mark and which move the
  * layout, covers through symlinks and missing paths, the holds marks take on a file's watch,
  * and the cap on watches. Every check of a change takes its events in first
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/path_watch.h"
+#include "filedata/path_watch.h"
 
 struct tree {
     char dir[64];

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "handlers/advice_auto.h"
+#include "filedata/advice_auto.h"
 
 #define MIB (1u << 20)
 

@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 
 #define ADVICE_AUTO_WARMUP 3
 #define ADVICE_AUTO_EXPLORE 16

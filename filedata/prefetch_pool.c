@@ -1,5 +1,5 @@
 /* prefetch_pool.c - a bounded job queue and the helper threads that serve it. */
-#include "handlers/prefetch_pool.h"
+#include "filedata/prefetch_pool.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/page_size.h"
-#include "handlers/sigbus_guard.h"
+#include "filedata/page_size.h"
+#include "filedata/sigbus_guard.h"
 #include "metrics/metrics.h"
 
 struct prefetch_pool {

@@ -1,5 +1,5 @@
 /* advice.c - parse the advice policy and turn it into counted madvise calls. */
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/page_size.h"
+#include "filedata/page_size.h"
 #include "metrics/metrics.h"
 
 _Static_assert(ACCESS_CLASS_COUNT == METRICS_ADVICE_CLASSES,

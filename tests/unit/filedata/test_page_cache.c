@@ -1,5 +1,5 @@
 /* test_page_cache.c - resident bytes of a file: cachestat(2) and the mincore(2) fallback
- * (handlers/page_cache.h), on a real file in /tmp. The eviction checks skip themselves on a
+ * (filedata/page_cache.h), on a real file in /tmp. The eviction checks skip themselves on a
  * file system whose pages posix_fadvise(DONTNEED) cannot drop (tmpfs). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "handlers/page_cache.h"
+#include "filedata/page_cache.h"
 
 #define SIZE (1024 * 1024 + 100) /* not a whole number of pages */
 

@@ -17,7 +17,7 @@
 #ifndef MMAPD_FILE_LOOKUP_H
 #define MMAPD_FILE_LOOKUP_H
 
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 
 struct metrics;
 

@@ -1,13 +1,13 @@
 /* file_lookup.c - the cached entry, confirmed when it must be; or openat2 beneath the root, and
  * the cache's admission. */
-#include "handlers/file_lookup.h"
+#include "filedata/file_lookup.h"
 
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handlers/file_open.h"
+#include "filedata/file_open.h"
 #include "metrics/metrics.h"
 
 /* Whether the cached entry `m` (in `state`, with its MAP_MOVED mark in *mark) is still the file

@@ -1,5 +1,5 @@
 /* test_sigbus_guard.c - copies from a mapping whose file was truncated under it
- * (handlers/sigbus_guard.h): the guarded copy fails and the process lives, again and again
+ * (filedata/sigbus_guard.h): the guarded copy fails and the process lives, again and again
  * and on several threads at once; a SIGBUS outside a guarded copy still kills (in a child). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "handlers/sigbus_guard.h"
+#include "filedata/sigbus_guard.h"
 
 static size_t page(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 

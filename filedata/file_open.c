@@ -1,5 +1,5 @@
 /* file_open.c - openat2(RESOLVE_BENEATH) and the errno -> HTTP status map. */
-#include "handlers/file_open.h"
+#include "filedata/file_open.h"
 
 #include <errno.h>
 #include <fcntl.h>

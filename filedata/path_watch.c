@@ -1,6 +1,6 @@
 /* path_watch.c - inotify watches on the paths of cached files, a thread that takes in their
  * events, and the counters the events move. */
-#include "handlers/path_watch.h"
+#include "filedata/path_watch.h"
 
 #include <errno.h>
 #include <limits.h>

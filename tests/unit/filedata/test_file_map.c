@@ -1,4 +1,4 @@
-/* test_file_map.c - the cache of open files and their mappings (handlers/file_map.h), on real
+/* test_file_map.c - the cache of open files and their mappings (filedata/file_map.h), on real
  * files in /tmp: detached and cached entries, lazy mappings, admission by the doorkeeper,
  * CLOCK eviction, and the states a lookup finds with a real path_watch. */
 #include <stdarg.h>
@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "handlers/advice.h"
-#include "handlers/file_map.h"
+#include "filedata/advice.h"
+#include "filedata/file_map.h"
 #include "http/http_date.h"
-#include "handlers/path_watch.h"
+#include "filedata/path_watch.h"
 #include "metrics/metrics.h"
 
 struct fixture {

@@ -1,5 +1,5 @@
 /* page_cache.c - resident bytes of a file: cachestat(2), or mmap + mincore(2). */
-#include "handlers/page_cache.h"
+#include "filedata/page_cache.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "handlers/page_size.h"
+#include "filedata/page_size.h"
 
 /* glibc has no wrapper and Debian 12's headers predate the call. 451 is its number on every
  * architecture that uses the unified syscall table (x86_64, arm64, riscv, ...). */

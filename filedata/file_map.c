@@ -1,6 +1,6 @@
 /* file_map.c - reference-counted open files with lazy mappings, in a striped CLOCK cache with a
  * doorkeeper for admission. */
-#include "handlers/file_map.h"
+#include "filedata/file_map.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* advice_auto.c - two arms per class (WILLNEED off, on), measured on cold requests. */
-#include "handlers/advice_auto.h"
+#include "filedata/advice_auto.h"
 
 #include <pthread.h>
 #include <stdlib.h>

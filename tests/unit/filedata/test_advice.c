@@ -1,4 +1,4 @@
-/* test_advice.c - the madvise policy and its counted application (handlers/advice.h). */
+/* test_advice.c - the madvise policy and its counted application (filedata/advice.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,8 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/advice.h"
-#include "handlers/residency.h"
+#include "filedata/advice.h"
+#include "filedata/residency.h"
 #include "metrics/metrics.h"
 
 #define BIT(a) (1u << (a))

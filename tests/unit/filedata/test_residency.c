@@ -1,4 +1,4 @@
-/* test_residency.c - bytes of a span missing from the page cache (handlers/residency.h), on
+/* test_residency.c - bytes of a span missing from the page cache (filedata/residency.h), on
  * real mappings of temporary files: resident, evicted, partly resident; by mincore alone and
  * by cachestat first; and whether a whole file is in the page cache. */
 #include <stdarg.h>
@@ -14,8 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "handlers/page_cache.h"
-#include "handlers/residency.h"
+#include "filedata/page_cache.h"
+#include "filedata/residency.h"
 
 static uint64_t ps(void) { return (uint64_t)sysconf(_SC_PAGESIZE); }
 

@@ -32,10 +32,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "handlers/advice.h"
+#include "filedata/advice.h"
 #include "http/etag.h"
 #include "http/http_date.h"
-#include "handlers/path_watch.h"
+#include "filedata/path_watch.h"
 
 #define CLOCK_SWEEP_MAX 32
 

@@ -1,11 +1,11 @@
 /* residency.c - cachestat(), then mincore() over the first window of a requested span; and
  * cachestat() over a whole file. */
-#include "handlers/residency.h"
+#include "filedata/residency.h"
 
 #include <sys/mman.h>
 
-#include "handlers/page_cache.h"
-#include "handlers/page_size.h"
+#include "filedata/page_cache.h"
+#include "filedata/page_size.h"
 
 #define MAX_PAGES 2048 /* vector on the stack: 8 MiB of 4 KiB pages per check */
 

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handlers/advice.h"
-#include "handlers/file_map.h"
+#include "filedata/advice.h"
+#include "filedata/file_map.h"
 
 #define PREFETCH_BUDGET (64u << 20)       /* bytes read in per job, at most */
 #define PREFETCH_SPAN_MIN (1u << 20)      /* read in per span: this, or a window if larger */

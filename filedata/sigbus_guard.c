@@ -1,5 +1,5 @@
 /* sigbus_guard.c - per-thread sigsetjmp/siglongjmp around copies from mappings. */
-#include "handlers/sigbus_guard.h"
+#include "filedata/sigbus_guard.h"
 
 #include <setjmp.h>
 #include <signal.h>
