@@ -42,7 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "handlers/sampler.h" /* struct sample_error: a bad query parameter, for either */
+#include "sampling/sampler.h" /* struct sample_error: a bad query parameter, for either */
 
 #define LISTING_DEFAULT_LIMIT 1000
 #define LISTING_MAX_LIMIT 10000 /* a literal: its reason text spells it */

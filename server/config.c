@@ -10,7 +10,7 @@
 
 #include "handlers/file_body.h"
 #include "handlers/multipart.h"
-#include "handlers/sample_response.h"
+#include "sampling/sample_response.h"
 #include "server/listen_addr.h"
 
 enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS };

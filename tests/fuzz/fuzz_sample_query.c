@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/sample_query.h"
-#include "handlers/sampler.h"
+#include "sampling/sample_query.h"
+#include "sampling/sampler.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 

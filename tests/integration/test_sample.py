@@ -2,7 +2,7 @@
 
 Correctness: every record of every format (multipart parsed strictly, json with base64, raw by
 its Sample-Offsets header) equals the file's bytes at its offset, and the offsets are exactly
-those of tests/unit/sample_reference.py for the same parameters; the headers (ETag,
+those of tests/unit/sampling/sample_reference.py for the same parameters; the headers (ETag,
 Last-Modified, Sample-Seed/Next/Records/Slots, Cache-Control) are as documented.
 Determinism: the same seed gives byte-identical bodies across restarts and --threads 1 and 4.
 Errors: every bad input is a 400 whose JSON names the parameter and the reason.

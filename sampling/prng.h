@@ -1,8 +1,8 @@
 /* prng.h - SplitMix64, a keyed 64-bit mixer and an unbiased bounded draw (pure, no I/O).
  *
  * Everything /sample draws comes from these four definitions. They are exact, so any client
- * can reproduce the offsets (tests/unit/sample_reference.py does, in Python). All arithmetic
- * is on unsigned 64-bit integers, modulo 2^64; ">>" is a logical shift.
+ * can reproduce the offsets (tests/unit/sampling/sample_reference.py does, in Python). All
+ * arithmetic is on unsigned 64-bit integers, modulo 2^64; ">>" is a logical shift.
  *
  *   GOLDEN = 0x9e3779b97f4a7c15              (2^64 / golden ratio, odd)
  *   mix64(z):                                (Stafford's "Mix13", the SplitMix64 finaliser)

@@ -48,7 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handlers/permutation.h"
+#include "sampling/permutation.h"
 
 #define SAMPLER_TAG_ORDER UINT64_C(1)
 #define SAMPLER_TAG_DRAW UINT64_C(2)

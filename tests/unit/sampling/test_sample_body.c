@@ -1,4 +1,4 @@
-/* test_sample_body.c - /sample bodies (handlers/record_body.h, handlers/sample_layout.h) over
+/* test_sample_body.c - /sample bodies (sampling/record_body.h, sampling/sample_layout.h) over
  * an in-memory "mapping": each format's exact bytes, the copying reader at every block size
  * and from random positions, the iovec view equal to the reader, JSON that jansson parses and
  * whose base64 decodes to the records, and the Sample-Offsets header limit. */
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "http/base64.h"
-#include "handlers/sample_layout.h"
+#include "sampling/sample_layout.h"
 #include "filedata/sigbus_guard.h"
 
 #define FILE_SIZE 5000

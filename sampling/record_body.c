@@ -1,5 +1,5 @@
 /* record_body.c - layout of text pieces and records; the iovec view and the copying reader. */
-#include "handlers/record_body.h"
+#include "sampling/record_body.h"
 
 #include <limits.h>
 #include <stdarg.h>

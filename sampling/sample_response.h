@@ -30,7 +30,7 @@
 #include <microhttpd.h>
 
 #include "filedata/file_map.h"
-#include "handlers/record_body.h"
+#include "sampling/record_body.h"
 #include "metrics/metrics.h"
 
 #define SAMPLE_READER_BLOCK (256 * 1024)

@@ -1,5 +1,5 @@
 /* sample_layout.c - multipart, JSON and raw framing of a page of records. */
-#include "handlers/sample_layout.h"
+#include "sampling/sample_layout.h"
 
 #include <inttypes.h>
 #include <jansson.h>

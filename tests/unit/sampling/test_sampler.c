@@ -1,4 +1,4 @@
-/* test_sampler.c - slots, validation, shards, pages and draws (handlers/sampler.h). */
+/* test_sampler.c - slots, validation, shards, pages and draws (sampling/sampler.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/permutation.h"
-#include "handlers/prng.h"
-#include "handlers/sampler.h"
-#include "tests/unit/chi_square.h"
+#include "sampling/permutation.h"
+#include "sampling/prng.h"
+#include "sampling/sampler.h"
+#include "tests/unit/sampling/chi_square.h"
 
 static struct sample_spec spec_of(uint64_t file_size, uint64_t size, uint64_t align, uint64_t n)
 {

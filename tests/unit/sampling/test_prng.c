@@ -1,5 +1,5 @@
 /* test_prng.c - SplitMix64, prng_derive, prng_bounded and prng_seed_from_entropy
- * (handlers/prng.h). */
+ * (sampling/prng.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "handlers/prng.h"
-#include "tests/unit/chi_square.h"
+#include "sampling/prng.h"
+#include "tests/unit/sampling/chi_square.h"
 
 /* ---- SplitMix64 ---- */
 

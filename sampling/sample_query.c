@@ -1,5 +1,5 @@
 /* sample_query.c - /sample query parser: decode once, one pass, first problem wins. */
-#include "handlers/sample_query.h"
+#include "sampling/sample_query.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* test_permutation.c - the seekable Feistel permutation (handlers/permutation.h). */
+/* test_permutation.c - the seekable Feistel permutation (sampling/permutation.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "handlers/permutation.h"
-#include "handlers/prng.h"
-#include "tests/unit/chi_square.h"
+#include "sampling/permutation.h"
+#include "sampling/prng.h"
+#include "tests/unit/sampling/chi_square.h"
 
 static const uint64_t keys[] = {0, 1, 42, UINT64_C(0xdeadbeefcafebabe), UINT64_MAX};
 

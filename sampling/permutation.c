@@ -1,7 +1,7 @@
 /* permutation.c - keyed balanced Feistel network with cycle-walking over [0, n). */
-#include "handlers/permutation.h"
+#include "sampling/permutation.h"
 
-#include "handlers/prng.h"
+#include "sampling/prng.h"
 
 void permutation_init(struct permutation *p, uint64_t n, uint64_t key)
 {

@@ -45,7 +45,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "handlers/sampler.h"
+#include "sampling/sampler.h"
 
 enum sample_format {
     SAMPLE_FORMAT_MULTIPART,

@@ -31,8 +31,8 @@
 #include <stdint.h>
 
 #include "filedata/file_map.h"
-#include "handlers/record_body.h"
-#include "handlers/sample_query.h"
+#include "sampling/record_body.h"
+#include "sampling/sample_query.h"
 
 #define SAMPLE_CONTENT_TYPE_LEN 80
 #define SAMPLE_OFFSETS_HEADER_MAX 8000

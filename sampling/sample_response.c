@@ -1,5 +1,5 @@
 /* sample_response.c - the iovec and content-reader responses of /sample. */
-#include "handlers/sample_response.h"
+#include "sampling/sample_response.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-/* test_sample_query.c - the /sample query parser (handlers/sample_query.h). */
+/* test_sample_query.c - the /sample query parser (sampling/sample_query.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/sample_query.h"
+#include "sampling/sample_query.h"
 
 #define MAX_RECORDS 4096
 #define MAX_BYTES (64u << 20)

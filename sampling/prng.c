@@ -1,5 +1,5 @@
 /* prng.c - SplitMix64, the keyed mixer and Lemire's unbiased bounded draw. */
-#include "handlers/prng.h"
+#include "sampling/prng.h"
 
 uint64_t prng_mix64(uint64_t z)
 {

@@ -1,9 +1,9 @@
 /* sampler.c - slots, keys, round-robin shards and pages over the epoch's stream. */
-#include "handlers/sampler.h"
+#include "sampling/sampler.h"
 
 #include <string.h>
 
-#include "handlers/prng.h"
+#include "sampling/prng.h"
 
 void sample_error_set(struct sample_error *err, const char *param, size_t len,
                       const char *reason)

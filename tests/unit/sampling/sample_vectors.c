@@ -1,5 +1,5 @@
 /* sample_vectors.c - prints PRNG, permutation and sampler outputs for fixed inputs, one case
- * per line, for tests/unit/sample_reference.py to recompute in Python and compare.
+ * per line, for tests/unit/sampling/sample_reference.py to recompute in Python and compare.
  *
  * Line format: KIND INPUT... | OUTPUT...   (decimal unsigned 64-bit integers)
  *   splitmix64 seed count | outputs
@@ -12,9 +12,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "handlers/permutation.h"
-#include "handlers/prng.h"
-#include "handlers/sampler.h"
+#include "sampling/permutation.h"
+#include "sampling/prng.h"
+#include "sampling/sampler.h"
 
 #define END UINT64_MAX
 

@@ -2,8 +2,8 @@
 """sample_reference.py - the /sample PRNG, permutation and sampler in plain Python (stdlib only).
 
 A client can import this file to compute, without asking the server, which offsets a
-/sample request returns: sample(file_size, size, n, seed, ...) follows handlers/prng.h,
-handlers/permutation.h and handlers/sampler.h exactly.
+/sample request returns: sample(file_size, size, n, seed, ...) follows sampling/prng.h,
+sampling/permutation.h and sampling/sampler.h exactly.
 
 Run as a test: sample_reference.py PATH/TO/sample_vectors runs the C program, recomputes every
 line it prints and exits 1 on the first difference.
