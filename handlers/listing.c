@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/listing_query.h"
+#include "listing/listing_query.h"
 #include "http/listing_text.h"
 #include "handlers/reply.h"
 #include "http/url_path.h"

@@ -1,5 +1,5 @@
 /* listing_walk.c - listing_collect(): one page of a directory (or tree) beneath the root. */
-#include "handlers/listing.h"
+#include "listing/listing_walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "filedata/file_open.h"
-#include "handlers/listing_page.h"
+#include "listing/listing_page.h"
 #include "filedata/page_cache.h"
 
 struct walker {

@@ -1,4 +1,4 @@
-/* test_listing_page.c - the page selection of listings (handlers/listing_page.h): the kept
+/* test_listing_page.c - the page selection of listings (listing/listing_page.h): the kept
  * keys against a sort of everything, `more`, paging by the last key, listing_page_under(),
  * and the memory bound. */
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/listing_page.h"
+#include "listing/listing_page.h"
 
 static int by_bytes(const void *a, const void *b)
 {

@@ -1,4 +1,4 @@
-/* test_listing_query.c - the query of directory listings (handlers/listing_query.h):
+/* test_listing_query.c - the query of directory listings (listing/listing_query.h):
  * defaults, each parameter, decoding once, and the named error of each bad input. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/listing_query.h"
+#include "listing/listing_query.h"
 
 static struct listing_query q; /* 4 KiB: not on cmocka's stack */
 

@@ -1,5 +1,5 @@
 /* listing_query.c - the listing query parser: decode once, one pass, first problem wins. */
-#include "handlers/listing_query.h"
+#include "listing/listing_query.h"
 
 #include <string.h>
 

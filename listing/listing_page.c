@@ -1,5 +1,5 @@
 /* listing_page.c - the smallest `limit` keys after a cursor, in a bounded max-heap. */
-#include "handlers/listing_page.h"
+#include "listing/listing_page.h"
 
 #include <stdlib.h>
 #include <string.h>
