@@ -1,6 +1,6 @@
 /* handler_ctx.h - what the request handlers share: the one piece of server state they see.
  *
- * Built by the server at start-up (server/daemon.c), read by every handler on every MHD
+ * Built by the server at start-up (server/server.c), read by every handler on every MHD
  * thread. Only the atomics change while serving; everything else is fixed before the daemon
  * starts.
  */

@@ -9,7 +9,7 @@
 
 #include "filedata/sigbus_guard.h"
 #include "server/config_load.h"
-#include "server/daemon.h"
+#include "server/server.h"
 #include "server/demo.h"
 #include "server/log.h"
 #include "server/signals.h"

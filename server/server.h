@@ -1,4 +1,4 @@
-/* daemon.h - the server context: served root, file cache, listening socket, MHD daemon.
+/* server.h - the server context: served root, file cache, listening socket, MHD daemon.
  *
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
@@ -7,8 +7,8 @@
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
  */
-#ifndef MMAPD_DAEMON_H
-#define MMAPD_DAEMON_H
+#ifndef MMAPD_SERVER_H
+#define MMAPD_SERVER_H
 
 #include <signal.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
-/* daemon.c - start, drain and stop the libmicrohttpd daemon around the handlers. */
-#include "server/daemon.h"
+/* server.c - start, drain and stop the libmicrohttpd daemon around the handlers. */
+#include "server/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
