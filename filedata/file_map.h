@@ -33,9 +33,9 @@
 #include <time.h>
 
 #include "filedata/advice.h"
+#include "filedata/path_watch.h"
 #include "http/etag.h"
 #include "http/http_date.h"
-#include "filedata/path_watch.h"
 
 #define CLOCK_SWEEP_MAX 32
 

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "base/strbuf.h"
 #include "filedata/advice.h"
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
 #include "filedata/sigbus_guard.h"
-#include "base/strbuf.h"
 
 struct piece {
     uint64_t off, len; /* text: offset into the body's text; span: offset in the mapping */

@@ -10,16 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/conditional.h"
-#include "handlers/file_body.h"
-#include "filedata/file_lookup.h"
-#include "handlers/multipart.h"
-#include "filedata/prefetch_pool.h"
-#include "http/range.h"
-#include "handlers/reply.h"
-#include "filedata/residency.h"
-#include "http/url_path.h"
 #include "base/strbuf.h"
+#include "filedata/file_lookup.h"
+#include "filedata/prefetch_pool.h"
+#include "filedata/residency.h"
+#include "handlers/file_body.h"
+#include "handlers/multipart.h"
+#include "handlers/reply.h"
+#include "http/conditional.h"
+#include "http/range.h"
+#include "http/url_path.h"
 
 static const char *header(struct request *req, const char *name)
 {

@@ -14,9 +14,9 @@
 
 #include "access/access.h"
 #include "access/admission.h"
+#include "access/cors.h"
 #include "filedata/advice.h"
 #include "filedata/advice_auto.h"
-#include "access/cors.h"
 #include "filedata/file_map.h"
 #include "filedata/path_watch.h"
 #include "filedata/prefetch_pool.h"

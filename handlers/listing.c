@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "listing/listing_query.h"
-#include "http/listing_text.h"
-#include "handlers/reply.h"
-#include "http/url_path.h"
 #include "base/strbuf.h"
+#include "handlers/reply.h"
+#include "http/listing_text.h"
+#include "http/url_path.h"
+#include "listing/listing_query.h"
 
 #define FILES_URL "/files/"
 

@@ -12,8 +12,8 @@
 
 #include <stddef.h>
 
-#include "handlers/file_body.h"
 #include "filedata/file_map.h"
+#include "handlers/file_body.h"
 #include "http/range.h"
 
 #define MULTIPART_MAX_PARTS 511

@@ -9,11 +9,11 @@
 #include "access/conn_watch.h"
 #include "handlers/file_body.h"
 #include "handlers/files.h"
-#include "handlers/request.h"
 #include "handlers/health.h"
 #include "handlers/listing.h"
 #include "handlers/metrics_page.h"
 #include "handlers/reply.h"
+#include "handlers/request.h"
 #include "handlers/sample.h"
 
 #define FILES_PREFIX "/files/"

@@ -13,14 +13,14 @@
 #include "filedata/file_lookup.h"
 #include "filedata/page_size.h"
 #include "filedata/prefetch_pool.h"
-#include "sampling/prng.h"
-#include "handlers/reply.h"
 #include "filedata/residency.h"
+#include "handlers/reply.h"
+#include "http/url_path.h"
+#include "sampling/prng.h"
 #include "sampling/sample_layout.h"
 #include "sampling/sample_query.h"
 #include "sampling/sample_response.h"
 #include "sampling/sampler.h"
-#include "http/url_path.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "filedata/file_open.h"
-#include "listing/listing_page.h"
 #include "filedata/page_cache.h"
+#include "listing/listing_page.h"
 
 struct walker {
     int root_fd;

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/base64.h"
 #include "filedata/sigbus_guard.h"
+#include "http/base64.h"
 
 #define B64_CHUNK_GROUPS 4096 /* 12 KiB of input per guarded copy when encoding */
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/listing_text.h"
 #include "base/strbuf.h"
+#include "http/listing_text.h"
 
 static void make_boundary(const struct sample_page *p, char out[32])
 {

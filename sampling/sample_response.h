@@ -30,8 +30,8 @@
 #include <microhttpd.h>
 
 #include "filedata/file_map.h"
-#include "sampling/record_body.h"
 #include "metrics/metrics.h"
+#include "sampling/record_body.h"
 
 #define SAMPLE_READER_BLOCK (256 * 1024)
 /* --sample-iovec-max's default: every sample is copied, so that a file truncated in place

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "filedata/advice.h"
 #include "access/cors.h"
+#include "filedata/advice.h"
 #include "metrics/metrics.h"
 
 /* --revalidate, in the order of its choices */

@@ -9,9 +9,9 @@
 
 #include "filedata/sigbus_guard.h"
 #include "server/config_load.h"
-#include "server/server.h"
 #include "server/demo.h"
 #include "server/log.h"
+#include "server/server.h"
 #include "server/signals.h"
 
 extern char **environ;

@@ -19,8 +19,8 @@
 
 #include "filedata/advice.h"
 #include "filedata/file_map.h"
-#include "http/http_date.h"
 #include "filedata/path_watch.h"
+#include "http/http_date.h"
 #include "metrics/metrics.h"
 
 struct fixture {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "filedata/advice.h"
-#include "http/etag.h"
 #include "filedata/file_map.h"
+#include "http/etag.h"
 #include "metrics/metrics.h"
 
 static void test_format(void **state)

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "http/etag.h"
-#include "listing/listing_walk.h"
 #include "listing/listing_query.h"
+#include "listing/listing_walk.h"
 
 struct fixture {
     char top[64];   /* holds root/ and the things outside it */

@@ -16,9 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "filedata/sigbus_guard.h"
 #include "http/base64.h"
 #include "sampling/sample_layout.h"
-#include "filedata/sigbus_guard.h"
 
 #define FILE_SIZE 5000
 
