@@ -29,7 +29,7 @@ import time
 
 from harness import Server, check, curl, done, parse_multipart, raw
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../unit"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../unit/sampling"))
 import sample_reference as ref  # noqa: E402
 
 MIB = 1 << 20
