@@ -303,7 +303,7 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     req->rec.handler = MH_LIST;
 
     struct listing_query q;
-    struct sample_error err;
+    struct query_error err;
     if (!listing_query_parse(req->query, &q, &err))
         return reply_bad_parameter(req, err.param, err.reason);
 

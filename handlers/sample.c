@@ -168,7 +168,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
     struct sample_spec spec;
     sample_query_spec(q, fi->size, h.seed, &spec);
     struct sampler s;
-    struct sample_error err;
+    struct query_error err;
     if (sampler_init(&s, &spec, &err) != SAMPLE_OK) {
         file_map_release(m);
         return reply_bad_parameter(req, err.param, err.reason);
@@ -185,7 +185,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
     if (q->format == SAMPLE_FORMAT_RAW && !(offsets_header = sample_offsets_header(offsets, n))) {
         free(offsets);
         file_map_release(m);
-        sample_error_set(&err, "format", 6,
+        query_error_set(&err, "format", 6,
                          "the offsets do not fit in the Sample-Offsets header ("
                          XSTR(SAMPLE_OFFSETS_HEADER_MAX) " bytes); use format=multipart or "
                          "format=json");
@@ -238,7 +238,7 @@ enum MHD_Result sample_handle(struct request *req, const char *raw_path)
         return reply_status(req, status);
 
     struct sample_query q;
-    struct sample_error err;
+    struct query_error err;
     if (!sample_query_parse(req->query, ctx->max_sample_records, ctx->max_sample_bytes, &q,
                             &err))
         return reply_bad_parameter(req, err.param, err.reason);

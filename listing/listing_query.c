@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "http/url_path.h"
+#include "http/query.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -14,56 +14,10 @@ static const char *const param_names[P_COUNT] = {
     [P_RECURSIVE] = "recursive", [P_LIMIT] = "limit", [P_AFTER] = "after",
 };
 
-static bool fail(struct sample_error *err, const char *param, size_t len,
-                 const char *reason)
+static bool fail_id(struct query_error *err, enum param_id id, const char *reason)
 {
-    sample_error_set(err, param, len, reason);
+    query_error_set(err, param_names[id], strlen(param_names[id]), reason);
     return false;
-}
-
-static bool fail_id(struct sample_error *err, enum param_id id, const char *reason)
-{
-    return fail(err, param_names[id], strlen(param_names[id]), reason);
-}
-
-enum { DEC_END = -1, DEC_BAD = -2 };
-
-/* The next byte of [*p, end) percent-decoded (0-255), DEC_END, or DEC_BAD for a bad escape
- * or a decoded NUL. */
-static int next_byte(const char **p, const char *end)
-{
-    if (*p >= end)
-        return DEC_END;
-    int c = (unsigned char)*(*p)++;
-    if (c != '%')
-        return c;
-    int hi = end - *p >= 2 ? url_hex_digit((*p)[0]) : -1;
-    int lo = hi < 0 ? -1 : url_hex_digit((*p)[1]);
-    if (hi < 0 || lo < 0 || hi + lo == 0)
-        return DEC_BAD;
-    *p += 2;
-    return hi * 16 + lo;
-}
-
-/* Percent-decodes [p, end) into out (room for `cap` bytes, no terminator added); *len is the
- * full decoded length even when it exceeds cap. false on a bad escape or a decoded NUL. */
-static bool decode(const char *p, const char *end, char *out, size_t cap, size_t *len)
-{
-    size_t n = 0;
-    for (int c; (c = next_byte(&p, end)) != DEC_END; n++) {
-        if (c == DEC_BAD)
-            return false;
-        if (n < cap)
-            out[n] = (char)c;
-    }
-    *len = n;
-    return true;
-}
-
-/* Safe when len exceeds the buffer: memcmp runs only when len == strlen(word). */
-static bool word_equals(const char *buf, size_t len, const char *word)
-{
-    return len == strlen(word) && memcmp(buf, word, len) == 0;
 }
 
 /* limit's value [p, end), decoded as it is read: NULL on success, else the reason. */
@@ -71,8 +25,8 @@ static const char *parse_limit(const char *p, const char *end, size_t *out)
 {
     size_t v = 0;
     bool digits = false;
-    for (int c; (c = next_byte(&p, end)) != DEC_END;) {
-        if (c == DEC_BAD)
+    for (int c; (c = query_next_byte(&p, end)) != QUERY_END;) {
+        if (c == QUERY_BAD)
             return "bad percent-encoding";
         if (c < '0' || c > '9')
             return "not a number";
@@ -91,35 +45,15 @@ static const char *parse_limit(const char *p, const char *end, size_t *out)
 }
 
 static bool parse_element(const char *b, const char *e, struct listing_query *q, bool *seen,
-                          struct sample_error *err)
+                          struct query_error *err)
 {
-    const char *eq = memchr(b, '=', (size_t)(e - b));
-    const char *name_end = eq ? eq : e;
-
-    char name[40];
-    size_t name_len;
-    if (!decode(b, name_end, name, sizeof name, &name_len))
-        return fail(err, b, (size_t)(name_end - b), "bad percent-encoding");
-    if (name_len == 0)
-        return fail(err, "", 0, "empty parameter name");
-
-    enum param_id id = P_COUNT;
-    for (unsigned i = 0; i < P_COUNT; i++)
-        if (word_equals(name, name_len, param_names[i]))
-            id = (enum param_id)i;
-    if (id == P_COUNT) /* longer than the buffer: reported cut (fail() reads 36 bytes) */
-        return fail(err, name, name_len <= sizeof name ? name_len : sizeof name + 1,
-                    "unknown parameter");
-    if (seen[id])
-        return fail_id(err, id, "repeated");
-    seen[id] = true;
-
-    if (!eq || eq + 1 == e)
-        return fail_id(err, id, "empty value");
-    const char *v = eq + 1;
-
+    const char *v = NULL;
+    int k = query_element(b, e, param_names, P_COUNT, seen, &v, err);
+    if (k < 0)
+        return false;
+    enum param_id id = (enum param_id)k;
     if (id == P_AFTER) {
-        if (!decode(v, e, q->after, LISTING_MAX_AFTER, &q->after_len))
+        if (!query_decode(v, e, q->after, LISTING_MAX_AFTER, &q->after_len))
             return fail_id(err, id, "bad percent-encoding");
         if (q->after_len > LISTING_MAX_AFTER)
             return fail_id(err, id, "too long");
@@ -133,11 +67,11 @@ static bool parse_element(const char *b, const char *e, struct listing_query *q,
     }
     char word[4];
     size_t len;
-    if (!decode(v, e, word, sizeof word, &len))
+    if (!query_decode(v, e, word, sizeof word, &len))
         return fail_id(err, id, "bad percent-encoding");
-    if (word_equals(word, len, "0"))
+    if (query_word_equals(word, len, "0"))
         q->recursive = false;
-    else if (word_equals(word, len, "1"))
+    else if (query_word_equals(word, len, "1"))
         q->recursive = true;
     else
         return fail_id(err, id, "must be 0 or 1");
@@ -145,7 +79,7 @@ static bool parse_element(const char *b, const char *e, struct listing_query *q,
 }
 
 bool listing_query_parse(const char *query, struct listing_query *q,
-                         struct sample_error *err)
+                         struct query_error *err)
 {
     q->recursive = false;
     q->limit = LISTING_DEFAULT_LIMIT;

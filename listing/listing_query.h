@@ -42,7 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sampling/sampler.h" /* struct sample_error: a bad query parameter, for either */
+#include "http/query.h" /* struct query_error: the parameter at fault */
 
 #define LISTING_DEFAULT_LIMIT 1000
 #define LISTING_MAX_LIMIT 10000 /* a literal: its reason text spells it */
@@ -59,6 +59,6 @@ struct listing_query {
 /* Parses `query` (NULL or "" means no parameters: the defaults). true fills `q`; false fills
  * `err` (when not NULL) and leaves `q` unspecified. */
 bool listing_query_parse(const char *query, struct listing_query *q,
-                         struct sample_error *err);
+                         struct query_error *err);
 
 #endif

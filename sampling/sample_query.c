@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "http/url_path.h"
+#include "http/query.h"
 
 enum param_id { P_N, P_SIZE, P_ALIGN, P_SEED, P_EPOCH, P_RANK, P_WORLD, P_START, P_REPLACE,
                 P_FORMAT, P_COUNT };
@@ -25,56 +25,10 @@ const char *sample_format_name(enum sample_format f)
     return (unsigned)f < sizeof format_names / sizeof format_names[0] ? format_names[f] : "?";
 }
 
-static bool fail(struct sample_error *err, const char *param, size_t len, const char *reason)
+static bool fail_id(struct query_error *err, enum param_id id, const char *reason)
 {
-    sample_error_set(err, param, len, reason);
+    query_error_set(err, param_names[id], strlen(param_names[id]), reason);
     return false;
-}
-
-static bool fail_id(struct sample_error *err, enum param_id id, const char *reason)
-{
-    return fail(err, param_names[id], strlen(param_names[id]), reason);
-}
-
-/* ---- one pass of percent-decoding over [p, end) ---- */
-
-struct decoder {
-    const char *p, *end;
-};
-
-enum { DEC_END = -1, DEC_BAD = -2 };
-
-/* The next decoded byte (0-255), DEC_END, or DEC_BAD for a bad escape or a decoded NUL. */
-static int dec_next(struct decoder *d)
-{
-    if (d->p >= d->end)
-        return DEC_END;
-    unsigned char c = (unsigned char)*d->p++;
-    if (c != '%')
-        return c;
-    int hi = d->end - d->p >= 2 ? url_hex_digit(d->p[0]) : -1;
-    int lo = hi < 0 ? -1 : url_hex_digit(d->p[1]);
-    if (hi < 0 || lo < 0)
-        return DEC_BAD;
-    d->p += 2;
-    int v = hi * 16 + lo;
-    return v == 0 ? DEC_BAD : v;
-}
-
-/* Decodes into buf (room for `cap` bytes, no terminator added); *len is the full decoded
- * length even when it exceeds cap. false on a bad escape. */
-static bool dec_all(const char *p, const char *end, char *buf, size_t cap, size_t *len)
-{
-    struct decoder d = {p, end};
-    size_t n = 0;
-    for (int c; (c = dec_next(&d)) != DEC_END; n++) {
-        if (c == DEC_BAD)
-            return false;
-        if (n < cap)
-            buf[n] = (char)c;
-    }
-    *len = n;
-    return true;
 }
 
 /* ---- values ---- */
@@ -82,12 +36,11 @@ static bool dec_all(const char *p, const char *end, char *buf, size_t cap, size_
 /* Unsigned decimal; NULL on success, else the reason. */
 static const char *parse_u64(const char *p, const char *end, uint64_t *out)
 {
-    struct decoder d = {p, end};
     bool digits = false, other = false, negative = false, overflow = false;
     uint64_t v = 0;
     bool first = true;
-    for (int c; (c = dec_next(&d)) != DEC_END; first = false) {
-        if (c == DEC_BAD)
+    for (int c; (c = query_next_byte(&p, end)) != QUERY_END; first = false) {
+        if (c == QUERY_BAD)
             return "bad percent-encoding";
         if (c >= '0' && c <= '9') {
             unsigned digit = (unsigned)(c - '0');
@@ -112,12 +65,6 @@ static const char *parse_u64(const char *p, const char *end, uint64_t *out)
     return NULL;
 }
 
-/* Safe when len exceeds the buffer: memcmp runs only when len == strlen(word). */
-static bool word_equals(const char *buf, size_t len, const char *word)
-{
-    return len == strlen(word) && memcmp(buf, word, len) == 0;
-}
-
 /* ---- the query ---- */
 
 struct seen {
@@ -125,49 +72,30 @@ struct seen {
 };
 
 static bool parse_element(const char *b, const char *e, struct sample_query *q,
-                          struct seen *seen, struct sample_error *err)
+                          struct seen *seen, struct query_error *err)
 {
-    const char *eq = memchr(b, '=', (size_t)(e - b));
-    const char *name_end = eq ? eq : e;
-
-    char name[40];
-    size_t name_len;
-    if (!dec_all(b, name_end, name, sizeof name, &name_len))
-        return fail(err, b, (size_t)(name_end - b), "bad percent-encoding");
-    if (name_len == 0)
-        return fail(err, "", 0, "empty parameter name");
-
-    enum param_id id = P_COUNT;
-    for (unsigned i = 0; i < P_COUNT; i++)
-        if (word_equals(name, name_len, param_names[i]))
-            id = (enum param_id)i;
-    if (id == P_COUNT)
-        return fail(err, name, name_len <= sizeof name ? name_len : sizeof name + 1,
-                    "unknown parameter");
-    if (seen->any[id])
-        return fail_id(err, id, "repeated");
-    seen->any[id] = true;
-
-    if (!eq || eq + 1 == e)
-        return fail_id(err, id, "empty value");
-    const char *v = eq + 1;
+    const char *v = NULL;
+    int k = query_element(b, e, param_names, P_COUNT, seen->any, &v, err);
+    if (k < 0)
+        return false;
+    enum param_id id = (enum param_id)k;
 
     if (id == P_REPLACE || id == P_FORMAT) {
         char word[16];
         size_t len;
-        if (!dec_all(v, e, word, sizeof word, &len))
+        if (!query_decode(v, e, word, sizeof word, &len))
             return fail_id(err, id, "bad percent-encoding");
         if (id == P_REPLACE) {
-            if (word_equals(word, len, "0"))
+            if (query_word_equals(word, len, "0"))
                 q->replace = false;
-            else if (word_equals(word, len, "1"))
+            else if (query_word_equals(word, len, "1"))
                 q->replace = true;
             else
                 return fail_id(err, id, "must be 0 or 1");
             return true;
         }
         for (unsigned f = 0; f < sizeof format_names / sizeof format_names[0]; f++) {
-            if (word_equals(word, len, format_names[f])) {
+            if (query_word_equals(word, len, format_names[f])) {
                 q->format = (enum sample_format)f;
                 return true;
             }
@@ -196,7 +124,7 @@ static bool parse_element(const char *b, const char *e, struct sample_query *q,
 }
 
 bool sample_query_parse(const char *query, uint64_t max_records, uint64_t max_bytes,
-                        struct sample_query *q, struct sample_error *err)
+                        struct sample_query *q, struct query_error *err)
 {
     memset(q, 0, sizeof *q);
     q->world = 1;

@@ -37,7 +37,7 @@
  *   size > max_bytes     param size,  "exceeds --max-sample-bytes"
  *   n * size > max_bytes param n,     "n*size exceeds --max-sample-bytes"
  * What needs the file (size > file size, n > distinct records, start past the shard) is
- * checked by sampler_init() (sampler.h), which reports in the same struct sample_error.
+ * checked by sampler_init() (sampler.h), which reports in the same struct query_error.
  */
 #ifndef MMAPD_SAMPLE_QUERY_H
 #define MMAPD_SAMPLE_QUERY_H
@@ -66,7 +66,7 @@ struct sample_query {
  * every field set (defaults applied); false fills `err` (when not NULL) and leaves `q`
  * unspecified. Work is linear in the length of the query. */
 bool sample_query_parse(const char *query, uint64_t max_records, uint64_t max_bytes,
-                        struct sample_query *q, struct sample_error *err);
+                        struct sample_query *q, struct query_error *err);
 
 /* The sampler's input for a parsed query on a file of `file_size` bytes; `seed` is used when
  * the query has none (the handler's choice, e.g. prng_seed_from_entropy() of getrandom()). */

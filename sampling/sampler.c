@@ -5,34 +5,15 @@
 
 #include "sampling/prng.h"
 
-void sample_error_set(struct sample_error *err, const char *param, size_t len,
-                      const char *reason)
-{
-    if (!err)
-        return;
-    const size_t room = sizeof err->param - 1;
-    size_t n = len <= room ? len : room - 3;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)param[i];
-        err->param[i] = c >= 0x21 && c <= 0x7e ? (char)c : '?';
-    }
-    if (len > room) {
-        memcpy(err->param + n, "...", 3);
-        n += 3;
-    }
-    err->param[n] = '\0';
-    err->reason = reason;
-}
-
-static enum sample_status fail(struct sample_error *err, enum sample_status st,
+static enum sample_status fail(struct query_error *err, enum sample_status st,
                                const char *param, const char *reason)
 {
-    sample_error_set(err, param, strlen(param), reason);
+    query_error_set(err, param, strlen(param), reason);
     return st;
 }
 
 enum sample_status sampler_init(struct sampler *s, const struct sample_spec *spec,
-                                struct sample_error *err)
+                                struct query_error *err)
 {
     if (spec->n == 0)
         return fail(err, SAMPLE_ZERO, "n", "must be > 0");

@@ -33,7 +33,7 @@
  * concatenate to the whole shard. With replacement count = N and next = start + N, until the
  * position k*W + R would pass 2^64 - 2.
  *
- * Validation, in this order, each naming the query parameter (struct sample_error):
+ * Validation, in this order, each naming the query parameter (struct query_error):
  *   n, size, align, world == 0          SAMPLE_ZERO                "must be > 0"
  *   rank >= world                       SAMPLE_RANK_RANGE          "must be < world"
  *   size > file_size (any size when F = 0)  SAMPLE_SIZE_EXCEEDS_FILE "larger than the file"
@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/query.h"
 #include "sampling/permutation.h"
 
 #define SAMPLER_TAG_ORDER UINT64_C(1)
@@ -77,21 +78,6 @@ enum sample_status {
     SAMPLE_START_TOO_LARGE,
 };
 
-/* What is wrong with a request, for a 400 body: {"error": ..., "parameter": param,
- * "reason": reason}. Shared with sample_query.h. `param` is printable ASCII (0x21-0x7e,
- * NUL-terminated, at most 39 bytes): a known parameter name, or a client's unknown name
- * sanitised (other bytes as '?', truncated), safe for json_string(). `reason` is a fixed
- * English phrase. */
-struct sample_error {
-    char param[40];
-    const char *reason;
-};
-
-/* Fills `err` (nothing when NULL): `len` bytes of `param` with bytes outside 0x21-0x7e as
- * '?', cut to 36 bytes plus "..." when longer than 39; `reason` is stored as is. */
-void sample_error_set(struct sample_error *err, const char *param, size_t len,
-                      const char *reason);
-
 struct sampler {
     uint64_t slots;     /* distinct record slots in the file */
     uint64_t shard_len; /* records in this rank's shard per epoch; SAMPLE_END with replace=1 */
@@ -106,7 +92,7 @@ struct sampler {
 /* Validates `spec` and prepares the page. SAMPLE_OK fills `s`; any other status fills `err`
  * (when not NULL) and leaves `s` unspecified. O(1) time and memory. */
 enum sample_status sampler_init(struct sampler *s, const struct sample_spec *spec,
-                                struct sample_error *err);
+                                struct query_error *err);
 
 /* The slot of the page's i-th record, i < s->count (expected O(1): < 4 Feistel passes on
  * average without replacement, about one SplitMix64 draw with it). Thread-safe. */

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     query[len - 8] = '\0';
 
     struct sample_query q;
-    struct sample_error err = {{0}, NULL};
+    struct query_error err = {{0}, NULL};
     if (!sample_query_parse(query, MAX_RECORDS, MAX_BYTES, &q, &err)) {
         if (!err.reason)
             abort(); /* an error always says why */

@@ -28,7 +28,7 @@ sources() {
     conditional) echo http/conditional.c http/http_date.c ;;
     config) echo server/config.c server/config_load.c server/listen_addr.c access/cors.c "${metrics[@]}" ;;
     exposition) echo metrics/exposition.c base/strbuf.c ;;
-    sample_query) echo sampling/sample_query.c sampling/sampler.c sampling/permutation.c sampling/prng.c http/url_path.c ;;
+    sample_query) echo sampling/sample_query.c sampling/sampler.c sampling/permutation.c sampling/prng.c http/url_path.c http/query.c ;;
     *) echo "fuzz: unknown target $1 (targets: ${all[*]})" >&2; return 1 ;;
   esac
 }

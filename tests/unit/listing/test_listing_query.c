@@ -16,7 +16,7 @@ static struct listing_query q; /* 4 KiB: not on cmocka's stack */
 
 static void expect_ok(const char *query)
 {
-    struct sample_error err = {{0}, NULL};
+    struct query_error err = {{0}, NULL};
     bool ok = listing_query_parse(query, &q, &err);
     if (!ok)
         print_error("'%s': refused: %s %s\n", query ? query : "(null)", err.param, err.reason);
@@ -25,7 +25,7 @@ static void expect_ok(const char *query)
 
 static void expect_error(const char *query, const char *param, const char *reason)
 {
-    struct sample_error err = {{0}, NULL};
+    struct query_error err = {{0}, NULL};
     bool ok = listing_query_parse(query, &q, &err);
     if (ok || strcmp(err.param, param) != 0 || strcmp(err.reason, reason) != 0)
         print_error("'%s': got %s '%s' '%s', expected '%s' '%s'\n", query,

@@ -62,7 +62,7 @@ static void perm_line(uint64_t n, uint64_t key, unsigned count)
 static int sample_line(struct sample_spec sp)
 {
     struct sampler s;
-    struct sample_error err;
+    struct query_error err;
     if (sampler_init(&s, &sp, &err) != SAMPLE_OK) {
         fprintf(stderr, "sample_vectors: bad case (%s: %s)\n", err.param, err.reason);
         return 1;

@@ -16,7 +16,7 @@
 
 /* Parses a heap copy of exactly strlen + 1 bytes, so ASan sees any read past the end. */
 static bool parse_with(const char *query, uint64_t max_records, uint64_t max_bytes,
-                       struct sample_query *q, struct sample_error *err)
+                       struct sample_query *q, struct query_error *err)
 {
     char *copy = query ? strdup(query) : NULL;
     assert_true(!query || copy);
@@ -29,7 +29,7 @@ static bool parse_with(const char *query, uint64_t max_records, uint64_t max_byt
 static struct sample_query parse_ok(const char *query)
 {
     struct sample_query q;
-    struct sample_error err;
+    struct query_error err;
     if (!parse_with(query, MAX_RECORDS, MAX_BYTES, &q, &err)) {
         print_error("'%s': %s: %s\n", query, err.param, err.reason);
         fail();
@@ -41,7 +41,7 @@ static void expect_bad_with(const char *query, uint64_t max_records, uint64_t ma
                             const char *param, const char *reason)
 {
     struct sample_query q;
-    struct sample_error err;
+    struct query_error err;
     bool ok = parse_with(query, max_records, max_bytes, &q, &err);
     if (ok || strcmp(err.param, param) != 0 || !err.reason || strcmp(err.reason, reason) != 0)
         print_error("'%s': %s, param '%s' reason '%s'; expected '%s' '%s'\n",
@@ -138,7 +138,7 @@ static void test_limits_boundaries(void **state)
     assert_true(parse_ok("n=4096&size=16384").n == 4096); /* exactly 64 MiB */
     assert_true(parse_ok("n=1&size=67108864").size == 67108864);
     struct sample_query q;
-    struct sample_error err;
+    struct query_error err;
     assert_true(parse_with("n=3&size=3", 3, 9, &q, &err));
     expect_bad_with("n=4&size=1", 3, 9, "n", "exceeds --max-sample-records");
     expect_bad_with("n=2&size=10", 3, 9, "size", "exceeds --max-sample-bytes");
@@ -372,7 +372,7 @@ static void test_check_order(void **state)
     expect_bad_with("n=4294967296&size=4294967296", UINT64_MAX, UINT64_MAX, "n",
                     "n*size exceeds --max-sample-bytes");
     struct sample_query q;
-    struct sample_error err;
+    struct query_error err;
     assert_true(parse_with("n=4294967295&size=4294967297", UINT64_MAX, UINT64_MAX, &q, &err));
 }
 
@@ -392,7 +392,7 @@ static void test_spec(void **state)
     q = parse_ok("n=3&size=2000");
     sample_query_spec(&q, 1000, 1, &sp);
     struct sampler s;
-    struct sample_error err;
+    struct query_error err;
     assert_int_equal(sampler_init(&s, &sp, &err), SAMPLE_SIZE_EXCEEDS_FILE);
     assert_string_equal(err.param, "size");
     assert_string_equal(err.reason, "larger than the file");

@@ -30,7 +30,7 @@ static struct sample_spec spec_of(uint64_t file_size, uint64_t size, uint64_t al
 static struct sampler init_ok(const struct sample_spec *spec)
 {
     struct sampler s;
-    struct sample_error err;
+    struct query_error err;
     enum sample_status st = sampler_init(&s, spec, &err);
     if (st != SAMPLE_OK)
         print_error("sampler_init: %d (%s: %s)\n", (int)st, err.param, err.reason);
@@ -42,7 +42,7 @@ static void expect_error(const struct sample_spec *spec, enum sample_status want
                          const char *param, const char *reason_part)
 {
     struct sampler s;
-    struct sample_error err;
+    struct query_error err;
     memset(&err, 0x55, sizeof err);
     enum sample_status st = sampler_init(&s, spec, &err);
     if (st != want)
