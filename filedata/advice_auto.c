@@ -69,7 +69,8 @@ void advice_auto_record(struct advice_auto *a, enum access_class c, bool willnee
     struct arms *s = &a->cls[c];
     double x = (double)ns / ((double)bytes / (1 << 20));
     pthread_mutex_lock(&s->lock);
-    s->cost[willneed] = s->costs[willneed] ? s->cost[willneed] + ADVICE_AUTO_WEIGHT * (x - s->cost[willneed]) : x;
+    double *avg = &s->cost[willneed];
+    *avg = s->costs[willneed] ? *avg + ADVICE_AUTO_WEIGHT * (x - *avg) : x;
     s->costs[willneed]++;
     if (warmed_up(s)) {
         /* WILLNEED serves only when it is cheaper by more than the margin */
