@@ -88,6 +88,6 @@ void advice_auto_read(struct advice_auto *a, enum access_class c, struct advice_
     struct arms *s = &a->cls[c];
     pthread_mutex_lock(&s->lock);
     *out = (struct advice_auto_state){{s->cost[0], s->cost[1]}, {s->costs[0], s->costs[1]},
-                                      s->serving, s->changes};
+                                      warmed_up(s), s->serving, s->changes};
     pthread_mutex_unlock(&s->lock);
 }

@@ -57,6 +57,7 @@ void advice_auto_record(struct advice_auto *a, enum access_class c, bool willnee
 struct advice_auto_state {
     double cost[2];     /* [willneed]: average ns per MiB, 0 before the first cost */
     uint64_t costs[2];  /* [willneed]: costs taken */
+    bool settled;       /* the warm-up is over: the averages decide */
     bool serving;       /* the arm that serves (true: WILLNEED) */
     uint64_t changes;   /* times the serving arm changed */
 };

@@ -208,6 +208,28 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     advice_willneed(ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
 }
 
+/* A truncation that ran during a read may have zeroed the tail of the page cache folio being
+ * copied while the read still went by the old size: the file must still hold every byte
+ * read, up to `need`, now. */
+static enum body_result still_held(struct file_body *b, uint64_t need)
+{
+    if (need && !mapped_file_holds(b->map, need)) {
+        metrics_read_error(b->req->ctx->metrics, MRE_SHORT);
+        return BODY_CHANGED;
+    }
+    return BODY_OK;
+}
+
+/* The end of the body's last byte in the file: what the file must still hold. */
+static uint64_t spans_end(const struct file_body *b)
+{
+    uint64_t need = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->pieces[i].text && b->pieces[i].off + b->pieces[i].len > need)
+            need = b->pieces[i].off + b->pieces[i].len;
+    return need;
+}
+
 /* Copies body bytes [pos, pos+max) into buf. `streaming` (the content reader): checks each
  * span's residency first, hands a cold one to the helpers and keeps the read-ahead going.
  * Returns the bytes copied (it stops early before a cold span when it has copied something),
@@ -250,10 +272,8 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
             b->cursor++;
         }
     }
-    if (need && !mapped_file_holds(b->map, need)) {
-        metrics_read_error(ctx->metrics, MRE_SHORT);
+    if (still_held(b, need) != BODY_OK)
         return -1;
-    }
     return done ? (ssize_t)done : -1;
 }
 
@@ -330,28 +350,6 @@ static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, boo
  * against the file as it is (a truncated file reads short), and the file's size after the
  * reads (a truncation during one can zero what it copies). With `nowait` a span with a page
  * not in the page cache stops it: BODY_COLD. */
-/* A truncation that ran during a read may have zeroed the tail of the page cache folio being
- * copied while the read still went by the old size: the file must still hold every byte
- * read, up to `need`, now. */
-static enum body_result still_held(struct file_body *b, uint64_t need)
-{
-    if (need && !mapped_file_holds(b->map, need)) {
-        metrics_read_error(b->req->ctx->metrics, MRE_SHORT);
-        return BODY_CHANGED;
-    }
-    return BODY_OK;
-}
-
-/* The end of the body's last byte in the file: what the file must still hold. */
-static uint64_t spans_end(const struct file_body *b)
-{
-    uint64_t need = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (!b->pieces[i].text && b->pieces[i].off + b->pieces[i].len > need)
-            need = b->pieces[i].off + b->pieces[i].len;
-    return need;
-}
-
 static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
 {
     struct handler_ctx *ctx = b->req->ctx;

@@ -25,9 +25,7 @@ static void log_advice_auto(const struct server *s, struct advice_auto_state *se
         if (!s->handlers.policy.automatic[c])
             continue;
         advice_auto_read(s->handlers.auto_advice, (enum access_class)c, &st);
-        bool settled = st.costs[0] >= ADVICE_AUTO_WARMUP && st.costs[1] >= ADVICE_AUTO_WARMUP;
-        bool was = seen[c].costs[0] >= ADVICE_AUTO_WARMUP && seen[c].costs[1] >= ADVICE_AUTO_WARMUP;
-        if (settled && (!was || st.changes != seen[c].changes))
+        if (st.settled && (!seen[c].settled || st.changes != seen[c].changes))
             log_info("advice auto: class %s %s WILLNEED: cold requests cost %.2f ms/MiB with it "
                      "(%llu measured), %.2f ms/MiB without (%llu)",
                      access_class_name((enum access_class)c), st.serving ? "gives" : "skips",

@@ -42,12 +42,16 @@ static void test_warmup_alternates_from_the_first_arm(void **state)
     struct advice_auto *a = make(true);
     const double cost[2] = {1, 1};
     bool arms[2 * ADVICE_AUTO_WARMUP];
-    for (int i = 0; i < 2 * ADVICE_AUTO_WARMUP; i++)
+    struct advice_auto_state st;
+    for (int i = 0; i < 2 * ADVICE_AUTO_WARMUP; i++) {
+        advice_auto_read(a, ACCESS_RANGE, &st);
+        assert_false(st.settled);
         arms[i] = request(a, ACCESS_RANGE, cost);
+    }
     for (int i = 0; i < 2 * ADVICE_AUTO_WARMUP; i++)
         assert_int_equal(arms[i], i % 2 == 0); /* on, off, on, ... */
-    struct advice_auto_state st;
     advice_auto_read(a, ACCESS_RANGE, &st);
+    assert_true(st.settled);
     assert_int_equal(st.costs[0], ADVICE_AUTO_WARMUP);
     assert_int_equal(st.costs[1], ADVICE_AUTO_WARMUP);
     advice_auto_destroy(a);
