@@ -1,8 +1,8 @@
 /* listing_query.h - the query of a directory listing, parsed and checked (pure, no I/O).
  *
  * listing_query_parse() reads the raw query: the bytes after '?', percent-escapes as the
- * client sent them (the server keeps escapes). The grammar is that of /sample's query
- * (sample_query.h):
+ * client sent them (the server keeps escapes). The grammar is http/query.h's, shared with
+ * /sample's query:
  *   - Elements are separated by '&'; empty elements ("?&recursive=1&") are skipped. Each
  *     element is NAME or NAME=VALUE, split at the first '='.
  *   - Names and values are percent-decoded here, exactly once: "recursive=%31" is

@@ -1,7 +1,8 @@
 /* sample_query.h - the /sample query string, parsed and checked (pure, no I/O).
  *
  * sample_query_parse() reads the raw query: the bytes after '?', percent-escapes as the
- * client sent them (the server keeps escapes). Grammar and rules:
+ * client sent them (the server keeps escapes). Grammar and rules (the element and name
+ * steps are http/query.h's, shared with listings):
  *   - Elements are separated by '&'; empty elements ("a=1&&b=2", a trailing '&') are skipped.
  *     Each element is NAME or NAME=VALUE, split at the first '='.
  *   - Names and values are percent-decoded here, exactly once: "%6e=8" is n=8, "n=%2531" is
