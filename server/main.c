@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "filedata/sigbus_guard.h"
+#include "server/acceptor.h"
 #include "server/config_load.h"
 #include "server/demo.h"
 #include "server/log.h"
@@ -33,6 +34,18 @@ static void log_advice_auto(const struct server *s, struct advice_auto_state *se
                      (unsigned long long)st.costs[0]);
         seen[c] = st;
     }
+}
+
+/* One line a second at most while accepting fails for a reason of this process's own (too
+ * many open files, no memory): the acceptor pauses instead of spinning, clients wait. */
+static void log_accept_failures(const struct server *s, uint64_t *seen)
+{
+    int e;
+    uint64_t n = acceptor_failures(s->acceptor, &e);
+    if (n != *seen)
+        log_info("accept failed %llu time(s) in the last second: %s; pausing %d ms each time",
+                 (unsigned long long)(n - *seen), strerror(e), ACCEPTOR_PAUSE_MS);
+    *seen = n;
 }
 
 static int fail(const char *msg)
@@ -113,8 +126,11 @@ int main(int argc, char **argv)
 
     struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
     int sig;
-    while ((sig = signals_wait(&sigs, 1000)) == 0)
+    uint64_t accept_failures = 0;
+    while ((sig = signals_wait(&sigs, 1000)) == 0) {
         log_advice_auto(&server, seen);
+        log_accept_failures(&server, &accept_failures);
+    }
     log_info("received %s, draining for up to %us", strsignal(sig), cfg.drain_timeout);
     unsigned long left = server_drain(&server, cfg.drain_timeout, &sigs);
     if (left)

@@ -15,6 +15,7 @@
 #include "access/conn_watch.h"
 #include "handlers/router.h"
 #include "metrics/metrics.h"
+#include "server/acceptor.h"
 #include "server/file_limits.h"
 #include "server/listen_addr.h"
 #include "server/log.h"
@@ -46,13 +47,12 @@ static bool open_root(const char *root, int *fd, char *err, size_t errlen)
 /* libmicrohttpd's own connection limits sit above mmapd's (access/admission.h): it would
  * stop accepting (total) or close new sockets unseen (per IP), where mmapd answers 503 or
  * closes and counts. */
-static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg, int family)
+static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg)
 {
     struct MHD_OptionItem opts[20];
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
     OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL); /* first, or MHD warns */
-    OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
     OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL); /* refuse malformed requests with 400 */
     OPT(MHD_OPTION_CONNECTION_LIMIT, admission_mhd_connection_limit(&s->limits, cfg->threads),
         NULL);
@@ -69,10 +69,9 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
     OPT(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)router_keep_escaped, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
+    /* server/acceptor.h accepts and hands the connections over */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     return MHD_start_daemon(flags, 0, admission_accept, s->handlers.admission, router_access,
                             &s->handlers,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -157,10 +156,15 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
                             errlen))
         goto fail;
-    s->mhd = start_mhd(s, cfg, addr.ss.ss_family);
+    s->mhd = start_mhd(s, cfg);
     if (!s->mhd) {
         snprintf(err, errlen, "libmicrohttpd could not start on %s (see the log line above)",
                  s->bound);
+        goto fail;
+    }
+    s->acceptor = acceptor_start(s->listen_fd, s->mhd);
+    if (!s->acceptor) {
+        snprintf(err, errlen, "cannot start the thread that accepts connections");
         goto fail;
     }
     return true;
@@ -179,9 +183,10 @@ static double now_s(void)
 unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs)
 {
     atomic_store(&s->handlers.draining, true);
-    int fd = MHD_quiesce_daemon(s->mhd);
-    if (fd >= 0) {
-        close(fd);
+    acceptor_stop(s->acceptor);
+    s->acceptor = NULL;
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
         s->listen_fd = -1;
     }
     double deadline = now_s() + timeout_s;
@@ -201,6 +206,8 @@ void server_stop(struct server *s)
 {
     /* first: the helpers finish their jobs and resume every suspended connection, which
      * libmicrohttpd needs before it stops */
+    acceptor_stop(s->acceptor); /* nothing new is handed to the daemon while it stops */
+    s->acceptor = NULL;
     prefetch_pool_destroy(s->handlers.prefetch);
     s->handlers.prefetch = NULL;
     if (s->mhd) {

@@ -2,7 +2,8 @@
  *
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
- * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's).
+ * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's)
+ * and the thread that accepts for it (server/acceptor.h).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
@@ -21,6 +22,7 @@
 struct server {
     struct handler_ctx handlers;
     struct MHD_Daemon *mhd;
+    struct acceptor *acceptor; /* accepts on listen_fd for mhd */
     int listen_fd;
     char bound[80];          /* "127.0.0.1:8080" */
     bool read_ahead_from_sysfs;

@@ -6,13 +6,15 @@ excepted), and are closed by the server after the answer; once the room for thos
 is full (max(4, N/4) per address, max(16, N/8) in all), new connections are closed at once.
 mmapd_connections_rejected_total{reason} moves by exactly the connections refused,
 mmapd_connections_open follows the open connections, other addresses are still served, and
-after the excess is gone the server serves normally again. A request whose headers outgrow
+after the excess is gone the server serves normally again. Out of descriptors, accepting
+pauses with one log line a second and serving resumes once descriptors are free. A request whose headers outgrow
 --connection-memory gets libmicrohttpd's 431 and counts as reason="memory_pool". Loopback
 addresses 127.0.0.1, .2 and .3 are three clients.
 """
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -317,6 +319,27 @@ with Server(root) as s:
     st, _, body, _ = curl(s.url("/files/small.txt"))
     check(st == 200 and body == SMALL, f"memory: served normally after: {st}")
     sc.close()
+
+# --- out of descriptors: accepting pauses and says so, then serving goes on ---------------
+with Server(root) as s:
+    spare = len(os.listdir(f"/proc/{s.proc.pid}/fd")) + 8
+    soft, hard = resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE, (spare, hard))
+    socks = [connect(s.port) for _ in range(40)]  # the kernel completes them all (backlog)
+    deadline = time.time() + 10
+    while "accept failed" not in s.read_log() and time.time() < deadline:
+        time.sleep(0.1)
+    log = s.read_log()
+    check(re.search(r"accept failed \d+ time\(s\) in the last second: Too many open files; "
+                    r"pausing 100 ms each time", log), f"emfile: no log line:\n{log[-2000:]}")
+    lines = len(re.findall("accept failed", log))
+    time.sleep(1.5)
+    check(len(re.findall("accept failed", s.read_log())) - lines <= 2,
+          "emfile: more than one line a second")
+    close_all(socks)
+    resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    st, _, body, _ = curl(s.url("/files/small.txt"))
+    check(st == 200 and body == SMALL, f"emfile: not served after the descriptors came back: {st}")
 
 shutil.rmtree(root, ignore_errors=True)
 done()
