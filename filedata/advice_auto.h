@@ -37,7 +37,7 @@
 #define ADVICE_AUTO_WEIGHT 0.25
 #define ADVICE_AUTO_MIN_BYTES (64u << 10)
 /* The arm each class starts with, in enum access_class order (stream, random, range): what
- * measured best where mmapd was developed (README, Hints). */
+ * measured best where mmapd was developed (docs/operating.md, Hints). */
 #define ADVICE_AUTO_FIRST {false, true, true}
 
 struct advice_auto;

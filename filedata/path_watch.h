@@ -16,7 +16,7 @@
  * thread, which the kernel wakes when it queues the event (before the changing call returns),
  * or by path_watch_catch_up(), which a lookup calls first unless the server runs with
  * --revalidate inotify-async. Without it, the window is the watcher thread's wake-up
- * (README, Running it: which file a path names).
+ * (docs/operating.md: which file a path names).
  *
  * How a caller uses it (file_lookup.c): path_watch_cover(rel, &mark) places the watches and
  * reads the counters; then a stat of rel that shows the expected regular file makes the

@@ -43,7 +43,7 @@
 #include "handlers/request.h"
 
 /* Copied at once up to here: a warm 1 MiB range takes half the server CPU it takes through
- * the content reader (README, Performance), at the price of up to this much heap per
+ * the content reader (docs/performance.md), at the price of up to this much heap per
  * response in flight. */
 #define FILE_BODY_COPY_MAX (1024u << 10)
 #define FILE_BODY_BLOCK (256u << 10)

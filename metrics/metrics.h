@@ -1,4 +1,5 @@
-/* metrics.h - mmapd's metrics: the names of design section 3, updated without a shared lock.
+/* metrics.h - mmapd's metrics: the names of the metric reference (docs/operating.md), updated
+ * without a shared lock.
  *
  * Each thread that records writes to its own cache-line-aligned shard (relaxed atomic adds,
  * found through a thread-local pointer on first use); metrics_render() sums the shards and

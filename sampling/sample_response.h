@@ -35,7 +35,7 @@
 
 #define SAMPLE_READER_BLOCK (256 * 1024)
 /* --sample-iovec-max's default: every sample is copied, so that a file truncated in place
- * never sends zeros (README: /sample shapes) */
+ * never sends zeros (docs/sample.md: two response shapes) */
 #define SAMPLE_IOVEC_DEFAULT 0
 
 enum sample_shape { SAMPLE_SHAPE_IOVEC, SAMPLE_SHAPE_READER };

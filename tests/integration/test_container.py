@@ -1,7 +1,7 @@
 """test_container.py - builds deploy/Dockerfile with podman and checks the running container.
 
-Follows ../shared/container.md: podman with --runtime runc and explicit ulimits (this machine's
-cgroup hybrid and rlimits break the defaults), --format docker (keeps HEALTHCHECK) and
+Follows deploy/README.md (Container): podman with --runtime runc and explicit ulimits (this
+machine's cgroup hybrid and rlimits break the defaults), --format docker (keeps HEALTHCHECK) and
 --pull=never, on a base image that deploy/podman-base-image.sh makes with debootstrap (it also
 installs podman, runc and debootstrap when missing). Then it runs the image with a host
 directory mounted as /data on a loopback port that podman picks, and checks:

@@ -7,7 +7,7 @@
   scrape annotations; a headless Service selecting the pods; an Ingress that hashes on the
   key that optional/ingress-nginx-hash-key.yaml defines (the same map as the scale-out
   nginx.conf); the PodMonitor scrapes /metrics as job "mmapd";
-- compose (deploy/compose.yaml): mmapd built from deploy/Dockerfile under the tag the README
+- compose (deploy/compose.yaml): mmapd built from deploy/Dockerfile under the tag deploy/README.md
   uses, its port and data volume; Prometheus mounting deploy/prometheus, whose target is the
   compose service at the image's EXPOSE port;
 - every MMAPD_* variable set in the Dockerfile, compose and the StatefulSet is an option
@@ -127,8 +127,8 @@ def check_compose():
     m, p = svc["mmapd"], svc["prometheus"]
     check(os.path.normpath(os.path.join(DEPLOY, m["build"]["context"])) == REPO and
           m["build"]["dockerfile"] == "deploy/Dockerfile", f"mmapd build {m['build']}")
-    readme = open(os.path.join(REPO, "README.md")).read()
-    check(f"-t {m['image']} " in readme, f"compose image {m['image']} is not the README's build tag")
+    readme = open(os.path.join(DEPLOY, "README.md")).read()
+    check(f"-t {m['image']} " in readme, f"compose image {m['image']} is not deploy/README.md's build tag")
     check(any(v.endswith(":/data:ro") for v in m["volumes"]), f"mmapd volumes {m['volumes']}")
     check("127.0.0.1:8080:8080" in m["ports"], f"mmapd ports {m['ports']}")
     mounts = {v.split(":")[1]: v.split(":")[0] for v in p["volumes"]}

@@ -309,7 +309,7 @@ with Server(root) as s:
     check(sc.rejected("memory_pool") == before + 1,
           f"memory: memory_pool {sc.rejected('memory_pool')}, expected {before + 1}")
     # a request line larger than the pool is answered before mmapd hears of the request
-    # (no URI log callback), so it cannot be counted: README, Limits
+    # (no URI log callback), so it cannot be counted: docs/operating.md, Connection limits
     c = connect(s.port)
     c.sendall(b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     r = read_response(c)

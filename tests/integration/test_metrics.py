@@ -344,7 +344,7 @@ with Server(root) as s:
 # ---- cold versus warm: one HTTP thread, so its fault counts belong to the request ----
 root_cold = tempfile.mkdtemp(prefix="mmapd-root-cold-")
 tmp_roots.append(root_cold)
-# the stream class's WILLNEED read-ahead (not a default: README, Hints) is what is checked here
+# the stream class's WILLNEED read-ahead (not a default: docs/operating.md, Hints) is what is checked here
 with Server(root_cold, args=["--threads", "1", "--advice", "stream=sequential,willneed"]) as s:
     m = re.search(r"read-ahead=(\d+)KiB", s.read_log())
     window = int(m.group(1)) * 1024 if m else 128 * 1024

@@ -155,7 +155,7 @@ CASES = [
     ("decoded NUL before extension", "curl", "small.txt%00.jpg", {400}, None),
     ("decoded NUL in traversal", "curl", f"%2e%2e%00/{OUT}/secret.txt", {400}, None),
     # A raw NUL byte never reaches mmapd: libmicrohttpd 0.9.75 ends the URL there, so the name
-    # before the NUL is what mmapd sees (README, "Known limitations"). 400 would be better;
+    # before the NUL is what mmapd sees (docs/design.md, "Known limitations"). 400 would be better;
     # what must hold is that nothing outside the root or other than that name is served.
     ("raw NUL before extension", "raw", b"small.txt\x00.jpg", {400, 200}, S),
     ("raw NUL before traversal (cut to the root listing)", "raw", b"\x00/../" + OUT.encode() + b"/secret.txt", {400, 200}, None),

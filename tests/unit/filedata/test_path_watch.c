@@ -229,7 +229,7 @@ static void write_through_a_link_outside_the_root(void **state)
 
 /* Without its own watch (a file with one link), the directory's watch sees every change made
  * through the file's name, and nothing else: a write through a hard link made elsewhere after
- * the cover goes unseen (README, Known limitations). No watch is placed on the file. */
+ * the cover goes unseen (docs/design.md, Known limitations). No watch is placed on the file. */
 static void directory_watch_alone(void **state)
 {
     struct tree *t = *state;
