@@ -11,6 +11,8 @@
 
 struct conn_slot {
     void *admission;              /* admission_notify()'s socket context */
+    struct tls_creds *tls;        /* the credentials its TLS session uses, or NULL */
+    int client_cert;              /* 1 + enum tls_client once verified; 0: not yet */
     _Atomic uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
     int fd;
     uint64_t timeout_ns;
@@ -22,6 +24,7 @@ struct conn_watch {
     uint64_t timeout_ns, idle_ns;
     struct admission *admission;
     struct metrics *metrics;
+    struct tls *tls; /* NULL: plain HTTP */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;          /* under lock */
@@ -79,7 +82,8 @@ static void *watchdog(void *arg)
 }
 
 struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
-                                     struct admission *admission, struct metrics *metrics)
+                                     struct admission *admission, struct metrics *metrics,
+                                     struct tls *tls)
 {
     struct conn_watch *w = calloc(1, sizeof *w);
     if (!w)
@@ -88,6 +92,7 @@ struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
     w->idle_ns = (uint64_t)idle_s * 1000000000ull;
     w->admission = admission;
     w->metrics = metrics;
+    w->tls = tls;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -134,14 +139,18 @@ void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         struct conn_slot *s = calloc(1, sizeof *s);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = NULL;
         if (!s || !ci) { /* no slot: served as if no limit applied, no deadline */
             free(s);
-            *socket_context = NULL;
+            if (w->tls && ci) /* but never without mmapd's TLS settings */
+                shutdown(ci->connect_fd, SHUT_RDWR);
             return;
         }
         s->fd = ci->connect_fd;
         s->timeout_ns = w->timeout_ns;
         s->idle_ns = w->idle_ns;
+        if (!tls_connection_started(w->tls, c, &s->tls))
+            shutdown(s->fd, SHUT_RDWR); /* libmicrohttpd sees the end and closes it */
         admission_notify(w->admission, c, &s->admission, code);
         arm(s, 0);
         pthread_mutex_lock(&w->lock);
@@ -162,6 +171,7 @@ void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_contex
             s->next->prev = s->prev;
         pthread_mutex_unlock(&w->lock);
         admission_notify(w->admission, c, &s->admission, code);
+        tls_release(s->tls); /* the session is gone by now */
         free(s);
         *socket_context = NULL;
     }
@@ -193,3 +203,12 @@ void conn_slot_headers_done(struct conn_slot *s)
 }
 
 void *conn_slot_admission(const struct conn_slot *s) { return s ? s->admission : NULL; }
+
+enum tls_client conn_slot_client_cert(struct conn_slot *s, struct MHD_Connection *c)
+{
+    if (!s)
+        return TLS_CLIENT_OK; /* no slot, no TLS: a TLS connection without one is shut down */
+    if (!s->client_cert)
+        s->client_cert = 1 + (int)tls_client_verify(s->tls, c);
+    return (enum tls_client)(s->client_cert - 1);
+}

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "access/admission.h"
+#include "access/tls.h"
 #include "metrics/metrics.h"
 
 struct conn_watch;
@@ -35,9 +36,13 @@ struct conn_slot;
 
 /* Watches connections with a header deadline of `timeout_s` seconds (0: no deadline, no
  * thread; the slots still carry the admission decision); `idle_s` is libmicrohttpd's
- * connection timeout (0: never). NULL when out of memory or when the thread cannot start. */
+ * connection timeout (0: never). With `tls`, each connection's TLS session is set up when it
+ * starts (tls_connection_started(); a connection whose setup fails is shut down) and its
+ * credentials released when it closes. NULL when out of memory or when the thread cannot
+ * start. */
 struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
-                                     struct admission *admission, struct metrics *metrics);
+                                     struct admission *admission, struct metrics *metrics,
+                                     struct tls *tls);
 /* Call after libmicrohttpd stopped (it reports every connection closed before). */
 void conn_watch_destroy(struct conn_watch *w);
 
@@ -58,5 +63,9 @@ void conn_slot_request_done(struct conn_slot *s);
 
 /* The admission decision kept in the slot, for admission_refusal(); NULL for no slot. */
 void *conn_slot_admission(const struct conn_slot *s);
+
+/* The connection's client certificate (tls_client_verify()), verified on its first request
+ * and remembered for the others. */
+enum tls_client conn_slot_client_cert(struct conn_slot *s, struct MHD_Connection *c);
 
 #endif

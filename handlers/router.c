@@ -79,6 +79,16 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         return reply_unavailable(req, over == ADMISSION_PER_IP
                                           ? "too many connections from this address"
                                           : "too many connections");
+    /* with --tls-client-ca, every endpoint but the probes needs a client certificate, like
+     * the tokens (a probe cannot send one) */
+    enum tls_client cert = handle == health_live || handle == health_ready
+                               ? TLS_CLIENT_OK
+                               : conn_slot_client_cert(req->slot, req->conn);
+    if (cert != TLS_CLIENT_OK)
+        return reply_error(req, 403,
+                           cert == TLS_CLIENT_NONE
+                               ? "a client certificate is required"
+                               : "the client certificate is not signed by a trusted CA");
     if (req->rec.handler == MH_OTHER)
         return reply_status(req, 404);
     if (ctx->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)

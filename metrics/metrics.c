@@ -57,6 +57,7 @@ struct shard {
     _Atomic uint64_t file_cache[MFC_COUNT];
     _Atomic uint64_t blocking_reads[MH_COUNT];
     _Atomic uint64_t rejected[MRJ_COUNT];
+    _Atomic uint64_t tls_handshake_failures;
     _Atomic uint64_t sample_records;
     _Atomic uint64_t cold[MH_COUNT];
     _Atomic uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
@@ -294,6 +295,11 @@ void metrics_connection_rejected(struct metrics *m, enum metric_reject reason)
     add(&my_shard(m)->rejected[reason], 1);
 }
 
+void metrics_tls_handshake_failed(struct metrics *m)
+{
+    add(&my_shard(m)->tls_handshake_failures, 1);
+}
+
 void metrics_sample_records(struct metrics *m, uint64_t n)
 {
     if (m->level != INSTRUMENT_OFF && n)
@@ -325,6 +331,7 @@ struct totals {
     uint64_t file_cache[MFC_COUNT];
     uint64_t blocking_reads[MH_COUNT];
     uint64_t rejected[MRJ_COUNT];
+    uint64_t tls_handshake_failures;
     uint64_t sample_records;
     uint64_t cold[MH_COUNT];
     uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
@@ -364,6 +371,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, prefetch);
         SUM_FIELD(t, s, prefetch_sum_ns);
         t->sample_records += load(&s->sample_records);
+        t->tls_handshake_failures += load(&s->tls_handshake_failures);
     }
 }
 
@@ -599,6 +607,12 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            METRIC_COUNTER, L_REASON, 1);
     for (int k = 0; k < MRJ_COUNT; k++)
         sample(r, (double)t->rejected[k], NULL, 1, reject_names[k]);
+
+    family(r, "mmapd_tls_handshake_failures_total",
+           "TLS handshakes that failed: protocol or suite refused, client certificate missing "
+           "or not trusted, or the client gone before the end (0 without TLS).",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)t->tls_handshake_failures, NULL, 0);
 
     family(r, "mmapd_cold_requests_total",
            "Requests found cold and handed to the prefetch helpers, by handler.", METRIC_COUNTER,

@@ -115,6 +115,8 @@ void metrics_file_cache(struct metrics *m, enum metric_file_cache what);
 void metrics_blocking_read(struct metrics *m, enum metric_handler h);
 /* A connection refused (counted at every instrument level, like read errors). */
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason);
+/* A TLS handshake failed (counted at every instrument level). */
+void metrics_tls_handshake_failed(struct metrics *m);
 /* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */
 void metrics_sample_records(struct metrics *m, uint64_t n);
 

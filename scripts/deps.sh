@@ -3,7 +3,7 @@
 # `deps.sh test` (also the test tools). Installs only what is missing; needs root for that.
 set -euo pipefail
 
-build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev)
+build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev)
 # wrk: the soak and drain-under-load tests. clang and libclang-rt-14-dev: the fuzz targets.
 # nginx, yamllint and python3-yaml: the deploy/ tests (scale-out balancer, manifest lint). The
 # container test installs podman, runc and debootstrap itself (deploy/podman-base-image.sh).

@@ -13,7 +13,9 @@
 #include "sampling/sample_response.h"
 #include "server/listen_addr.h"
 
-enum opt_kind { OPT_PATH, OPT_NAME, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS };
+enum opt_kind {
+    OPT_PATH, OPT_NAME, OPT_TEXT, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS
+};
 
 struct option_def {
     const char *name;
@@ -121,6 +123,20 @@ static const struct option_def options[] = {
     {"cors-origin", OPT_CORS, FIELD(cors), 0, 0, "ORIGINS",
      "allow browser scripts from these origins ('*' or a comma-separated list like "
      "https://app.example.org) to read responses, preflight included (default: off)", NULL},
+    {"tls-cert", OPT_PATH, FIELD(tls_cert), 0, 0, "FILE",
+     "serve HTTPS with this PEM certificate (then its chain); needs --tls-key (default: "
+     "plain HTTP)", NULL},
+    {"tls-key", OPT_PATH, FIELD(tls_key), 0, 0, "FILE",
+     "the PEM private key of --tls-cert, checked against it at start", NULL},
+    {"tls-key-password-file", OPT_PATH, FIELD(tls_key_password_file), 0, 0, "FILE",
+     "the password of an encrypted --tls-key, on the first line of FILE", NULL},
+    {"tls-priorities", OPT_TEXT, FIELD(tls_priorities), 1,
+     sizeof(((struct mmapd_config *)0)->tls_priorities) - 1, "STRING",
+     "GnuTLS priority string: the protocols, suites and groups accepted (default: TLS 1.3 "
+     "and 1.2, AEAD suites, ECDHE; see docs/operating.md)", NULL},
+    {"tls-client-ca", OPT_PATH, FIELD(tls_client_ca), 0, 0, "FILE",
+     "require a client certificate signed by a CA in this PEM bundle (default: none asked "
+     "for)", NULL},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
      "read options from a JSON object whose keys are the option names", NULL},
 };
@@ -258,6 +274,19 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
         memcpy(field, value, n + 1);
         return true;
     }
+    case OPT_TEXT: {
+        size_t n = strlen(value);
+        bool ok = n >= o->min && n <= o->max;
+        for (const char *p = value; ok && *p; p++)
+            ok = *p > ' ' && *p < 0x7f;
+        if (!ok) {
+            snprintf(err, errlen, "%s: expected 1 to %llu printable ASCII characters without "
+                     "spaces, got '%.200s'", source, o->max, value);
+            return false;
+        }
+        memcpy(field, value, n + 1);
+        return true;
+    }
     case OPT_LISTEN: {
         struct listen_addr a;
         char why[256];
@@ -316,6 +345,23 @@ bool config_check(const struct mmapd_config *c, char *err, size_t errlen)
 {
     if (c->metrics_auth && c->auth_token_file[0] == '\0') {
         snprintf(err, errlen, "--metrics-auth token needs --auth-token-file");
+        return false;
+    }
+    bool tls = c->tls_cert[0] || c->tls_key[0];
+    if (tls && (!c->tls_cert[0] || !c->tls_key[0])) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return false;
+    }
+    if (!tls && (c->tls_key_password_file[0] || c->tls_priorities[0] || c->tls_client_ca[0])) {
+        snprintf(err, errlen, "--tls-key-password-file, --tls-priorities and --tls-client-ca "
+                              "need --tls-cert and --tls-key");
+        return false;
+    }
+    if (tls && (c->files_zero_copy_max || c->sample_iovec_max)) {
+        snprintf(err, errlen, "%s with TLS: GnuTLS would read the bytes it encrypts straight "
+                 "from the file's mapping, outside mmapd's SIGBUS guard, so a file truncated "
+                 "under such a response would stop the process; leave it at 0 with TLS",
+                 c->files_zero_copy_max ? "--files-zero-copy-max" : "--sample-iovec-max");
         return false;
     }
     size_t need = config_pool_need(2 * (size_t)c->sample_iovec_max + 1);

@@ -27,6 +27,11 @@ struct mmapd_config {
     char config_file[PATH_MAX];
     char instance_name[64];  /* "" : no Mmapd-Instance header */
     char auth_token_file[PATH_MAX]; /* "" : the data endpoints are open */
+    char tls_cert[PATH_MAX];         /* "" : plain HTTP */
+    char tls_key[PATH_MAX];
+    char tls_key_password_file[PATH_MAX];
+    char tls_priorities[512];        /* "" : access/tls.h's default */
+    char tls_client_ca[PATH_MAX];    /* "" : no client certificate asked for */
     unsigned threads;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */
@@ -61,7 +66,8 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
                 char *err, size_t errlen);
 
 /* Checks that the options fit together: the memory pool is large enough for a multipart
- * answer of --max-ranges parts and for a /sample iovec of --sample-iovec-max records. */
+ * answer of --max-ranges parts and for a /sample iovec of --sample-iovec-max records; the
+ * TLS options come with --tls-cert and --tls-key, and not with a zero-copy body. */
 bool config_check(const struct mmapd_config *c, char *err, size_t errlen);
 
 /* The environment variable for option `name`: "MMAPD_" and upper case, '-' as '_'. */

@@ -1,10 +1,13 @@
 /* log.c - timestamped single-write log lines on stderr. */
 #include "server/log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "metrics/metrics.h"
 
 static void log_line(const char *level, const char *fmt, va_list ap)
 {
@@ -48,10 +51,28 @@ void log_error(const char *fmt, ...)
     va_end(ap);
 }
 
+/* libmicrohttpd 0.9.75's one line for any failed handshake (connection_https.c) */
+#define TLS_HANDSHAKE_FAILED "received handshake message out of context"
+
 void log_mhd(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct mhd_log *l = cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    log_error("libmicrohttpd: %s", msg);
+    if (!l || !strstr(msg, TLS_HANDSHAKE_FAILED)) {
+        log_error("libmicrohttpd: %s", msg);
+        return;
+    }
+    metrics_tls_handshake_failed(l->metrics);
+    uint64_t total = atomic_fetch_add(&l->tls_failures, 1) + 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t last = atomic_load(&l->tls_line_s);
+    if (now.tv_sec == last || !atomic_compare_exchange_strong(&l->tls_line_s, &last, now.tv_sec))
+        return; /* this second has its line already */
+    uint64_t before = atomic_exchange(&l->tls_failures_logged, total);
+    log_error("TLS handshake failed (%llu since the last such line, %llu in all: refused "
+              "protocol or suite, client certificate missing or untrusted, or the client "
+              "left; at most one line a second)",
+              (unsigned long long)(total - before), (unsigned long long)total);
 }

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     advice_policy_format(&cfg.advice, ACCESS_STREAM, stream, sizeof stream);
     advice_policy_format(&cfg.advice, ACCESS_RANDOM, random, sizeof random);
     advice_policy_format(&cfg.advice, ACCESS_RANGE, range, sizeof range);
-    log_info("listening on http://%s", server.bound);
+    log_info("listening on %s://%s", server.tls ? "https" : "http", server.bound);
     log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
              demo ? (demo_created ? ", just created)" : ")") : "");
     log_info("threads=%u max-connections=%u (+%u answered 503) max-connections-per-ip=%u "

@@ -49,10 +49,12 @@ static bool open_root(const char *root, int *fd, char *err, size_t errlen)
  * closes and counts. */
 static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config *cfg)
 {
-    struct MHD_OptionItem opts[20];
+    struct MHD_OptionItem opts[24];
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
-    OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL); /* first, or MHD warns */
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, &s->mhd_log); /* first, or MHD warns */
+    if (s->tls)
+        n += tls_mhd_options(s->tls, opts + n, 4);
     OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL); /* refuse malformed requests with 400 */
     OPT(MHD_OPTION_CONNECTION_LIMIT, admission_mhd_connection_limit(&s->limits, cfg->threads),
         NULL);
@@ -72,6 +74,8 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
     /* server/acceptor.h accepts and hands the connections over */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     return MHD_start_daemon(flags, 0, admission_accept, s->handlers.admission, router_access,
                             &s->handlers,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -110,6 +114,19 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.policy = cfg->advice;
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
+    s->mhd_log.metrics = s->handlers.metrics;
+    if (cfg->tls_cert[0]) {
+        struct tls_settings ts = {
+            .cert = cfg->tls_cert,
+            .key = cfg->tls_key,
+            .password_file = cfg->tls_key_password_file[0] ? cfg->tls_key_password_file : NULL,
+            .priorities = cfg->tls_priorities[0] ? cfg->tls_priorities : NULL,
+            .client_ca = cfg->tls_client_ca[0] ? cfg->tls_client_ca : NULL,
+        };
+        s->tls = tls_create(&ts, err, errlen);
+        if (!s->tls)
+            goto fail;
+    }
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
     file_limits_plan(cfg->map_cache,
                      (size_t)s->limits.max_connections + s->limits.over_max_connections,
@@ -131,7 +148,7 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
             s->handlers.metrics);
     if (s->handlers.admission)
         s->watch = conn_watch_create(cfg->header_timeout, cfg->connection_timeout,
-                                     s->handlers.admission, s->handlers.metrics);
+                                     s->handlers.admission, s->handlers.metrics, s->tls);
     if (!s->watch) {
         snprintf(err, errlen, "out of memory for the metrics, the file cache or the "
                               "connection counts, or no thread for the header deadline");
@@ -220,6 +237,8 @@ void server_stop(struct server *s)
     }
     conn_watch_destroy(s->watch);
     s->watch = NULL;
+    tls_destroy(s->tls); /* after every connection released its credentials */
+    s->tls = NULL;
     admission_destroy(s->handlers.admission);
     s->handlers.admission = NULL;
     file_map_destroy(s->handlers.maps);

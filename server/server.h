@@ -3,7 +3,8 @@
  * server_start() opens and checks the root, binds the listening socket and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
  * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's)
- * and the thread that accepts for it (server/acceptor.h).
+ * and the thread that accepts for it (server/acceptor.h); with --tls-cert, HTTPS
+ * (access/tls.h), its files checked before anything listens.
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
@@ -18,6 +19,7 @@
 #include "handlers/handler_ctx.h"
 #include "server/config.h"
 #include "server/file_limits.h"
+#include "server/log.h"
 
 struct server {
     struct handler_ctx handlers;
@@ -31,6 +33,8 @@ struct server {
     struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
     struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
     struct conn_watch *watch;       /* connection slots and the --header-timeout watchdog */
+    struct tls *tls;                /* HTTPS settings, or NULL: plain HTTP */
+    struct mhd_log mhd_log;         /* libmicrohttpd's log lines: TLS failures counted */
 };
 
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,

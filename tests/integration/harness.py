@@ -1,7 +1,7 @@
 """harness.py - start the real mmapd binary on a free loopback port and talk to it.
 
 Every integration test imports this module. `Server` starts `$MMAPD_BIN` (set by ctest) with
-`--listen 127.0.0.1:0`, reads the first log line ("listening on http://HOST:PORT"), and on
+`--listen 127.0.0.1:0`, reads the first log line ("listening on http(s)://HOST:PORT"), and on
 exit sends SIGTERM and requires a clean exit (status 0, which under AddressSanitizer also
 means no leak). `curl()` runs the real curl; `raw()` sends bytes over a socket for requests
 curl cannot express. `check()` counts failures so that one run reports all of them.
@@ -53,10 +53,10 @@ class Server:
         self.proc = subprocess.Popen(self.args, stderr=self.log, stdout=subprocess.DEVNULL, env=self.env)
         deadline = time.time() + 30
         while time.time() < deadline:
-            m = re.search(r"listening on http://(\S+):(\d+)", self.read_log())
+            m = re.search(r"listening on (https?)://(\S+):(\d+)", self.read_log())
             if m:
-                self.host, self.port = m.group(1), int(m.group(2))
-                self.base = f"http://{self.host}:{self.port}"
+                self.host, self.port = m.group(2), int(m.group(3))
+                self.base = f"{m.group(1)}://{self.host}:{self.port}"
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mmapd exited {self.proc.returncode}: {self.read_log()}")

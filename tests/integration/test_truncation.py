@@ -15,108 +15,17 @@ mmapd_read_errors_total counts the cuts; the server lives, its descriptors and m
 not leak, and it exits 0 (under ASan: no leak)."""
 import os
 import random
-import re
-import socket
 import threading
 import time
 
 from harness import Server, check, curl, done, make_root, metric_total, open_fds
+from truncation_check import slow_get, verify
 
 ROUNDS = 100
 FULL = 32 * 2**20
 LINE = 16
 CONTENT = b"".join(b"%015d\n" % (i * LINE) for i in range(FULL // LINE))
 assert len(CONTENT) == FULL and 0 not in CONTENT
-
-
-def slow_get(port, path, range_header, out, truncated):
-    """GET with a small receive buffer, read 32 KiB at a time with pauses until `truncated`
-    is set (so that the server is in the middle of the body then), at full speed after, until
-    the server closes the connection or the whole body is in. Appends (status, headers,
-    body, cut)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-    sock.settimeout(20)
-    try:
-        sock.connect(("127.0.0.1", port))
-        req = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-        if range_header:
-            req += f"Range: {range_header}\r\n"
-        sock.sendall((req + "\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        if not data:  # closed before any answer: the copy failed twice (see verify)
-            out.append((0, {}, b"", "closed"))
-            return
-        head, _, rest = data.partition(b"\r\n\r\n")
-        body = bytearray(rest)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1]) if lines[0].startswith("HTTP/") else 0
-        headers = {k.strip().lower(): v.strip()
-                   for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
-        length = int(headers.get("content-length", "0"))
-        while len(body) < length:
-            chunk = sock.recv(32 * 1024)
-            if not chunk:
-                break
-            body += chunk
-            if not truncated.is_set():
-                time.sleep(0.001)
-        out.append((status, headers, bytes(body), len(body) < length))
-    except OSError as e:
-        out.append((0, {}, b"", f"error {e}"))
-    finally:
-        sock.close()
-
-
-def verify(status, headers, body, cut, counts, errors, what):
-    """Every byte of `body` must be the file's byte at its offset. A connection closed before
-    any answer is allowed (mmapd copies a small body before it sends anything; when the file
-    shrinks under that copy it looks the file up again once, and closes the connection if
-    the copy fails again): it sent no byte, so none was wrong."""
-    if status == 0 and cut == "closed":
-        counts["closed"] += 1
-        return
-    if status == 0:
-        errors.append(f"{what}: {cut}")
-        return
-    if status == 416 or (status == 200 and not body):
-        return
-    if status not in (200, 206):
-        errors.append(f"{what}: status {status}")
-        return
-    if headers.get("content-type", "").startswith("multipart/byteranges"):
-        # /files multi-range or /sample: each part's Content-Range, then its bytes (the last
-        # may be cut)
-        parts = []
-        for m in re.finditer(rb"Content-Range: bytes (\d+)-(\d+)/\d+\r\n\r\n", body):
-            first, last = int(m.group(1)), int(m.group(2))
-            parts.append((first, body[m.end():m.end() + last - first + 1]))
-    elif status == 206:
-        m = re.match(r"bytes (\d+)-(\d+)/(\d+)", headers["content-range"])
-        parts = [(int(m.group(1)), body)]
-    else:
-        parts = [(0, body)]
-    for first, data in parts:
-        counts["bytes"] += len(data)
-        expect = CONTENT[first:first + len(data)]
-        if data != expect:
-            lo, hi = 0, min(len(data), len(expect))  # the first wrong byte, by bisection
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if data[lo:mid + 1] == expect[lo:mid + 1]:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            bad = len(data) - lo  # every byte from the first wrong one on
-            counts["wrong"] += bad
-            errors.append(f"{what}: {bad} wrong bytes ({data[lo:].count(0)} of them zeros) "
-                          f"from offset {first + lo}, {len(data)} received")
-    counts["cut" if cut else "whole"] += 1
 
 
 root, _ = make_root()
@@ -149,7 +58,7 @@ with Server(root, args=["--threads", "2"]) as s:
                 (f"/sample/trunc.bin?n=500&size=16384&seed={i}", None)]
         out = [[] for _ in gets]
         truncated = threading.Event()
-        ts = [threading.Thread(target=slow_get, args=(s.port, p, r, o, truncated))
+        ts = [threading.Thread(target=slow_get, args=(s.port, p, r, o, truncated, None))
               for (p, r), o in zip(gets, out)]
         for t in ts:
             t.start()
@@ -167,7 +76,7 @@ with Server(root, args=["--threads", "2"]) as s:
                 if st == 400 and p.startswith("/sample/") and (
                         b"larger than the file" in body or b"more than the distinct" in body):
                     continue  # asked after the cut: the file has too few records now
-                verify(st, h, body, cut, counts, errors, f"round {i} {r or p}")
+                verify(CONTENT, st, h, body, cut, counts, errors, f"round {i} {r or p}")
     secs = time.time() - t0
 
     survived = metric_total(s.metrics_text(), "mmapd_read_errors_total") - errors0
