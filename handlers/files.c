@@ -277,14 +277,15 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
         return send_whole(req, m);
     }
 
-    /* on the stack (8 KiB at most): a malloc of this size would make glibc consolidate its
+    /* on the stack (16 KiB at most): a malloc of this size would make glibc consolidate its
      * free lists on every request */
-    struct byte_range ranges[MULTIPART_MAX_PARTS];
+    struct byte_range ranges[RANGE_SLOTS(MULTIPART_MAX_PARTS)];
     size_t n = 0;
     enum MHD_Result ret;
     size_t max = ctx->max_ranges < MULTIPART_MAX_PARTS ? ctx->max_ranges : MULTIPART_MAX_PARTS;
     switch (range_parse(range, fi->size, max, ranges, &n)) {
     case RANGE_IGNORED:
+    case RANGE_WHOLE: /* more than --max-ranges, covering at least half the file */
         count_range(req, MR_IGNORED);
         ret = send_whole(req, m);
         break;
@@ -293,9 +294,8 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
         count_range(req, MR_UNSATISFIABLE);
         ret = send_unsatisfiable(req, m);
         break;
-    case RANGE_OK:
+    case RANGE_OK: /* sorted, overlapping and adjacent ranges merged */
     default:
-        n = range_coalesce(ranges, n);
         count_range(req, n == 1 ? MR_SINGLE : MR_MULTI);
         ret = n == 1 ? send_range(req, m, &ranges[0]) : send_multipart(req, m, ranges, n);
         break;

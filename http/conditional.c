@@ -100,6 +100,7 @@ bool cond_if_range(const char *if_range, const struct validators *v)
             p++;
         return *p == '\0' && len == strlen(v->etag) && memcmp(tag, v->etag, len) == 0;
     }
-    time_t t;
-    return http_date_parse(p, v->now, &t) && t == v->last_modified;
+    time_t t; /* now - AGE, not now - last_modified: an mtime far in the past cannot overflow */
+    return http_date_parse(p, v->now, &t) && t == v->last_modified &&
+           v->last_modified <= v->now - COND_STRONG_DATE_AGE;
 }

@@ -79,11 +79,42 @@ static bool resolve(const struct spec *s, uint64_t size, struct byte_range *r)
     return true;
 }
 
+/* The ranges read so far: n of them in r (room for 2 * max), merged when r fills up. */
+struct range_set {
+    struct byte_range *r;
+    size_t n, max;
+    bool full; /* a merge left more than max: nothing more is stored */
+};
+
+static void set_add(struct range_set *set, const struct byte_range *range)
+{
+    if (set->full)
+        return;
+    if (set->n == RANGE_SLOTS(set->max)) {
+        set->n = range_coalesce(set->r, set->n);
+        if (set->n > set->max || set->n == RANGE_SLOTS(set->max)) { /* or max 0: no room */
+            set->full = true;
+            return;
+        }
+    }
+    set->r[set->n++] = *range;
+}
+
+/* More than max ranges: the whole file when they cover at least half of it. */
+static enum range_outcome too_many(const struct byte_range *r, size_t n, uint64_t size)
+{
+    uint64_t covered = 0; /* disjoint ranges within the representation: no overflow */
+    for (size_t i = 0; i < n; i++)
+        covered += range_length(&r[i]);
+    return covered >= size - covered ? RANGE_WHOLE : RANGE_TOO_MANY;
+}
+
 enum range_outcome range_parse(const char *header, uint64_t size, size_t max,
                                struct byte_range *out, size_t *count)
 {
     const char *p = header;
-    size_t specs = 0, n = 0;
+    size_t specs = 0;
+    struct range_set set = {out, 0, max, false};
 
     *count = 0;
     while (is_ows(*p))
@@ -111,16 +142,20 @@ enum range_outcome range_parse(const char *header, uint64_t size, size_t max,
             p++;
         if (*p != ',' && *p != '\0')
             return RANGE_IGNORED;
-        if (++specs > max)
-            return RANGE_TOO_MANY;
-        if (resolve(&s, size, &out[n]))
-            n++;
+        specs++;
+        struct byte_range r;
+        if (resolve(&s, size, &r))
+            set_add(&set, &r);
     }
     if (specs == 0)
         return RANGE_IGNORED;
-    if (n == 0)
+    if (!set.full)
+        set.n = range_coalesce(out, set.n);
+    if (set.n == 0)
         return RANGE_UNSATISFIABLE;
-    *count = n;
+    if (set.n > max)
+        return too_many(out, set.n, size);
+    *count = set.n;
     return RANGE_OK;
 }
 

@@ -3,10 +3,23 @@
  * range_parse() reads a Range header value against a representation of `size` bytes and
  * says what a careful static server does with it:
  *   RANGE_IGNORED       unknown unit or invalid syntax: serve the whole file (200);
- *   RANGE_TOO_MANY      more than `max` range-specs: refuse (416), bounded work;
  *   RANGE_UNSATISFIABLE valid, but no range overlaps the representation (416);
- *   RANGE_OK            `*count` satisfiable ranges in `out` (room for `max`), in request
- *                       order, each clamped to the representation.
+ *   RANGE_OK            `*count` ranges (1 to `max`) in `out`, each clamped to the
+ *                       representation, sorted by start, with overlapping and adjacent ones
+ *                       merged (RFC 9110 14.6 lets a server coalesce and reorder them);
+ *   RANGE_WHOLE         more than `max` ranges are left once merged, and they cover at least
+ *                       half of the representation: serve the whole file (200, RFC 9110 14.2
+ *                       lets a server ignore Range), one answer of at most twice the bytes
+ *                       asked for;
+ *   RANGE_TOO_MANY      more than `max` are left and they cover less than half: refuse (416),
+ *                       so that a client which splits its request (GDAL) is told at once
+ *                       instead of being sent a large file it would throw away.
+ * `out` has room for RANGE_SLOTS(max) ranges, max >= 1. The work is linear in the header's
+ * length whatever it holds: satisfiable ranges are merged whenever `out` fills up, and the
+ * first merge that leaves more than `max` settles RANGE_WHOLE or RANGE_TOO_MANY from the
+ * ranges read so far (the rest of the header is still checked for syntax, not stored), so
+ * a later range that would bridge them is not taken into account. Many overlapping ranges
+ * thus cost no more output than one copy of the representation.
  * Numbers that overflow saturate at UINT64_MAX (still valid syntax). Optional whitespace is
  * accepted around list elements and empty elements are skipped, as RFC 9110 5.6.1 requires.
  */
@@ -25,8 +38,11 @@ enum range_outcome {
     RANGE_OK,
     RANGE_IGNORED,
     RANGE_UNSATISFIABLE,
+    RANGE_WHOLE,
     RANGE_TOO_MANY,
 };
+
+#define RANGE_SLOTS(max) (2 * (max))
 
 enum range_outcome range_parse(const char *header, uint64_t size, size_t max,
                                struct byte_range *out, size_t *count);

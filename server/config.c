@@ -61,7 +61,8 @@ static const struct option_def options[] = {
     {"connection-memory", OPT_SIZE, FIELD(connection_memory), 16 * KIB, 64 * KIB * KIB, "BYTES",
      "memory pool per connection, suffix K or M allowed (default 32K)", NULL},
     {"max-ranges", OPT_UINT, FIELD(max_ranges), 1, MULTIPART_MAX_PARTS, "N",
-     "ranges in one Range header; more answer 416 (default 64, at most 511)", NULL},
+     "ranges in one answer once overlapping and adjacent ones are merged; more give the "
+     "whole file when they cover half of it, else 416 (default 64, at most 511)", NULL},
     {"max-sample-records", OPT_UINT, FIELD(max_sample_records), 1, 1000000, "N",
      "records in one /sample answer; more answer 400 (default 4096)", NULL},
     {"max-sample-bytes", OPT_SIZE, FIELD(max_sample_bytes), 1, 4 * KIB * KIB * KIB, "BYTES",

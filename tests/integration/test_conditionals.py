@@ -229,6 +229,49 @@ with Server(root) as s:
     check(st == 416 and h.get("content-range") == f"bytes */{len(SMALL)}",
           f"If-Range match with an unsatisfiable range: {st} {h.get('content-range')}")
 
+    # --- an If-Range date is a strong validator only for a file whose Last-Modified is at least
+    # 60 s old (RFC 9110 8.8.2.2): a file written now could change again within the same second
+    fresh = os.path.join(root, "fresh.txt")
+    files["fresh.txt"] = b"written while the server runs\n" * 4
+    with open(fresh, "wb") as f:
+        f.write(files["fresh.txt"])
+
+    def validators_once(mtime):
+        """The fresh file's ETag and Last-Modified once the server has seen mtime `mtime`."""
+        h, deadline = {}, time.time() + 5
+        while time.time() < deadline:
+            h = get(s, "fresh.txt")[1]
+            if h.get("last-modified") == imf(mtime):
+                break
+            time.sleep(0.05)
+        check(h.get("last-modified") == imf(mtime), f"fresh.txt: Last-Modified {h.get('last-modified')}, "
+              f"expected {imf(mtime)}")
+        return h.get("etag"), h.get("last-modified")
+
+    fe, lm = validators_once(int(os.stat(fresh).st_mtime))
+    expect(s, "fresh.txt", [f"If-Range: {lm}"], 200, "If-Range date of a file written this second",
+           rng="bytes=3-9")
+    expect(s, "fresh.txt", [f"If-Range: {fe}"], 206, "If-Range ETag of a file written this second",
+           rng="bytes=3-9")
+    now = int(time.time())
+    for age, want in [(30, 200), (3600, 206)]:
+        os.utime(fresh, (now - age, now - age))
+        fe, lm = validators_once(now - age)
+        expect(s, "fresh.txt", [f"If-Range: {lm}"], want, f"If-Range date of a file {age} s old",
+               rng="bytes=3-9")
+        expect(s, "fresh.txt", [f"If-Range: {fe}"], 206, f"If-Range ETag of a file {age} s old",
+               rng="bytes=3-9")
+    # an mtime in the future: Last-Modified is the response's time, never strong
+    os.utime(fresh, (now + 3600, now + 3600))
+    time.sleep(0.3)
+    st, h, _, _ = get(s, "fresh.txt")
+    lm = h.get("last-modified")
+    check(st == 200 and lm and calendar.timegm(time.strptime(lm, "%a, %d %b %Y %H:%M:%S GMT")) <= time.time() + 1,
+          f"fresh.txt dated in the future: Last-Modified {lm}")
+    expect(s, "fresh.txt", [f"If-Range: {lm}"], 200, "If-Range date of a file dated in the future",
+           rng="bytes=3-9")
+    os.unlink(fresh)
+
     # --- a file replaced by rename while the server runs
     path = os.path.join(root, "small.txt")
     for step, new in enumerate([b"replaced content, another length\n",

@@ -228,6 +228,31 @@ static void test_if_range_date(void **state)
     assert_false(cond_if_range(DATE_AFTER, &V));
 }
 
+/* RFC 9110 8.8.2.2: a Last-Modified date is strong only when the file cannot have changed
+ * twice within its second; mmapd asks for COND_STRONG_DATE_AGE seconds of age. */
+static void test_if_range_date_weak_when_recent(void **state)
+{
+    (void)state;
+    static const time_t ages[] = {0, 1, 2, COND_STRONG_DATE_AGE - 1};
+    for (size_t i = 0; i < sizeof ages / sizeof ages[0]; i++) {
+        struct validators v = {ETAG, LM, LM + ages[i]};
+        assert_false(cond_if_range(DATE_EQ, &v));
+        assert_false(cond_if_range(DATE_EQ_850, &v));
+        assert_false(cond_if_range(DATE_EQ_ASC, &v));
+        /* the strong ETag still matches, whatever the file's age */
+        assert_true(cond_if_range(ETAG, &v));
+        assert_false(cond_if_range("W/\"abc\"", &v));
+    }
+    struct validators v = {ETAG, LM, LM + COND_STRONG_DATE_AGE};
+    assert_true(cond_if_range(DATE_EQ, &v));
+    assert_false(cond_if_range(DATE_BEFORE, &v));
+    v.now = LM + COND_STRONG_DATE_AGE + 1;
+    assert_true(cond_if_range(DATE_EQ, &v));
+    /* a file dated long before 1970 does not overflow the age test */
+    struct validators old = {ETAG, -2208988800, LM}; /* Mon, 01 Jan 1900 00:00:00 GMT */
+    assert_true(cond_if_range("Mon, 01 Jan 1900 00:00:00 GMT", &old));
+}
+
 static void test_if_range_garbage(void **state)
 {
     (void)state;
@@ -320,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_evaluation_order),
         cmocka_unit_test(test_if_range_etag),
         cmocka_unit_test(test_if_range_date),
+        cmocka_unit_test(test_if_range_date_weak_when_recent),
         cmocka_unit_test(test_if_range_garbage),
         cmocka_unit_test(test_list_matches_strong_vs_weak),
         cmocka_unit_test(test_list_matches_star),

@@ -13,23 +13,25 @@
 
 #define MAX64 UINT64_MAX
 
-/* Parses into a heap array of exactly `max` elements so ASan sees any write past it. */
+/* Parses into a heap array of exactly RANGE_SLOTS(max) elements so ASan sees any write past
+ * it. */
 struct parsed {
     enum range_outcome rc;
     size_t n;
-    struct byte_range r[600];
+    struct byte_range r[RANGE_SLOTS(600)];
 };
 
 static struct parsed parse(const char *header, uint64_t size, size_t max)
 {
     struct parsed p;
     memset(&p, 0, sizeof p);
-    struct byte_range *out = calloc(max ? max : 1, sizeof *out);
+    size_t slots = RANGE_SLOTS(max);
+    struct byte_range *out = calloc(slots ? slots : 1, sizeof *out);
     assert_non_null(out);
     p.n = 12345; /* must be overwritten */
     p.rc = range_parse(header, size, max, out, &p.n);
-    assert_true(max <= sizeof p.r / sizeof p.r[0]);
-    memcpy(p.r, out, max * sizeof *out);
+    assert_true(slots <= sizeof p.r / sizeof p.r[0]);
+    memcpy(p.r, out, slots * sizeof *out);
     free(out);
     return p;
 }
@@ -118,22 +120,25 @@ static void test_clamp_to_size(void **state)
 
 /* ---- lists ---- */
 
-static void test_list_request_order(void **state)
+static void test_list_sorted_and_merged(void **state)
 {
     (void)state;
     expect_ranges("bytes=0-0,-1", 10000, 8, 2, (const uint64_t[]){0, 0, 9999, 9999});
-    expect_ranges("bytes=500-600,601-999", 10000, 8, 2, (const uint64_t[]){500, 600, 601, 999});
-    /* range_parse keeps the request order and does not merge; range_coalesce does that */
-    expect_ranges("bytes=500-600,0-10,5-7", 10000, 8, 3,
-                  (const uint64_t[]){500, 600, 0, 10, 5, 7});
-    expect_ranges("bytes=1-2,1-2", 10, 8, 2, (const uint64_t[]){1, 2, 1, 2});
+    expect_ranges("bytes=-1,0-0", 10000, 8, 2, (const uint64_t[]){0, 0, 9999, 9999});
+    /* adjacent and overlapping ranges are merged, the rest sorted by start */
+    expect_ranges("bytes=500-600,601-999", 10000, 8, 1, (const uint64_t[]){500, 999});
+    expect_ranges("bytes=500-600,0-10,5-7", 10000, 8, 2, (const uint64_t[]){0, 10, 500, 600});
+    expect_ranges("bytes=1-2,1-2", 10, 8, 1, (const uint64_t[]){1, 2});
+    expect_ranges("bytes=8-9,0-1,4-5", 10, 8, 3, (const uint64_t[]){0, 1, 4, 5, 8, 9});
+    /* a one-byte gap is kept: no gap is bridged */
+    expect_ranges("bytes=0-1,3-4", 10, 8, 2, (const uint64_t[]){0, 1, 3, 4});
 }
 
 static void test_ows_around_elements(void **state)
 {
     (void)state;
-    expect_ranges("bytes= 0-1 ,\t2-3\t, 4-5 ", 100, 8, 3, (const uint64_t[]){0, 1, 2, 3, 4, 5});
-    expect_ranges("bytes=0-1 , 2-3", 100, 8, 2, (const uint64_t[]){0, 1, 2, 3});
+    expect_ranges("bytes= 0-1 ,\t3-4\t, 6-7 ", 100, 8, 3, (const uint64_t[]){0, 1, 3, 4, 6, 7});
+    expect_ranges("bytes=0-1 , 3-4", 100, 8, 2, (const uint64_t[]){0, 1, 3, 4});
     expect_ranges("bytes=\t\t-5\t", 100, 8, 1, (const uint64_t[]){95, 99});
     expect_ranges("  bytes=0-1", 100, 8, 1, (const uint64_t[]){0, 1});
 }
@@ -141,7 +146,7 @@ static void test_ows_around_elements(void **state)
 static void test_empty_elements(void **state)
 {
     (void)state;
-    expect_ranges("bytes=,0-1,,2-3,", 100, 8, 2, (const uint64_t[]){0, 1, 2, 3});
+    expect_ranges("bytes=,0-1,,3-4,", 100, 8, 2, (const uint64_t[]){0, 1, 3, 4});
     expect_ranges("bytes=, ,\t,0-1", 100, 8, 1, (const uint64_t[]){0, 1});
     expect_ranges("bytes=0-1,,,", 100, 8, 1, (const uint64_t[]){0, 1});
 }
@@ -214,20 +219,31 @@ static void test_size_zero_unsatisfiable(void **state)
         expect_outcome(forms[i], 0, 8, RANGE_UNSATISFIABLE);
 }
 
-/* ---- too many ---- */
+/* ---- more ranges than max ---- */
 
 static void test_too_many(void **state)
 {
     (void)state;
-    expect_ranges("bytes=0-0,1-1,2-2", 10, 3, 3, (const uint64_t[]){0, 0, 1, 1, 2, 2});
-    expect_outcome("bytes=0-0,1-1,2-2,3-3", 10, 3, RANGE_TOO_MANY);
-    expect_outcome("bytes=0-0,1-1", 10, 1, RANGE_TOO_MANY);
+    expect_ranges("bytes=0-0,2-2,4-4", 10, 3, 3, (const uint64_t[]){0, 0, 2, 2, 4, 4});
+    /* four disjoint ranges, max 3: 4 of 10 bytes covered, less than half: 416 */
+    expect_outcome("bytes=0-0,2-2,4-4,6-6", 10, 3, RANGE_TOO_MANY);
+    /* the same four cover half of an 8-byte file: the whole file */
+    expect_outcome("bytes=0-0,2-2,4-4,6-6", 8, 3, RANGE_WHOLE);
+    expect_outcome("bytes=0-0,2-2", 10, 1, RANGE_TOO_MANY);
+    expect_outcome("bytes=0-0,2-2", 4, 1, RANGE_WHOLE);
+    expect_outcome("bytes=0-0,2-2", 5, 1, RANGE_TOO_MANY); /* 2 of 5: less than half */
     expect_ranges("bytes=0-0", 10, 1, 1, (const uint64_t[]){0, 0});
-    /* unsatisfiable specs count too: the limit bounds the work, not the answer */
-    expect_outcome("bytes=100-,200-,300-,400-", 10, 3, RANGE_TOO_MANY);
-    expect_outcome("bytes=-0,-0,-0,0-0", 10, 3, RANGE_TOO_MANY);
+    /* the limit counts ranges once merged: overlapping and adjacent specs are one range */
+    expect_ranges("bytes=0-0,1-1,2-2,3-3", 10, 1, 1, (const uint64_t[]){0, 3});
+    expect_ranges("bytes=0-0,0-0,0-0,0-0,0-0", 10, 1, 1, (const uint64_t[]){0, 0});
+    /* unsatisfiable specs are dropped before they count */
+    expect_outcome("bytes=100-,200-,300-,400-", 10, 3, RANGE_UNSATISFIABLE);
+    expect_ranges("bytes=-0,-0,-0,0-0", 10, 3, 1, (const uint64_t[]){0, 0});
     /* empty elements do not count */
-    expect_ranges("bytes=,,0-0,,1-1,,2-2,,", 10, 3, 3, (const uint64_t[]){0, 0, 1, 1, 2, 2});
+    expect_ranges("bytes=,,0-0,,2-2,,4-4,,", 10, 3, 3, (const uint64_t[]){0, 0, 2, 2, 4, 4});
+    /* syntax still decides, wherever the bad element is */
+    expect_outcome("bytes=0-0,2-2,4-4,6-6,8-8,5-4", 10, 1, RANGE_IGNORED);
+    expect_outcome("bytes=0-0,2-2,4-4,6-6,8-8,x", 10, 1, RANGE_IGNORED);
 }
 
 static void build_list(char *buf, size_t bufsz, size_t specs)
@@ -257,6 +273,77 @@ static void test_too_many_boundary_64_and_511(void **state)
     assert_int_equal(p.r[510].first, 1020);
     build_list(buf, sizeof buf, 512);
     expect_outcome(buf, 10000, 511, RANGE_TOO_MANY);
+}
+
+/* The 2011 Apache range-DoS shape: 1300 overlapping specs merge into one range, so the answer
+ * is one copy of the file at most. */
+static void test_many_overlapping_merge(void **state)
+{
+    (void)state;
+    static char buf[16384];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "bytes=0-");
+    for (size_t j = 5; j < 1300; j++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ",5-%zu", j);
+    assert_true(n < sizeof buf - 1);
+    expect_ranges(buf, 10000, 64, 1, (const uint64_t[]){0, 9999});
+    expect_ranges(buf, 10000, 1, 1, (const uint64_t[]){0, 9999});
+    /* 1000 overlapping ranges in the middle: one range, no byte twice */
+    n = (size_t)snprintf(buf, sizeof buf, "bytes=");
+    for (size_t j = 0; j < 1000; j++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%zu-%zu", j ? "," : "", 100 + j % 7,
+                              200 + j % 13);
+    expect_ranges(buf, 10000, 4, 1, (const uint64_t[]){100, 212});
+}
+
+/* `out` fills up and is merged again and again: 1000 specs that fall into 4 disjoint ranges
+ * fit max 4 (room for 8), however they are ordered. */
+static void test_merges_as_it_fills(void **state)
+{
+    (void)state;
+    static char buf[16384];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "bytes=");
+    for (size_t j = 0; j < 1000; j++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%zu-%zu", j ? "," : "",
+                              (j * 7 % 4) * 100 + j % 10, (j * 7 % 4) * 100 + 10 + j % 10);
+    /* area 0 and 200 get the even offsets (0-10 to 8-18), 100 and 300 the odd ones */
+    expect_ranges(buf, 10000, 4, 4, (const uint64_t[]){0, 18, 101, 119, 200, 218, 301, 319});
+    expect_outcome(buf, 10000, 3, RANGE_TOO_MANY);
+}
+
+/* Once a merge leaves more than max, the ranges read so far decide: a later range that would
+ * bridge them is not taken into account (bounded work), but one read before the merge is. */
+static void test_settled_by_first_overflow(void **state)
+{
+    (void)state;
+    /* max 2: room for 4; the fifth spec makes a merge that leaves 4 > 2 */
+    expect_outcome("bytes=0-0,2-2,4-4,6-6,8-8,0-", 100, 2, RANGE_TOO_MANY);
+    expect_ranges("bytes=0-0,2-2,4-4,0-,6-6,8-8", 100, 2, 1, (const uint64_t[]){0, 99});
+    /* covered bytes are counted on the ranges read so far */
+    expect_outcome("bytes=0-9,20-29,40-49,60-69,80-89,0-", 100, 2, RANGE_TOO_MANY);
+    expect_outcome("bytes=0-19,20-39,50-69,80-99,95-", 100, 2, RANGE_WHOLE);
+}
+
+/* A long header costs time linear in its length: 100000 disjoint one-byte ranges. */
+static void test_long_header_bounded(void **state)
+{
+    (void)state;
+    size_t cap = 100000 * 14 + 32;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t n = (size_t)snprintf(buf, cap, "bytes=");
+    for (size_t j = 0; j < 100000; j++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%zu-%zu", j ? "," : "", 2 * j, 2 * j);
+    /* they cover half of 200000 bytes, but the 1022 read when the first merge overflows
+     * cover 1022: 416 */
+    expect_outcome(buf, 200000, 511, RANGE_TOO_MANY);
+    expect_outcome(buf, 10000000, 64, RANGE_TOO_MANY);
+    /* the same after a first range of half the file: the whole file */
+    n = (size_t)snprintf(buf, cap, "bytes=0-99999");
+    for (size_t j = 0; j < 99000; j++)
+        n += (size_t)snprintf(buf + n, cap - n, ",%zu-%zu", 100000 + 2 * j, 100000 + 2 * j);
+    assert_true(n < cap - 1);
+    expect_outcome(buf, 200000, 511, RANGE_WHOLE);
+    free(buf);
 }
 
 /* ---- overflow and UINT64 edges ---- */
@@ -406,8 +493,8 @@ static void test_parse_then_coalesce(void **state)
     (void)state;
     struct parsed p = parse("bytes=-5, 0-1, 2-3, 50-60, 55-", 100, 8);
     assert_int_equal(p.rc, RANGE_OK);
-    assert_int_equal(p.n, 5);
-    size_t n = range_coalesce(p.r, p.n);
+    assert_int_equal(p.n, 2);
+    size_t n = range_coalesce(p.r, p.n); /* range_parse's output is already merged */
     assert_int_equal(n, 2);
     assert_int_equal(p.r[0].first, 0);
     assert_int_equal(p.r[0].last, 3);
@@ -426,7 +513,7 @@ int main(void)
         cmocka_unit_test(test_suffix_larger_than_size),
         cmocka_unit_test(test_suffix_zero),
         cmocka_unit_test(test_clamp_to_size),
-        cmocka_unit_test(test_list_request_order),
+        cmocka_unit_test(test_list_sorted_and_merged),
         cmocka_unit_test(test_ows_around_elements),
         cmocka_unit_test(test_empty_elements),
         cmocka_unit_test(test_unit_case_insensitive),
@@ -437,6 +524,10 @@ int main(void)
         cmocka_unit_test(test_size_zero_unsatisfiable),
         cmocka_unit_test(test_too_many),
         cmocka_unit_test(test_too_many_boundary_64_and_511),
+        cmocka_unit_test(test_many_overlapping_merge),
+        cmocka_unit_test(test_merges_as_it_fills),
+        cmocka_unit_test(test_settled_by_first_overflow),
+        cmocka_unit_test(test_long_header_bounded),
         cmocka_unit_test(test_overflow_saturates),
         cmocka_unit_test(test_uint64_edges),
         cmocka_unit_test(test_coalesce_trivial),
