@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -102,6 +103,18 @@ static inline uint64_t unit_metric(struct metrics *m, const char *series)
         }
     free(text);
     return v;
+}
+
+/* An access handler's answer: queues `r` (NULL: out of memory, MHD_NO) with `status` and lets
+ * go of it. */
+static inline enum MHD_Result unit_queue(struct MHD_Connection *c, unsigned status,
+                                         struct MHD_Response *r)
+{
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
 }
 
 /* A listening TCP socket on 127.0.0.1 and an ephemeral port, for MHD_OPTION_LISTEN_SOCKET. */

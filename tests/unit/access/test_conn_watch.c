@@ -108,13 +108,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     atomic_fetch_add(&f->served, 1);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *)"ok",
-                                                                MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return unit_queue(c, MHD_HTTP_OK,
+                      MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT));
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,

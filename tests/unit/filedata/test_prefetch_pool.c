@@ -158,14 +158,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_NO;
     memcpy(body, head, (size_t)n);
     memcpy(body + n, r->into, (size_t)f->span_len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+    free(body);
+    return unit_queue(c, MHD_HTTP_OK, resp);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,

@@ -194,16 +194,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     enum body_result res = BODY_FAILED;
     struct MHD_Response *r = build(f, req, &res);
     atomic_store(&f->result, (int)res);
-    unsigned status = MHD_HTTP_OK;
-    if (!r) {
-        status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        if (!r)
-            return MHD_NO;
-    }
-    enum MHD_Result ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ok;
+    if (r)
+        return unit_queue(c, MHD_HTTP_OK, r);
+    return unit_queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
