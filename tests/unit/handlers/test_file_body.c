@@ -336,6 +336,28 @@ static void test_streamed_body(void **state)
     expect_whole_body(f);
 }
 
+/* --files-zero-copy-max: one short span is sent from the mapping itself, which the response
+ * holds until libmicrohttpd lets it go; a body of more pieces is copied as before. */
+static void test_zero_copy_span(void **state)
+{
+    struct fixture *f = *state;
+    f->ctx.files_zero_copy_max = 64u << 10;
+    start(f);
+    add_span(f, 777, 60000);
+    fetch(f, "GET");
+    expect_whole_body(f);
+    struct file_map_counts c;
+    uint64_t until = unit_now_ms() + WAIT_MS;
+    /* the response lets its entry go when the daemon frees it, just after the close */
+    for (file_map_counts(f->fm, &c); c.open_files != 0 && unit_now_ms() < until;
+         file_map_counts(f->fm, &c))
+        unit_sleep_ms(1);
+    assert_int_equal(c.open_files, 0);
+    add_text(f, "not one span");
+    fetch(f, "GET");
+    expect_whole_body(f);
+}
+
 /* HEAD announces the length and reads nothing. */
 static void test_head(void **state)
 {
@@ -440,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copied_span, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copied_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_copy_span, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copied_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filled_by_helper, setup, teardown),
