@@ -75,16 +75,17 @@ unsigned file_lookup(int root_fd, struct file_map *fm, struct path_watch *pw,
         *out = m;
         return 0;
     }
+    bool stale = m != NULL;
     if (m)
         file_map_release(m);
 
     int fd;
     struct stat st = {0};
     int status = file_open_beneath(root_fd, rel, &fd, &st);
+    if (status == 404 || (status && stale))
+        file_map_forget(fm, rel, cls); /* gone, or now refused: let the old file's space go */
     if (status == 403 && S_ISDIR(st.st_mode))
         return 301;
-    if (status == 404)
-        file_map_forget(fm, rel, cls); /* deleted: let its space go */
     if (status)
         return (unsigned)status;
     m = file_map_open(fm, rel, cls, fd, &st);

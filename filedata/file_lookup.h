@@ -11,8 +11,9 @@
  *    into a new entry; when the cache admits it (file_map.h), its path is watched, a stat
  *    confirms the path still names it, and it is cached. Otherwise it is detached: its
  *    descriptor closes when the request ends, and no watch is placed.
- * A path found gone drops its cached entry, so a deleted file's space is released once no
- * response holds it.
+ * A path found gone, or naming what the lookup refuses (a directory, a symlink out of the
+ * root, a FIFO, a file it may not read), drops its cached entry, so a deleted file's space is
+ * released once no response holds it.
  */
 #ifndef MMAPD_FILE_LOOKUP_H
 #define MMAPD_FILE_LOOKUP_H
