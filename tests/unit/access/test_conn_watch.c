@@ -125,7 +125,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 static void start(struct fixture *f, unsigned timeout_s, unsigned idle_s)
 {
-    f->watch = conn_watch_create(timeout_s, idle_s, f->admission, f->metrics);
+    f->watch = conn_watch_create(timeout_s, idle_s, f->admission, f->metrics, NULL);
     assert_non_null(f->watch);
     int lfd = unit_listen(&f->port);
     f->daemon = MHD_start_daemon(
