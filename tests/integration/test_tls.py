@@ -75,16 +75,17 @@ TLS = ["--tls-cert", p("server.pem"), "--tls-key", p("server.key")]
 CA = ["--cacert", p("ca.pem")]
 
 root, files = make_root()
-BIG = bytes(random.Random(3).getrandbits(8) for _ in range(3 * 2**20))
+BIG = random.Random(3).randbytes(3 * 2**20)
 with open(os.path.join(root, "big.bin"), "wb") as f:
     f.write(BIG)
 data = files["data.bin"]
 
 
 def s_client(port, *args, request=None):
-    """openssl s_client's output for one connection (stdin: `request` or nothing)."""
+    """openssl s_client's output for one connection (stdin: `request`, whose answer it waits
+    for, or nothing: it leaves after the handshake)."""
     r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
-                        "-CAfile", p("ca.pem"), "-ign_eof", *args],
+                        "-CAfile", p("ca.pem"), *(["-ign_eof"] if request else []), *args],
                        input=request or b"", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=20)
     return r.stdout.decode("latin-1")
