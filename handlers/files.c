@@ -272,7 +272,7 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
 
     if (!range)
         return send_whole(req, m);
-    if (if_range && !cond_if_range(if_range, &v)) {
+    if (if_range && !conditional_if_range(if_range, &v)) {
         count_range(req, MR_IGNORED);
         return send_whole(req, m);
     }
@@ -347,7 +347,7 @@ static enum MHD_Result handle(struct request *req, const char *raw_path)
         .if_unmodified_since = header(req, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
     };
     struct validators v = validators_of(fi);
-    switch (cond_evaluate(&pre, &v)) {
+    switch (conditional_evaluate(&pre, &v)) {
     case COND_PRECONDITION_FAILED:
         file_map_release(m);
         return reply_status(req, MHD_HTTP_PRECONDITION_FAILED);

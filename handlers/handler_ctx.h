@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "access/access.h"
+#include "access/token_set.h"
 #include "access/admission.h"
 #include "access/cors.h"
 #include "filedata/advice.h"

@@ -29,10 +29,10 @@ static void put_href(struct strbuf *b, const char *rel, const struct listing_ent
 {
     strbuf_puts(b, FILES_URL);
     if (*rel) {
-        listing_put_href(b, rel, strlen(rel));
+        listing_text_put_href(b, rel, strlen(rel));
         strbuf_puts(b, "/");
     }
-    listing_put_href(b, e->name, strlen(e->name));
+    listing_text_put_href(b, e->name, strlen(e->name));
     if (e->dir)
         strbuf_puts(b, "/");
 }
@@ -44,11 +44,11 @@ static void put_next_href(struct strbuf *b, const char *rel, const struct listin
 {
     strbuf_puts(b, FILES_URL);
     if (*rel) {
-        listing_put_href(b, rel, strlen(rel));
+        listing_text_put_href(b, rel, strlen(rel));
         strbuf_puts(b, "/");
     }
     strbuf_printf(b, "?%slimit=%zu&after=", q->recursive ? "recursive=1&" : "", q->limit);
-    listing_put_href(b, next, strlen(next)); /* '/' stays: a query may hold it as is */
+    listing_text_put_href(b, next, strlen(next)); /* '/' stays: a query may hold it as is */
 }
 
 /* --- JSON -------------------------------------------------------------------------------- */
@@ -70,7 +70,7 @@ static json_t *take_utf8_string(struct strbuf *b)
     if (b->failed)
         out.failed = true;
     else
-        listing_put_utf8(&out, b->data ? b->data : "", b->len);
+        listing_text_put_utf8(&out, b->data ? b->data : "", b->len);
     strbuf_free(b);
     return take_string(&out);
 }
@@ -78,7 +78,7 @@ static json_t *take_utf8_string(struct strbuf *b)
 static json_t *utf8_string(const char *raw)
 {
     struct strbuf b = {0};
-    listing_put_utf8(&b, raw, strlen(raw));
+    listing_text_put_utf8(&b, raw, strlen(raw));
     return take_string(&b);
 }
 
@@ -86,7 +86,7 @@ static json_t *utf8_string(const char *raw)
 static json_t *json_entry(const char *rel, const struct listing_entry *e)
 {
     char mtime[LISTING_RFC3339_LEN];
-    listing_rfc3339(e->mtime.tv_sec, mtime);
+    listing_text_rfc3339(e->mtime.tv_sec, mtime);
     struct strbuf href = {0};
     put_href(&href, rel, e);
     struct {
@@ -189,24 +189,24 @@ static void put_html_dir_path(struct strbuf *b, const char *rel)
     if (raw.failed)
         b->failed = true;
     else
-        listing_put_html(b, raw.data, raw.len);
+        listing_text_put_html(b, raw.data, raw.len);
     strbuf_free(&raw);
 }
 
 static void html_row(struct strbuf *b, const char *rel, const struct listing_entry *e)
 {
     char mtime[LISTING_RFC3339_LEN];
-    listing_rfc3339(e->mtime.tv_sec, mtime);
+    listing_text_rfc3339(e->mtime.tv_sec, mtime);
     struct strbuf href = {0};
     put_href(&href, rel, e);
     strbuf_puts(b, "<tr><td><a href=\"");
     if (href.failed)
         b->failed = true;
     else
-        listing_put_html(b, href.data, href.len); /* only unreserved, '/' and '%': unchanged */
+        listing_text_put_html(b, href.data, href.len); /* only unreserved, '/' and '%': unchanged */
     strbuf_free(&href);
     strbuf_puts(b, "\">");
-    listing_put_html(b, e->name, strlen(e->name));
+    listing_text_put_html(b, e->name, strlen(e->name));
     if (e->dir) {
         strbuf_printf(b, "/</a></td><td class=\"n\">-</td><td><time datetime=\"%s\">%s</time>"
                          "</td><td class=\"n\">-</td><td class=\"n\">-</td></tr>\n",
@@ -241,14 +241,14 @@ static char *render_html(const char *rel, const struct listing *l, const char *n
         struct strbuf parent = {0};
         strbuf_puts(&parent, FILES_URL);
         if (slash) {
-            listing_put_href(&parent, rel, (size_t)(slash - rel));
+            listing_text_put_href(&parent, rel, (size_t)(slash - rel));
             strbuf_puts(&parent, "/");
         }
         strbuf_puts(&b, "<tr><td><a href=\"");
         if (parent.failed)
             b.failed = true;
         else
-            listing_put_html(&b, parent.data, parent.len);
+            listing_text_put_html(&b, parent.data, parent.len);
         strbuf_free(&parent);
         strbuf_puts(&b, "\">../</a></td><td></td><td></td><td></td><td></td></tr>\n");
     }
@@ -257,7 +257,7 @@ static char *render_html(const char *rel, const struct listing *l, const char *n
     strbuf_puts(&b, "</tbody>\n</table>\n");
     if (next) {
         strbuf_puts(&b, "<p><a href=\"");
-        listing_put_html(&b, next, strlen(next)); /* '&' between parameters: "&amp;" */
+        listing_text_put_html(&b, next, strlen(next)); /* '&' between parameters: "&amp;" */
         strbuf_puts(&b, "\" rel=\"next\">next page</a></p>\n");
     }
     if (l->truncated)
@@ -307,7 +307,7 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     if (!listing_query_parse(req->query, &q, &err))
         return reply_bad_parameter(req, err.param, err.reason);
 
-    bool html = listing_wants_html(
+    bool html = listing_text_wants_html(
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     struct listing_options opt = {
         .recursive = q.recursive,
@@ -325,7 +325,7 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     size_t len = 0;
     enum MHD_Result ret;
     char *dir = strndup(rel, n);
-    int status = dir ? listing_collect(ctx->root_fd, dir, &opt, &l) : 500;
+    int status = dir ? listing_walk_collect(ctx->root_fd, dir, &opt, &l) : 500;
     if (status) {
         ret = reply_status(req, (unsigned)status);
         goto done;
@@ -345,7 +345,7 @@ enum MHD_Result listing_handle(struct request *req, const char *rel)
     /* page_response() takes the body; NULL there closes the connection */
     ret = reply_queue(req, 200, page_response(body, len, html, next), len);
 done:
-    listing_free(&l);
+    listing_walk_free(&l);
     free(next);
     free(dir);
     return ret;

@@ -13,7 +13,7 @@
  * - 404 when the directory is missing (or is not a directory), 403 when opening it is refused
  *   (permissions, a symlink leaving the root), 414 when the path is too long;
  * - 200 otherwise, "Cache-Control: no-cache" and "Vary: Accept". HTML ("text/html;
- *   charset=utf-8") when the Accept header prefers text/html (listing_wants_html()), else
+ *   charset=utf-8") when the Accept header prefers text/html (listing_text_wants_html()), else
  *   JSON ("application/json"):
  *
  *     {"path": "/files/sub/", "truncated": false, "limit": 1000,
@@ -39,9 +39,10 @@
  * (directories end in '/').
  *
  * Names that are not valid UTF-8: JSON strings must be UTF-8, so "name" and "path" replace
- * each byte that does not start a well-formed sequence with U+FFFD (listing_put_utf8()). Such a
- * name is lossy, but "href" percent-encodes the raw bytes, so it always fetches the right
- * file. The HTML page does the same: U+FFFD in the text, raw bytes in the link.
+ * each byte that does not start a well-formed sequence with U+FFFD
+ * (listing_text_put_utf8()). Such a name is lossy, but "href" percent-encodes the raw bytes,
+ * so it always fetches the right file. The HTML page does the same: U+FFFD in the text, raw
+ * bytes in the link.
  *
  * Pages: a listing is cut into pages of at most `limit` entries (listing_query.h: default
  * 1000, at most 10000), in byte order (strcmp) of the entry's name, or, with "?recursive=1",

@@ -182,7 +182,8 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
     }
     sampler_offsets(&s, offsets, n);
     char *offsets_header = NULL;
-    if (q->format == SAMPLE_FORMAT_RAW && !(offsets_header = sample_offsets_header(offsets, n))) {
+    if (q->format == SAMPLE_FORMAT_RAW &&
+        !(offsets_header = sample_layout_offsets_header(offsets, n))) {
         free(offsets);
         file_map_release(m);
         query_error_set(&err, "format", 6,

@@ -33,7 +33,7 @@ static bool read_etag(const char **pp, bool *weak, const char **tag, size_t *len
     return true;
 }
 
-bool cond_etag_list_matches(const char *list, const char *etag, bool weak_compare)
+bool conditional_etag_list_matches(const char *list, const char *etag, bool weak_compare)
 {
     const char *p = list;
     while (is_ows(*p))
@@ -65,18 +65,19 @@ bool cond_etag_list_matches(const char *list, const char *etag, bool weak_compar
     }
 }
 
-enum cond_decision cond_evaluate(const struct preconditions *pre, const struct validators *v)
+enum cond_decision conditional_evaluate(const struct preconditions *pre,
+                                        const struct validators *v)
 {
     time_t t;
     if (pre->if_match) {
-        if (!cond_etag_list_matches(pre->if_match, v->etag, false))
+        if (!conditional_etag_list_matches(pre->if_match, v->etag, false))
             return COND_PRECONDITION_FAILED;
     } else if (pre->if_unmodified_since && http_date_parse(pre->if_unmodified_since, v->now, &t)) {
         if (v->last_modified > t)
             return COND_PRECONDITION_FAILED;
     }
     if (pre->if_none_match) {
-        if (cond_etag_list_matches(pre->if_none_match, v->etag, true))
+        if (conditional_etag_list_matches(pre->if_none_match, v->etag, true))
             return COND_NOT_MODIFIED;
     } else if (pre->if_modified_since && http_date_parse(pre->if_modified_since, v->now, &t)) {
         if (v->last_modified <= t)
@@ -85,7 +86,7 @@ enum cond_decision cond_evaluate(const struct preconditions *pre, const struct v
     return COND_PROCEED;
 }
 
-bool cond_if_range(const char *if_range, const struct validators *v)
+bool conditional_if_range(const char *if_range, const struct validators *v)
 {
     const char *p = if_range;
     while (is_ows(*p))

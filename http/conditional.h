@@ -1,8 +1,8 @@
 /* conditional.h - RFC 9110 section 13 conditional-request decision (pure, no I/O).
  *
  * Given the request's precondition headers (NULL when absent) and the representation's
- * validators, cond_evaluate() applies them in the RFC 9110 13.2.2 order and says whether to
- * answer 412, 304 or go on. cond_if_range() says whether a Range header still applies:
+ * validators, conditional_evaluate() applies them in the RFC 9110 13.2.2 order and says whether to
+ * answer 412, 304 or go on. conditional_if_range() says whether a Range header still applies:
  * If-Range matches only a strong ETag equal to ours, or a date equal to a Last-Modified that
  * is a strong validator; a weak ETag never matches. Malformed field values never match.
  *
@@ -42,11 +42,12 @@ enum cond_decision {
     COND_PRECONDITION_FAILED /* 412 */
 };
 
-enum cond_decision cond_evaluate(const struct preconditions *pre, const struct validators *v);
-bool cond_if_range(const char *if_range, const struct validators *v);
+enum cond_decision conditional_evaluate(const struct preconditions *pre,
+                                        const struct validators *v);
+bool conditional_if_range(const char *if_range, const struct validators *v);
 
 /* True when the field value (an entity-tag list or "*") matches `etag`; `weak` selects the
  * weak comparison (If-None-Match) instead of the strong one (If-Match). */
-bool cond_etag_list_matches(const char *list, const char *etag, bool weak);
+bool conditional_etag_list_matches(const char *list, const char *etag, bool weak);
 
 #endif

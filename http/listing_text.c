@@ -9,7 +9,7 @@ static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD in UTF-8 */
 
 static bool in(unsigned char c, unsigned char lo, unsigned char hi) { return c >= lo && c <= hi; }
 
-size_t listing_utf8_seq_len(const unsigned char *s, size_t n)
+size_t listing_text_utf8_seq_len(const unsigned char *s, size_t n)
 {
     if (n == 0)
         return 0;
@@ -43,14 +43,14 @@ size_t listing_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-void listing_put_utf8(struct strbuf *b, const char *s, size_t n)
+void listing_text_put_utf8(struct strbuf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         size_t run = i; /* copy valid stretches in one append */
         size_t len;
-        while (run < n && (len = listing_utf8_seq_len(p + run, n - run)) > 0)
+        while (run < n && (len = listing_text_utf8_seq_len(p + run, n - run)) > 0)
             run += len;
         strbuf_append(b, s + i, run - i);
         i = run;
@@ -61,12 +61,12 @@ void listing_put_utf8(struct strbuf *b, const char *s, size_t n)
     }
 }
 
-void listing_put_html(struct strbuf *b, const char *s, size_t n)
+void listing_text_put_html(struct strbuf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t len = listing_utf8_seq_len(p + i, n - i);
+        size_t len = listing_text_utf8_seq_len(p + i, n - i);
         if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
             strbuf_append(b, REPLACEMENT, sizeof REPLACEMENT - 1);
             i++;
@@ -93,7 +93,7 @@ static bool unreserved_or_slash(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
 }
 
-void listing_put_href(struct strbuf *b, const char *s, size_t n)
+void listing_text_put_href(struct strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
@@ -184,7 +184,7 @@ static void consider(struct preference *pref, const char *type, size_t tl, const
     }
 }
 
-bool listing_wants_html(const char *accept)
+bool listing_text_wants_html(const char *accept)
 {
     if (!accept)
         return false;
@@ -213,7 +213,7 @@ bool listing_wants_html(const char *accept)
 
 /* --- dates ------------------------------------------------------------------------------- */
 
-void listing_rfc3339(time_t t, char out[LISTING_RFC3339_LEN])
+void listing_text_rfc3339(time_t t, char out[LISTING_RFC3339_LEN])
 {
     static const char first[] = "0000-01-01T00:00:00Z", last[] = "9999-12-31T23:59:59Z";
     struct tm tm;

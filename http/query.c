@@ -31,8 +31,8 @@ int query_next_byte(const char **p, const char *end)
     int c = (unsigned char)*(*p)++;
     if (c != '%')
         return c;
-    int hi = end - *p >= 2 ? url_hex_digit((*p)[0]) : -1;
-    int lo = hi < 0 ? -1 : url_hex_digit((*p)[1]);
+    int hi = end - *p >= 2 ? url_path_hex_digit((*p)[0]) : -1;
+    int lo = hi < 0 ? -1 : url_path_hex_digit((*p)[1]);
     if (hi < 0 || lo < 0 || hi + lo == 0)
         return QUERY_BAD;
     *p += 2;

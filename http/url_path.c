@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-int url_hex_digit(char c)
+int url_path_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -29,7 +29,7 @@ enum path_status url_path_decode(const char *raw, bool allow_dotfiles, char *out
     for (const char *p = raw; *p; p++) {
         char c = *p;
         if (c == '%') {
-            int hi = url_hex_digit(p[1]), lo = hi < 0 ? -1 : url_hex_digit(p[2]);
+            int hi = url_path_hex_digit(p[1]), lo = hi < 0 ? -1 : url_path_hex_digit(p[2]);
             if (hi < 0 || lo < 0)
                 return PATH_BAD_REQUEST;
             c = (char)(hi * 16 + lo);

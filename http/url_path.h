@@ -23,7 +23,7 @@ enum path_status {
 enum path_status url_path_decode(const char *raw, bool allow_dotfiles, char *out, size_t outsz);
 
 /* The value of one hex digit of a percent-escape (either case), or -1. */
-int url_hex_digit(char c);
+int url_path_hex_digit(char c);
 
 /* The HTTP status for a path_status: 0 for PATH_OK, 404 for PATH_EMPTY, else 400/403/414. */
 unsigned url_path_http_status(enum path_status st);

@@ -1,4 +1,4 @@
-/* listing_walk.c - listing_collect(): one page of a directory (or tree) beneath the root. */
+/* listing_walk.c - listing_walk_collect(): one page of a directory (or tree) beneath the root. */
 #include "listing/listing_walk.h"
 
 #include <dirent.h>
@@ -197,7 +197,7 @@ static int fill(struct walker *w, size_t rel_len, struct listing *out)
     return 0;
 }
 
-void listing_free(struct listing *l)
+void listing_walk_free(struct listing *l)
 {
     for (size_t i = 0; i < l->count; i++)
         free(l->entries[i].name);
@@ -206,7 +206,7 @@ void listing_free(struct listing *l)
     *l = (struct listing){0};
 }
 
-int listing_collect(int root_fd, const char *rel, const struct listing_options *opt,
+int listing_walk_collect(int root_fd, const char *rel, const struct listing_options *opt,
                     struct listing *out)
 {
     *out = (struct listing){0};
@@ -234,6 +234,6 @@ int listing_collect(int root_fd, const char *rel, const struct listing_options *
     listing_page_free(&w->page);
     free(w);
     if (status)
-        listing_free(out);
+        listing_walk_free(out);
     return status;
 }

@@ -44,8 +44,8 @@ struct listing {
 
 /* One page of directory `rel` ("" for the root) beneath root_fd into *out (zeroed first).
  * Returns 0, or the HTTP status to answer (403, 404, 414, 500) with *out empty. */
-int listing_collect(int root_fd, const char *rel, const struct listing_options *opt,
+int listing_walk_collect(int root_fd, const char *rel, const struct listing_options *opt,
                     struct listing *out);
-void listing_free(struct listing *l);
+void listing_walk_free(struct listing *l);
 
 #endif

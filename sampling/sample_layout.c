@@ -45,7 +45,7 @@ static bool layout_multipart(const struct sample_page *p, struct record_body *b,
 static char *json_literal(const char *s)
 {
     struct strbuf utf8 = {0};
-    listing_put_utf8(&utf8, s, strlen(s));
+    listing_text_put_utf8(&utf8, s, strlen(s));
     size_t len = 0;
     char *text = strbuf_take(&utf8, &len);
     json_t *str = text ? json_stringn(text, len) : NULL;
@@ -112,7 +112,7 @@ bool sample_layout(const struct sample_page *p, struct record_body *b,
     return true;
 }
 
-char *sample_offsets_header(const uint64_t *offsets, size_t n)
+char *sample_layout_offsets_header(const uint64_t *offsets, size_t n)
 {
     struct strbuf s = {0};
     strbuf_puts(&s, "[");

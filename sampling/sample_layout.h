@@ -19,7 +19,7 @@
  *
  * false when out of memory (the body is then freed).
  *
- * sample_offsets_header() is the raw format's Sample-Offsets value, the offsets as a JSON
+ * sample_layout_offsets_header() is the raw format's Sample-Offsets value, the offsets as a JSON
  * array ("[0,4096]"); NULL when it would be longer than SAMPLE_OFFSETS_HEADER_MAX bytes (or
  * out of memory), which the handler answers with 400 naming another format.
  */
@@ -51,6 +51,6 @@ struct sample_page {
 bool sample_layout(const struct sample_page *p, struct record_body *b,
                    char content_type[SAMPLE_CONTENT_TYPE_LEN]);
 
-char *sample_offsets_header(const uint64_t *offsets, size_t n);
+char *sample_layout_offsets_header(const uint64_t *offsets, size_t n);
 
 #endif

@@ -20,7 +20,7 @@ static const char *const format_names[] = {
     [SAMPLE_FORMAT_RAW] = "raw",
 };
 
-const char *sample_format_name(enum sample_format f)
+const char *sample_query_format_name(enum sample_format f)
 {
     return (unsigned)f < sizeof format_names / sizeof format_names[0] ? format_names[f] : "?";
 }

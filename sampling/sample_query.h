@@ -75,6 +75,6 @@ void sample_query_spec(const struct sample_query *q, uint64_t file_size, uint64_
                        struct sample_spec *spec);
 
 /* "multipart", "json" or "raw". */
-const char *sample_format_name(enum sample_format f);
+const char *sample_query_format_name(enum sample_format f);
 
 #endif

@@ -96,7 +96,7 @@ type:
     return false;
 }
 
-bool config_apply_json(struct mmapd_config *c, const char *text, const char *name, char *err,
+bool config_load_json(struct mmapd_config *c, const char *text, const char *name, char *err,
                        size_t errlen)
 {
     json_error_t jerr;
@@ -143,7 +143,7 @@ static bool apply_file(struct mmapd_config *c, const char *path, char *err, size
         return false;
     }
     text[n] = '\0';
-    bool ok = config_apply_json(c, text, path, err, errlen);
+    bool ok = config_load_json(c, text, path, err, errlen);
     free(text);
     return ok;
 }

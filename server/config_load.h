@@ -19,7 +19,7 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
 
 /* Applies a JSON object text (the content of a config file) on top of `c`; `name` labels
  * errors. Exposed for tests. */
-bool config_apply_json(struct mmapd_config *c, const char *text, const char *name, char *err,
+bool config_load_json(struct mmapd_config *c, const char *text, const char *name, char *err,
                        size_t errlen);
 
 #endif

@@ -27,16 +27,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     const time_t now = 1795478400; /* 2026-11-24 */
     struct validators v = {"\"abc-10-20\"", 784111777, now};
     struct preconditions pre = {field[0], field[1], field[2], field[3]};
-    enum cond_decision d = cond_evaluate(&pre, &v);
+    enum cond_decision d = conditional_evaluate(&pre, &v);
     if (d != COND_PROCEED && d != COND_NOT_MODIFIED && d != COND_PRECONDITION_FAILED)
         abort();
     if (field[4])
-        (void)cond_if_range(field[4], &v);
+        (void)conditional_if_range(field[4], &v);
     for (int i = 0; i < 5; i++) {
         if (!field[i])
             continue;
-        if (cond_etag_list_matches(field[i], v.etag, false) &&
-            !cond_etag_list_matches(field[i], v.etag, true))
+        if (conditional_etag_list_matches(field[i], v.etag, false) &&
+            !conditional_etag_list_matches(field[i], v.etag, true))
             abort();
         time_t t;
         if (http_date_parse(field[i], now, &t) && t >= 0 && t < 253402300800) {

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
     config_defaults(&c);
     err[0] = '\0';
-    if (!config_apply_json(&c, text, "fuzz.json", err, sizeof err) && err[0] == '\0')
+    if (!config_load_json(&c, text, "fuzz.json", err, sizeof err) && err[0] == '\0')
         abort(); /* a failure always says why */
 
     char *nl = strchr(text, '\n');

@@ -1,5 +1,5 @@
-/* test_conditional.c - cond_evaluate(), cond_if_range(), cond_etag_list_matches()
- * (http/conditional.h). */
+/* test_conditional.c - conditional_evaluate(), conditional_if_range(),
+ * conditional_etag_list_matches() (http/conditional.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -28,10 +28,10 @@ static enum cond_decision eval(const char *im, const char *inm, const char *ims,
     struct preconditions pre = {
         .if_match = im, .if_none_match = inm, .if_modified_since = ims,
         .if_unmodified_since = ius};
-    return cond_evaluate(&pre, &V);
+    return conditional_evaluate(&pre, &V);
 }
 
-/* ---- cond_evaluate ---- */
+/* ---- conditional_evaluate ---- */
 
 static void test_no_preconditions(void **state)
 {
@@ -201,31 +201,31 @@ static void test_evaluation_order(void **state)
     assert_int_equal(eval("*", "*", DATE_BEFORE, DATE_AFTER), COND_NOT_MODIFIED);
 }
 
-/* ---- cond_if_range ---- */
+/* ---- conditional_if_range ---- */
 
 static void test_if_range_etag(void **state)
 {
     (void)state;
-    assert_true(cond_if_range(ETAG, &V));
-    assert_true(cond_if_range("  \"abc\"\t", &V));
-    assert_false(cond_if_range("W/\"abc\"", &V));
-    assert_false(cond_if_range("\"xyz\"", &V));
-    assert_false(cond_if_range("\"ab\"", &V));
-    assert_false(cond_if_range("\"abcd\"", &V));
-    assert_false(cond_if_range("\"abc\"x", &V));
-    assert_false(cond_if_range("\"abc\", \"abc\"", &V)); /* one entity-tag, not a list */
-    assert_false(cond_if_range("\"abc", &V));
-    assert_false(cond_if_range("*", &V));
+    assert_true(conditional_if_range(ETAG, &V));
+    assert_true(conditional_if_range("  \"abc\"\t", &V));
+    assert_false(conditional_if_range("W/\"abc\"", &V));
+    assert_false(conditional_if_range("\"xyz\"", &V));
+    assert_false(conditional_if_range("\"ab\"", &V));
+    assert_false(conditional_if_range("\"abcd\"", &V));
+    assert_false(conditional_if_range("\"abc\"x", &V));
+    assert_false(conditional_if_range("\"abc\", \"abc\"", &V)); /* one entity-tag, not a list */
+    assert_false(conditional_if_range("\"abc", &V));
+    assert_false(conditional_if_range("*", &V));
 }
 
 static void test_if_range_date(void **state)
 {
     (void)state;
-    assert_true(cond_if_range(DATE_EQ, &V));
-    assert_true(cond_if_range(DATE_EQ_850, &V));
-    assert_true(cond_if_range(DATE_EQ_ASC, &V));
-    assert_false(cond_if_range(DATE_BEFORE, &V));
-    assert_false(cond_if_range(DATE_AFTER, &V));
+    assert_true(conditional_if_range(DATE_EQ, &V));
+    assert_true(conditional_if_range(DATE_EQ_850, &V));
+    assert_true(conditional_if_range(DATE_EQ_ASC, &V));
+    assert_false(conditional_if_range(DATE_BEFORE, &V));
+    assert_false(conditional_if_range(DATE_AFTER, &V));
 }
 
 /* RFC 9110 8.8.2.2: a Last-Modified date is strong only when the file cannot have changed
@@ -236,91 +236,91 @@ static void test_if_range_date_weak_when_recent(void **state)
     static const time_t ages[] = {0, 1, 2, COND_STRONG_DATE_AGE - 1};
     for (size_t i = 0; i < sizeof ages / sizeof ages[0]; i++) {
         struct validators v = {ETAG, LM, LM + ages[i]};
-        assert_false(cond_if_range(DATE_EQ, &v));
-        assert_false(cond_if_range(DATE_EQ_850, &v));
-        assert_false(cond_if_range(DATE_EQ_ASC, &v));
+        assert_false(conditional_if_range(DATE_EQ, &v));
+        assert_false(conditional_if_range(DATE_EQ_850, &v));
+        assert_false(conditional_if_range(DATE_EQ_ASC, &v));
         /* the strong ETag still matches, whatever the file's age */
-        assert_true(cond_if_range(ETAG, &v));
-        assert_false(cond_if_range("W/\"abc\"", &v));
+        assert_true(conditional_if_range(ETAG, &v));
+        assert_false(conditional_if_range("W/\"abc\"", &v));
     }
     struct validators v = {ETAG, LM, LM + COND_STRONG_DATE_AGE};
-    assert_true(cond_if_range(DATE_EQ, &v));
-    assert_false(cond_if_range(DATE_BEFORE, &v));
+    assert_true(conditional_if_range(DATE_EQ, &v));
+    assert_false(conditional_if_range(DATE_BEFORE, &v));
     v.now = LM + COND_STRONG_DATE_AGE + 1;
-    assert_true(cond_if_range(DATE_EQ, &v));
+    assert_true(conditional_if_range(DATE_EQ, &v));
     /* a file dated long before 1970 does not overflow the age test */
     struct validators old = {ETAG, -2208988800, LM}; /* Mon, 01 Jan 1900 00:00:00 GMT */
-    assert_true(cond_if_range("Mon, 01 Jan 1900 00:00:00 GMT", &old));
+    assert_true(conditional_if_range("Mon, 01 Jan 1900 00:00:00 GMT", &old));
 }
 
 static void test_if_range_garbage(void **state)
 {
     (void)state;
-    assert_false(cond_if_range("", &V));
-    assert_false(cond_if_range("   ", &V));
-    assert_false(cond_if_range("garbage", &V));
-    assert_false(cond_if_range("784111777", &V));
-    assert_false(cond_if_range("Sun, 06 Nov 1994 08:49:37 GMTx", &V));
-    assert_false(cond_if_range("W/", &V));
+    assert_false(conditional_if_range("", &V));
+    assert_false(conditional_if_range("   ", &V));
+    assert_false(conditional_if_range("garbage", &V));
+    assert_false(conditional_if_range("784111777", &V));
+    assert_false(conditional_if_range("Sun, 06 Nov 1994 08:49:37 GMTx", &V));
+    assert_false(conditional_if_range("W/", &V));
 }
 
-/* ---- cond_etag_list_matches ---- */
+/* ---- conditional_etag_list_matches ---- */
 
 static void test_list_matches_strong_vs_weak(void **state)
 {
     (void)state;
-    assert_true(cond_etag_list_matches(ETAG, ETAG, false));
-    assert_true(cond_etag_list_matches(ETAG, ETAG, true));
-    assert_false(cond_etag_list_matches("W/\"abc\"", ETAG, false));
-    assert_true(cond_etag_list_matches("W/\"abc\"", ETAG, true));
-    assert_false(cond_etag_list_matches("\"abd\"", ETAG, true));
+    assert_true(conditional_etag_list_matches(ETAG, ETAG, false));
+    assert_true(conditional_etag_list_matches(ETAG, ETAG, true));
+    assert_false(conditional_etag_list_matches("W/\"abc\"", ETAG, false));
+    assert_true(conditional_etag_list_matches("W/\"abc\"", ETAG, true));
+    assert_false(conditional_etag_list_matches("\"abd\"", ETAG, true));
 }
 
 static void test_list_matches_star(void **state)
 {
     (void)state;
-    assert_true(cond_etag_list_matches("*", ETAG, false));
-    assert_true(cond_etag_list_matches("*", ETAG, true));
-    assert_true(cond_etag_list_matches("\t* ", ETAG, false));
-    assert_false(cond_etag_list_matches("**", ETAG, true));
-    assert_false(cond_etag_list_matches("*,*", ETAG, true));
-    assert_false(cond_etag_list_matches("* \"abc\"", ETAG, true));
+    assert_true(conditional_etag_list_matches("*", ETAG, false));
+    assert_true(conditional_etag_list_matches("*", ETAG, true));
+    assert_true(conditional_etag_list_matches("\t* ", ETAG, false));
+    assert_false(conditional_etag_list_matches("**", ETAG, true));
+    assert_false(conditional_etag_list_matches("*,*", ETAG, true));
+    assert_false(conditional_etag_list_matches("* \"abc\"", ETAG, true));
 }
 
 static void test_list_matches_lists(void **state)
 {
     (void)state;
-    assert_true(cond_etag_list_matches("\"a\", \"b\", \"abc\"", ETAG, false));
-    assert_true(cond_etag_list_matches("\"abc\",", ETAG, false));
-    assert_true(cond_etag_list_matches(",\"abc\"", ETAG, false));
-    assert_true(cond_etag_list_matches(" , \"abc\" , ", ETAG, false));
-    assert_false(cond_etag_list_matches("\"a\", \"b\"", ETAG, true));
-    assert_false(cond_etag_list_matches("", ETAG, true));
-    assert_false(cond_etag_list_matches(" , , ", ETAG, true));
+    assert_true(conditional_etag_list_matches("\"a\", \"b\", \"abc\"", ETAG, false));
+    assert_true(conditional_etag_list_matches("\"abc\",", ETAG, false));
+    assert_true(conditional_etag_list_matches(",\"abc\"", ETAG, false));
+    assert_true(conditional_etag_list_matches(" , \"abc\" , ", ETAG, false));
+    assert_false(conditional_etag_list_matches("\"a\", \"b\"", ETAG, true));
+    assert_false(conditional_etag_list_matches("", ETAG, true));
+    assert_false(conditional_etag_list_matches(" , , ", ETAG, true));
     /* the empty opaque-tag is valid and matches only itself */
-    assert_true(cond_etag_list_matches("\"\"", "\"\"", false));
-    assert_false(cond_etag_list_matches("\"\"", ETAG, true));
+    assert_true(conditional_etag_list_matches("\"\"", "\"\"", false));
+    assert_false(conditional_etag_list_matches("\"\"", ETAG, true));
 }
 
 static void test_list_matches_malformed(void **state)
 {
     (void)state;
     /* a malformed list never matches, even when a good element would */
-    assert_false(cond_etag_list_matches("\"abc\", bogus", ETAG, true));
-    assert_false(cond_etag_list_matches("\"abc\" \"abc\"", ETAG, true));
-    assert_false(cond_etag_list_matches("\"abc\"x", ETAG, true));
-    assert_false(cond_etag_list_matches("w/\"abc\"", ETAG, true));
-    assert_false(cond_etag_list_matches("W/ \"abc\"", ETAG, true));
-    assert_false(cond_etag_list_matches("\"a\x7f\"", "\"a\x7f\"", true)); /* DEL not etagc */
-    assert_false(cond_etag_list_matches("\"a b\"", "\"a b\"", true));     /* SP not etagc */
+    assert_false(conditional_etag_list_matches("\"abc\", bogus", ETAG, true));
+    assert_false(conditional_etag_list_matches("\"abc\" \"abc\"", ETAG, true));
+    assert_false(conditional_etag_list_matches("\"abc\"x", ETAG, true));
+    assert_false(conditional_etag_list_matches("w/\"abc\"", ETAG, true));
+    assert_false(conditional_etag_list_matches("W/ \"abc\"", ETAG, true));
+    assert_false(conditional_etag_list_matches("\"a\x7f\"", "\"a\x7f\"", true)); /* DEL not etagc */
+    assert_false(conditional_etag_list_matches("\"a b\"", "\"a b\"", true));     /* SP not etagc */
 }
 
 static void test_list_matches_obs_text(void **state)
 {
     (void)state;
     /* obs-text (0x80-0xFF) and '!' are etagc */
-    assert_true(cond_etag_list_matches("\"\xe9t\xe9\"", "\"\xe9t\xe9\"", false));
-    assert_true(cond_etag_list_matches("\"!#~\"", "\"!#~\"", false));
+    assert_true(conditional_etag_list_matches("\"\xe9t\xe9\"", "\"\xe9t\xe9\"", false));
+    assert_true(conditional_etag_list_matches("\"!#~\"", "\"!#~\"", false));
 }
 
 int main(void)

@@ -40,34 +40,34 @@ static void expect(put_fn put, const char *in, const char *want)
 static void test_utf8_valid_unchanged(void **state)
 {
     (void)state;
-    expect(listing_put_utf8, "", "");
-    expect(listing_put_utf8, "plain.txt", "plain.txt");
-    expect(listing_put_utf8, "caf\xC3\xA9", "caf\xC3\xA9");                 /* U+00E9 */
-    expect(listing_put_utf8, "\xE2\x82\xAC", "\xE2\x82\xAC");               /* U+20AC */
-    expect(listing_put_utf8, "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80");       /* U+1F600 */
-    expect(listing_put_utf8, "\xC2\x80\xDF\xBF", "\xC2\x80\xDF\xBF");       /* 2-byte edges */
-    expect(listing_put_utf8, "\xE0\xA0\x80\xEF\xBF\xBF", "\xE0\xA0\x80\xEF\xBF\xBF");
-    expect(listing_put_utf8, "\xED\x9F\xBF\xEE\x80\x80", "\xED\x9F\xBF\xEE\x80\x80");
-    expect(listing_put_utf8, "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF",
+    expect(listing_text_put_utf8, "", "");
+    expect(listing_text_put_utf8, "plain.txt", "plain.txt");
+    expect(listing_text_put_utf8, "caf\xC3\xA9", "caf\xC3\xA9");                 /* U+00E9 */
+    expect(listing_text_put_utf8, "\xE2\x82\xAC", "\xE2\x82\xAC");               /* U+20AC */
+    expect(listing_text_put_utf8, "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80");       /* U+1F600 */
+    expect(listing_text_put_utf8, "\xC2\x80\xDF\xBF", "\xC2\x80\xDF\xBF");       /* 2-byte edges */
+    expect(listing_text_put_utf8, "\xE0\xA0\x80\xEF\xBF\xBF", "\xE0\xA0\x80\xEF\xBF\xBF");
+    expect(listing_text_put_utf8, "\xED\x9F\xBF\xEE\x80\x80", "\xED\x9F\xBF\xEE\x80\x80");
+    expect(listing_text_put_utf8, "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF",
            "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF");
-    expect(listing_put_utf8, "<&>\"'", "<&>\"'"); /* no escaping: jansson does JSON's */
+    expect(listing_text_put_utf8, "<&>\"'", "<&>\"'"); /* no escaping: jansson does JSON's */
 }
 
 static void test_utf8_invalid_bytes_replaced(void **state)
 {
     (void)state;
-    expect(listing_put_utf8, "bad\xFF\xFE.bin", "bad" FFFD FFFD ".bin");
-    expect(listing_put_utf8, "\x80", FFFD);                       /* lone continuation */
-    expect(listing_put_utf8, "\xC0\x80", FFFD FFFD);              /* overlong NUL */
-    expect(listing_put_utf8, "\xC1\xBF", FFFD FFFD);              /* overlong */
-    expect(listing_put_utf8, "\xE0\x80\x80", FFFD FFFD FFFD);     /* overlong 3-byte */
-    expect(listing_put_utf8, "\xED\xA0\x80", FFFD FFFD FFFD);     /* surrogate U+D800 */
-    expect(listing_put_utf8, "\xF0\x80\x80\x80", FFFD FFFD FFFD FFFD);
-    expect(listing_put_utf8, "\xF4\x90\x80\x80", FFFD FFFD FFFD FFFD); /* above U+10FFFF */
-    expect(listing_put_utf8, "\xF5\x80", FFFD FFFD);
-    expect(listing_put_utf8, "a\xE2\x82", "a" FFFD FFFD);         /* cut at the end */
-    expect(listing_put_utf8, "\xE2\x82x", FFFD FFFD "x");         /* cut in the middle */
-    expect(listing_put_utf8, "\xC3\xA9\xFF\xC3\xA9", "\xC3\xA9" FFFD "\xC3\xA9");
+    expect(listing_text_put_utf8, "bad\xFF\xFE.bin", "bad" FFFD FFFD ".bin");
+    expect(listing_text_put_utf8, "\x80", FFFD);                       /* lone continuation */
+    expect(listing_text_put_utf8, "\xC0\x80", FFFD FFFD);              /* overlong NUL */
+    expect(listing_text_put_utf8, "\xC1\xBF", FFFD FFFD);              /* overlong */
+    expect(listing_text_put_utf8, "\xE0\x80\x80", FFFD FFFD FFFD);     /* overlong 3-byte */
+    expect(listing_text_put_utf8, "\xED\xA0\x80", FFFD FFFD FFFD);     /* surrogate U+D800 */
+    expect(listing_text_put_utf8, "\xF0\x80\x80\x80", FFFD FFFD FFFD FFFD);
+    expect(listing_text_put_utf8, "\xF4\x90\x80\x80", FFFD FFFD FFFD FFFD); /* above U+10FFFF */
+    expect(listing_text_put_utf8, "\xF5\x80", FFFD FFFD);
+    expect(listing_text_put_utf8, "a\xE2\x82", "a" FFFD FFFD);         /* cut at the end */
+    expect(listing_text_put_utf8, "\xE2\x82x", FFFD FFFD "x");         /* cut in the middle */
+    expect(listing_text_put_utf8, "\xC3\xA9\xFF\xC3\xA9", "\xC3\xA9" FFFD "\xC3\xA9");
 }
 
 /* Every output is a string jansson accepts, and every input jansson accepts is unchanged. */
@@ -87,7 +87,7 @@ static void test_utf8_agrees_with_jansson(void **state)
                 in[i] = 'z';
         }
         struct strbuf b = {0};
-        listing_put_utf8(&b, (const char *)in, n);
+        listing_text_put_utf8(&b, (const char *)in, n);
         size_t len = 0;
         char *out = strbuf_take(&b, &len);
         assert_non_null(out);
@@ -109,15 +109,15 @@ static void test_utf8_agrees_with_jansson(void **state)
 static void test_html_escapes(void **state)
 {
     (void)state;
-    expect(listing_put_html, "a <b> & \"c\" 'd'.txt",
+    expect(listing_text_put_html, "a <b> & \"c\" 'd'.txt",
            "a &lt;b&gt; &amp; &quot;c&quot; &#39;d&#39;.txt");
-    expect(listing_put_html, "&amp;", "&amp;amp;"); /* escaped once more, never interpreted */
-    expect(listing_put_html, "<script>alert(1)</script>",
+    expect(listing_text_put_html, "&amp;", "&amp;amp;"); /* escaped once more, never interpreted */
+    expect(listing_text_put_html, "<script>alert(1)</script>",
            "&lt;script&gt;alert(1)&lt;/script&gt;");
-    expect(listing_put_html, "caf\xC3\xA9 \xF0\x9F\x98\x80", "caf\xC3\xA9 \xF0\x9F\x98\x80");
-    expect(listing_put_html, "bad\xFF.bin", "bad" FFFD ".bin");
-    expect(listing_put_html, "tab\there\nnl\x7F\x01", "tab" FFFD "here" FFFD "nl" FFFD FFFD);
-    expect_n(listing_put_html, "a\0b", 3, "a" FFFD "b");
+    expect(listing_text_put_html, "caf\xC3\xA9 \xF0\x9F\x98\x80", "caf\xC3\xA9 \xF0\x9F\x98\x80");
+    expect(listing_text_put_html, "bad\xFF.bin", "bad" FFFD ".bin");
+    expect(listing_text_put_html, "tab\there\nnl\x7F\x01", "tab" FFFD "here" FFFD "nl" FFFD FFFD);
+    expect_n(listing_text_put_html, "a\0b", 3, "a" FFFD "b");
 }
 
 /* No byte that HTML gives a meaning in text or a quoted attribute ever comes through. */
@@ -128,7 +128,7 @@ static void test_html_all_bytes(void **state)
     for (int i = 0; i < 256; i++)
         in[i] = (char)i;
     struct strbuf b = {0};
-    listing_put_html(&b, in, sizeof in);
+    listing_text_put_html(&b, in, sizeof in);
     size_t len = 0;
     char *out = strbuf_take(&b, &len);
     assert_non_null(out);
@@ -149,15 +149,15 @@ static void test_html_all_bytes(void **state)
 static void test_href_percent_encoding(void **state)
 {
     (void)state;
-    expect(listing_put_href, "plain-name_1.0~x.txt", "plain-name_1.0~x.txt");
-    expect(listing_put_href, "dir/sub/a b.txt", "dir/sub/a%20b.txt");
-    expect(listing_put_href, "a <b> & \"c\" 'd'.txt",
+    expect(listing_text_put_href, "plain-name_1.0~x.txt", "plain-name_1.0~x.txt");
+    expect(listing_text_put_href, "dir/sub/a b.txt", "dir/sub/a%20b.txt");
+    expect(listing_text_put_href, "a <b> & \"c\" 'd'.txt",
            "a%20%3Cb%3E%20%26%20%22c%22%20%27d%27.txt");
-    expect(listing_put_href, "?#%+;=:@!$()*,[]",
+    expect(listing_text_put_href, "?#%+;=:@!$()*,[]",
            "%3F%23%25%2B%3B%3D%3A%40%21%24%28%29%2A%2C%5B%5D");
-    expect(listing_put_href, "caf\xC3\xA9", "caf%C3%A9");
-    expect(listing_put_href, "bad\xFF\xFE", "bad%FF%FE");
-    expect(listing_put_href, "\x01\x7F", "%01%7F");
+    expect(listing_text_put_href, "caf\xC3\xA9", "caf%C3%A9");
+    expect(listing_text_put_href, "bad\xFF\xFE", "bad%FF%FE");
+    expect(listing_text_put_href, "\x01\x7F", "%01%7F");
 }
 
 /* Every byte: unreserved and '/' as is, everything else %XX; decoding gives the input back. */
@@ -167,7 +167,7 @@ static void test_href_all_bytes(void **state)
     for (int c = 1; c < 256; c++) {
         char in[1] = {(char)c};
         struct strbuf b = {0};
-        listing_put_href(&b, in, 1);
+        listing_text_put_href(&b, in, 1);
         size_t len = 0;
         char *out = strbuf_take(&b, &len);
         assert_non_null(out);
@@ -188,18 +188,18 @@ static void test_href_all_bytes(void **state)
 static void test_utf8_seq_len(void **state)
 {
     (void)state;
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"a", 1), 1);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"\xC3\xA9", 2), 2);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"\xC3\xA9", 1), 0);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"\xE2\x82\xAC", 3), 3);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 3), 0);
-    assert_int_equal(listing_utf8_seq_len((const unsigned char *)"", 0), 0);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"a", 1), 1);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"\xC3\xA9", 2), 2);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"\xC3\xA9", 1), 0);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"\xE2\x82\xAC", 3), 3);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 3), 0);
+    assert_int_equal(listing_text_utf8_seq_len((const unsigned char *)"", 0), 0);
 }
 
 static void expect_html(const char *accept, bool want)
 {
-    bool got = listing_wants_html(accept);
+    bool got = listing_text_wants_html(accept);
     if (got != want)
         print_error("Accept '%s': html %d, expected %d\n", accept ? accept : "(none)", got, want);
     assert_int_equal(got, want);
@@ -246,7 +246,7 @@ static void test_accept(void **state)
 static void expect_date(time_t t, const char *want)
 {
     char out[LISTING_RFC3339_LEN];
-    listing_rfc3339(t, out);
+    listing_text_rfc3339(t, out);
     assert_string_equal(out, want);
 }
 

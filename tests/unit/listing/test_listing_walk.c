@@ -1,4 +1,4 @@
-/* test_listing_walk.c - listing_collect() (handlers/listing.h) over a real tree in /tmp:
+/* test_listing_walk.c - listing_walk_collect() (handlers/listing.h) over a real tree in /tmp:
  * what is listed (the /files rules), order, recursion, symlink loops, pages and their
  * cursor, and the bounds. */
 #include <stdarg.h>
@@ -124,7 +124,7 @@ static void expect_names(struct fixture *f, const char *rel, struct listing_opti
                          const char *const *want, bool truncated)
 {
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, rel, &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, rel, &opt, &l), 0);
     size_t n = 0;
     while (want[n])
         n++;
@@ -139,7 +139,7 @@ static void expect_names(struct fixture *f, const char *rel, struct listing_opti
     }
     assert_true(same);
     assert_int_equal(l.truncated, truncated);
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 static struct listing_options opts(bool recursive, bool dotfiles)
@@ -171,7 +171,7 @@ static void test_entry_fields(void **state)
     struct fixture *f = *state;
     struct listing_options opt = opts(false, false);
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
 
     struct stat st;
     assert_int_equal(fstatat(f->root_fd, "b.txt", &st, 0), 0);
@@ -208,7 +208,7 @@ static void test_entry_fields(void **state)
     assert_non_null(e);
     assert_int_equal(e->size, 0);
     assert_int_equal(e->resident, 0);
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 static void test_subdirectory(void **state)
@@ -242,10 +242,10 @@ static void test_recursive_dotfiles(void **state)
     struct fixture *f = *state;
     struct listing_options opt = opts(true, true);
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_non_null(find(&l, ".hdir/x"));
     assert_non_null(find(&l, ".hidden"));
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 /* All the names of a listing, page by page with `limit` from the cursor `after` on, each
@@ -261,7 +261,7 @@ static size_t collect_pages(struct fixture *f, const char *rel, struct listing_o
     for (;;) {
         opt.after = cursor;
         struct listing l;
-        assert_int_equal(listing_collect(f->root_fd, rel, &opt, &l), 0);
+        assert_int_equal(listing_walk_collect(f->root_fd, rel, &opt, &l), 0);
         pages++;
         assert_true(l.count <= limit);
         assert_false(l.truncated);
@@ -281,7 +281,7 @@ static size_t collect_pages(struct fixture *f, const char *rel, struct listing_o
         free(cursor);
         cursor = l.next;
         l.next = NULL;
-        listing_free(&l);
+        listing_walk_free(&l);
         if (!cursor)
             break;
         assert_true(pages < 1000);
@@ -307,7 +307,7 @@ static void test_pages(void **state)
     for (int recursive = 0; recursive <= 1; recursive++) {
         struct listing_options opt = opts(recursive, false);
         struct listing whole;
-        assert_int_equal(listing_collect(f->root_fd, "", &opt, &whole), 0);
+        assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &whole), 0);
         assert_int_equal(whole.count, recursive ? 17 : 8);
         assert_null(whole.next);
         size_t taken = whole.count + 5;
@@ -321,7 +321,7 @@ static void test_pages(void **state)
             assert_int_equal(pages, (taken + limit - 1) / limit);
             free_names(names, n);
         }
-        listing_free(&whole);
+        listing_walk_free(&whole);
     }
 }
 
@@ -340,17 +340,17 @@ static void test_dropped_entries_move_the_cursor(void **state)
     struct listing_options opt = opts(false, false);
     opt.limit = 3;
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "bad", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "bad", &opt, &l), 0);
     assert_int_equal(l.count, 0); /* three names taken, none of them served */
     assert_non_null(l.next);
     assert_string_equal(l.next, "c_self");
     opt.after = "c_self";
-    listing_free(&l);
-    assert_int_equal(listing_collect(f->root_fd, "bad", &opt, &l), 0);
+    listing_walk_free(&l);
+    assert_int_equal(listing_walk_collect(f->root_fd, "bad", &opt, &l), 0);
     assert_int_equal(l.count, 1);
     assert_string_equal(l.entries[0].name, "d.txt");
     assert_null(l.next);
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 /* A cursor that names nothing (a deleted file) starts the page after where it would be. */
@@ -394,15 +394,15 @@ static void test_recursion_skips_before_the_cursor(void **state)
     struct listing_options opt = opts(true, false);
     opt.max_scan = 40; /* the tree without big/ has 32 entries, with it 82 */
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_true(l.truncated);
-    listing_free(&l);
+    listing_walk_free(&l);
     opt.after = "big0"; /* after "big/f49" */
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_false(l.truncated);
     assert_int_equal(l.count, 14);
     assert_string_equal(l.entries[0].name, "link_dir");
-    listing_free(&l);
+    listing_walk_free(&l);
     opt.after = "big/f47"; /* big/ is read again, from f48 on; then broken, dropped */
     opt.limit = 3;
     const char *want[] = {"big/f48", "big/f49", NULL};
@@ -428,12 +428,12 @@ static void test_recursion_skips_past_the_page(void **state)
     opt.limit = 2;
     opt.max_scan = 45; /* 32 entries, zz and inner, and not the 50 in inner/ */
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_false(l.truncated);
     assert_int_equal(l.count, 2);
     assert_non_null(l.next);
     assert_string_equal(l.next, "a.txt");
-    listing_free(&l);
+    listing_walk_free(&l);
     /* the last page: zz is read (it might hold a next page), its contents are listed */
     opt.after = "z z.bin";
     opt.max_scan = LISTING_MAX_SCAN;
@@ -454,11 +454,11 @@ static void test_no_empty_last_page(void **state)
     opt.limit = 1;
     opt.after = "z z.bin";
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_int_equal(l.count, 1);
     assert_string_equal(l.entries[0].name, "zz_empty");
     assert_null(l.next);
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 static void test_depth_bound(void **state)
@@ -479,10 +479,10 @@ static void test_depth_bound(void **state)
     expect_names(f, "", opt, two_root, true);
     opt.max_depth = 3;
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "", &opt, &l), 0);
     assert_int_equal(l.count, 17);
     assert_false(l.truncated);
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 /* A chain deeper than LISTING_MAX_DEPTH is cut at that depth. */
@@ -498,7 +498,7 @@ static void test_max_depth_constant(void **state)
     struct listing_options opt = opts(true, false);
     opt.max_depth = 1000; /* capped */
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "chain", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "chain", &opt, &l), 0);
     assert_int_equal(l.count, LISTING_MAX_DEPTH);
     assert_true(l.truncated);
     size_t deepest = 0;
@@ -506,7 +506,7 @@ static void test_max_depth_constant(void **state)
         if (strlen(l.entries[i].name) > deepest)
             deepest = strlen(l.entries[i].name);
     assert_int_equal(deepest, 2 * LISTING_MAX_DEPTH - 1); /* "d/d/.../d": 32 segments */
-    listing_free(&l);
+    listing_walk_free(&l);
 }
 
 /* Entries left out count against the scan bound, so a directory of many dotfiles cannot
@@ -526,10 +526,10 @@ static void test_scan_bound(void **state)
     struct listing_options opt = opts(false, false);
     opt.max_scan = 4;
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "dots", &opt, &l), 0);
+    assert_int_equal(listing_walk_collect(f->root_fd, "dots", &opt, &l), 0);
     assert_true(l.count <= 1);
     assert_true(l.truncated);
-    listing_free(&l);
+    listing_walk_free(&l);
     opt.max_scan = 21;
     const char *want[] = {"f", NULL};
     expect_names(f, "dots", opt, want, false);
@@ -540,15 +540,15 @@ static void test_errors(void **state)
     struct fixture *f = *state;
     struct listing_options opt = opts(false, false);
     struct listing l;
-    assert_int_equal(listing_collect(f->root_fd, "missing", &opt, &l), 404);
+    assert_int_equal(listing_walk_collect(f->root_fd, "missing", &opt, &l), 404);
     assert_int_equal(l.count, 0);
-    assert_int_equal(listing_collect(f->root_fd, "a.txt", &opt, &l), 404);
-    assert_int_equal(listing_collect(f->root_fd, "sub/missing/x", &opt, &l), 404);
-    assert_int_equal(listing_collect(f->root_fd, "link_out_dir", &opt, &l), 403);
-    assert_int_equal(listing_collect(f->root_fd, "/etc", &opt, &l), 403);
-    assert_int_equal(listing_collect(f->root_fd, "..", &opt, &l), 403);
-    assert_int_equal(listing_collect(f->root_fd, "self", &opt, &l), 403);
-    assert_int_equal(listing_collect(f->root_fd, "broken", &opt, &l), 404);
+    assert_int_equal(listing_walk_collect(f->root_fd, "a.txt", &opt, &l), 404);
+    assert_int_equal(listing_walk_collect(f->root_fd, "sub/missing/x", &opt, &l), 404);
+    assert_int_equal(listing_walk_collect(f->root_fd, "link_out_dir", &opt, &l), 403);
+    assert_int_equal(listing_walk_collect(f->root_fd, "/etc", &opt, &l), 403);
+    assert_int_equal(listing_walk_collect(f->root_fd, "..", &opt, &l), 403);
+    assert_int_equal(listing_walk_collect(f->root_fd, "self", &opt, &l), 403);
+    assert_int_equal(listing_walk_collect(f->root_fd, "broken", &opt, &l), 404);
 }
 
 int main(void)

@@ -228,10 +228,10 @@ static void test_offsets_header(void **state)
     uint64_t o[2000];
     for (size_t i = 0; i < 2000; i++)
         o[i] = i;
-    char *h = sample_offsets_header(o, 3);
+    char *h = sample_layout_offsets_header(o, 3);
     assert_string_equal(h, "[0,1,2]");
     free(h);
-    h = sample_offsets_header(o, 0);
+    h = sample_layout_offsets_header(o, 0);
     assert_string_equal(h, "[]");
     free(h);
     /* "[0,1,...,9," is 21 bytes; 4-digit offsets take 5 each with the comma: find the
@@ -245,11 +245,11 @@ static void test_offsets_header(void **state)
         len += add;
         n++;
     }
-    h = sample_offsets_header(o, n);
+    h = sample_layout_offsets_header(o, n);
     assert_non_null(h);
     assert_int_equal(strlen(h), len + 1);
     free(h);
-    assert_null(sample_offsets_header(o, n + 1));
+    assert_null(sample_layout_offsets_header(o, n + 1));
 }
 
 /* A truncated file under a body: the reader reports -1 instead of dying. */

@@ -335,9 +335,9 @@ static void test_format_and_replace(void **state)
     };
     run_bad(cases, sizeof cases / sizeof cases[0]);
     assert_true(parse_ok("n=1&size=1&replace=%31").replace);
-    assert_string_equal(sample_format_name(SAMPLE_FORMAT_MULTIPART), "multipart");
-    assert_string_equal(sample_format_name(SAMPLE_FORMAT_JSON), "json");
-    assert_string_equal(sample_format_name(SAMPLE_FORMAT_RAW), "raw");
+    assert_string_equal(sample_query_format_name(SAMPLE_FORMAT_MULTIPART), "multipart");
+    assert_string_equal(sample_query_format_name(SAMPLE_FORMAT_JSON), "json");
+    assert_string_equal(sample_query_format_name(SAMPLE_FORMAT_RAW), "raw");
 }
 
 static void test_bad_percent_encoding(void **state)

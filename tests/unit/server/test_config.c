@@ -1,5 +1,5 @@
 /* test_config.c - config_defaults/config_set/config_check (server/config.h) and
- * config_load/config_apply_json (server/config_load.h). */
+ * config_load/config_load_json (server/config_load.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -751,12 +751,12 @@ static void test_load_config_file_errors(void **state)
     assert_int_equal(load(&c, a3, no_env, err), CONFIG_ERROR);
 }
 
-/* ---- config_apply_json ---- */
+/* ---- config_load_json ---- */
 
 static bool apply(struct mmapd_config *c, const char *json, char *err)
 {
     err[0] = '\0';
-    return config_apply_json(c, json, "test.json", err, ERRLEN);
+    return config_load_json(c, json, "test.json", err, ERRLEN);
 }
 
 static void test_json_values(void **state)

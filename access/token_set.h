@@ -1,4 +1,4 @@
-/* access.h - who may read: bearer tokens (RFC 6750) from a file, checked in constant time.
+/* token_set.h - who may read: bearer tokens (RFC 6750) from a file, checked in constant time.
  *
  * token_set_load() reads one token per line from `path` (blank lines and lines starting with
  * '#' are skipped, surrounding whitespace trimmed); a token is 1 to ACCESS_MAX_TOKEN_LEN
@@ -8,8 +8,8 @@
  * against every loaded token without an early exit, so the time taken does not depend on
  * which token, or which prefix of one, matched. Tokens are never copied into messages.
  */
-#ifndef MMAPD_ACCESS_H
-#define MMAPD_ACCESS_H
+#ifndef MMAPD_TOKEN_SET_H
+#define MMAPD_TOKEN_SET_H
 
 #include <stdbool.h>
 #include <stddef.h>

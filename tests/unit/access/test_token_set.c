@@ -1,4 +1,4 @@
-/* test_access.c - bearer token files and checks (access/access.h), CORS origin lists
+/* test_token_set.c - bearer token files and checks (access/token_set.h), CORS origin lists
  * (access/cors.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "access/access.h"
+#include "access/token_set.h"
 #include "access/cors.h"
 
 static struct token_set set;

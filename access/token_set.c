@@ -1,5 +1,5 @@
-/* access.c - bearer token file and constant-time checking. */
-#include "access/access.h"
+/* token_set.c - bearer token file and constant-time checking. */
+#include "access/token_set.h"
 
 #include <errno.h>
 #include <stdio.h>
