@@ -7,6 +7,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/fnv.h"
+
 #define NONE UINT32_MAX
 
 struct entry {
@@ -99,11 +101,7 @@ void ip_table_destroy(struct ip_table *t)
 /* FNV-1a from a secret start, then a final mix: clients cannot aim at one bucket. */
 static uint32_t bucket_of(const struct ip_table *t, const struct ip_key *key)
 {
-    uint64_t h = 0xcbf29ce484222325u ^ t->seed;
-    for (unsigned i = 0; i < key->len; i++) {
-        h ^= key->bytes[i];
-        h *= 0x100000001b3u;
-    }
+    uint64_t h = fnv1a(FNV1A_START ^ t->seed, key->bytes, key->len);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdu;
     h ^= h >> 33;

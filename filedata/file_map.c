@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/fnv.h"
 #include "http/etag.h"
 #include "http/mime.h"
 #include "metrics/metrics.h"
@@ -64,9 +65,7 @@ struct file_map {
 
 static uint64_t hash_key(const char *path, enum access_class cls)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)cls;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
+    uint64_t h = fnv1a(FNV1A_START ^ (uint64_t)cls, path, strlen(path));
     return h ^ (h >> 31);
 }
 
@@ -137,6 +136,17 @@ static void entry_free(struct mapped_file *m)
     close(m->info.fd);
     atomic_fetch_sub_explicit(&fm->open_files, 1, memory_order_relaxed);
     free(m);
+}
+
+time_t file_info_last_modified(const struct file_info *fi, time_t now, char buf[HTTP_DATE_LEN],
+                               const char **text)
+{
+    *text = fi->last_modified;
+    if (fi->mtime <= now)
+        return fi->mtime;
+    http_date_format(now, buf);
+    *text = buf;
+    return now;
 }
 
 void file_map_release(struct mapped_file *m)

@@ -53,6 +53,12 @@ struct file_info {
                close it */
 };
 
+/* The Last-Modified a response sends at `now`: the file's mtime, or `now` when the mtime is
+ * in the future (RFC 9110 8.8.2.1). Returns the time; `*text` is its HTTP-date, fi's own or
+ * written into `buf`. */
+time_t file_info_last_modified(const struct file_info *fi, time_t now, char buf[HTTP_DATE_LEN],
+                               const char **text);
+
 /* A table of about `capacity` entries; `pw` (may be NULL: every lookup stats its path) must
  * outlive the table. */
 struct file_map *file_map_create(size_t capacity, const struct advice_policy *policy,

@@ -40,7 +40,6 @@ struct file_body {
     uint64_t resumed_at;  /* body offset a helper was asked to make resident: copy it then */
     size_t hint_piece;    /* the piece hinted_to belongs to */
     uint64_t hinted_to;   /* mapping offset up to which the read-ahead was looked after */
-    bool cold_counted;
 };
 
 struct file_body *file_body_new(struct mapped_file *m)
@@ -150,25 +149,9 @@ static void seek(struct file_body *b, uint64_t pos)
  * is called again at body offset `pos` once the helper resumed the connection. */
 static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uint64_t rest)
 {
-    struct handler_ctx *ctx = b->req->ctx;
     b->resumed_at = pos; /* the next call at pos copies, whatever the helper achieved */
-    bool willneed = request_willneed(b->req, ACCESS_STREAM);
-    if (!ctx->prefetch) {
-        if (willneed)
-            advice_willneed(ctx->metrics, ACCESS_STREAM, b->base, off, rest,
-                            ctx->prefetch_window);
-        return false;
-    }
-    struct prefetch_job job = {.conn = b->req->conn, .map = file_map_retain(b->map),
-                               .cls = ACCESS_STREAM, .willneed = willneed,
-                               .handler = MH_FILES, .nspans = 1,
-                               .one = {off, rest, NULL}};
-    if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) /* queue full: copy at once */
-        return false;
-    if (!b->cold_counted)
-        metrics_cold_request(ctx->metrics, MH_FILES);
-    b->cold_counted = true;
-    return true;
+    struct prefetch_span span = {off, rest, NULL};
+    return request_hand_off(b->req, b->map, ACCESS_STREAM, MH_FILES, false, &span, 1, NULL);
 }
 
 /* With `willneed`: keeps WILLNEED windows ahead of the copy at mapping offset `from` within
@@ -417,7 +400,7 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         goto consumed;
     /* read by a helper while the connection was suspended: only the size check is left */
     *res = filled ? still_held(b, spans_end(b)) : copy_body(b, buf, true);
-    if (*res == BODY_COLD && req->resumed) {
+    if (*res == BODY_COLD && req->phase == REQUEST_HANDED_OFF) {
         /* brought in by a helper, and evicted again since: this read waits for the disk */
         metrics_blocking_read(req->ctx->metrics, MH_FILES);
         *res = copy_body(b, buf, false);

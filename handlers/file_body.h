@@ -75,9 +75,10 @@ enum body_result {
 };
 
 /* The response for `req`, taking the body (and its entry reference) in every case but
- * BODY_COLD; NULL unless BODY_OK (queueing NULL closes the connection). A request marked
- * resumed (its spans just brought in by a helper) reads a cold span anyway, waiting for the
- * disk (counted: mmapd_blocking_reads_total). */
+ * BODY_COLD; NULL unless BODY_OK (queueing NULL closes the connection). A request handed off
+ * once (REQUEST_HANDED_OFF: its spans just brought in by a helper, or the helpers' queue was
+ * full) reads a cold span anyway, waiting for the disk (counted:
+ * mmapd_blocking_reads_total). */
 struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
                                         enum body_result *res);
 

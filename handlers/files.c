@@ -26,24 +26,21 @@ static const char *header(struct request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* The file's validators as of now. RFC 9110 8.8.2.1: a modification time in the future is
- * replaced by now. */
+/* The file's validators as of now (a modification time in the future counts as now). */
 static struct validators validators_of(const struct file_info *fi)
 {
     time_t now = time(NULL);
-    return (struct validators){fi->etag, fi->mtime <= now ? fi->mtime : now, now};
+    char buf[HTTP_DATE_LEN];
+    const char *text;
+    return (struct validators){fi->etag, file_info_last_modified(fi, now, buf, &text), now};
 }
 
 /* Validators every 200/206/304 carries; false when MHD ran out of memory. */
 static bool add_validators(struct MHD_Response *r, const struct file_info *fi)
 {
-    struct validators v = validators_of(fi);
-    char future[HTTP_DATE_LEN];
-    const char *lm = fi->last_modified;
-    if (v.last_modified != fi->mtime) {
-        http_date_format(v.last_modified, future);
-        lm = future;
-    }
+    char buf[HTTP_DATE_LEN];
+    const char *lm;
+    file_info_last_modified(fi, time(NULL), buf, &lm);
     return MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, fi->etag) == MHD_YES &&
            MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, lm) == MHD_YES;
 }
@@ -103,78 +100,128 @@ static enum MHD_Result queue_body(struct request *req, unsigned status,
     return reply_queue(req, status, r, len);
 }
 
-/* Hands the request's spans to the prefetch helpers when some of their first windows are
- * cold (counted as miss bytes): the connection is suspended, and the handler runs again once
- * the start of each span is in (the request is then marked resumed and serves at once; a long
- * body's reader looks after the rest of a span). True when a helper took it. `known_cold`: a
- * page-cache-only read just failed, so the spans go to the helpers whatever the count says
- * (that read started the kernel's read-ahead, whose pages count as cached while in flight;
- * mincore alone counts them, as not yet there). `b`: that body read at once, which the helper
- * then reads straight into its buffer (kept in req->pending while the connection is
- * suspended). Without helpers (or with their queue full), the WILLNEED hints are given here
- * and false says to serve now. */
-static bool hand_cold_spans(struct request *req, const struct byte_range *spans, size_t n,
-                            struct mapped_file *m, bool known_cold, struct file_body *b)
+/* A 200 or 206 under way: what the answer is, kept while a helper brings its pages in. */
+struct answer {
+    unsigned status;
+    struct mapped_file *m;  /* a reference; fi points into it */
+    struct file_body *b;
+    int attempt;            /* 0, or 1 after the file changed under a read (one retry) */
+    char content_type[MULTIPART_CONTENT_TYPE_LEN];
+    char content_range[80]; /* "" for none */
+    char raw[];             /* the path as sent, to look the file up again */
+};
+
+static void answer_free(void *p)
 {
-    struct handler_ctx *ctx = req->ctx;
+    struct answer *a = p;
+    if (!a)
+        return;
+    file_body_free(a->b);
+    file_map_release(a->m);
+    free(a);
+}
+
+static enum MHD_Result handle(struct request *req, const char *raw_path, int attempt);
+
+/* Where the answer comes from: the path as sent, and which look-up this is (0, or 1 after the
+ * file changed under a read). */
+struct look {
+    const char *raw;
+    int attempt;
+};
+
+/* Queues the response `r` (of `len` bytes; `res` as file_body_response() said), or looks
+ * the file up again when it changed under the read. Consumes the answer. */
+static enum MHD_Result conclude(struct request *req, struct answer *a, struct MHD_Response *r,
+                                enum body_result res, uint64_t len)
+{
+    enum MHD_Result ret;
+    if (res == BODY_CHANGED && a->attempt == 0) {
+        /* the file changed under the read: look again, past this entry (the watcher thread
+         * may not have taken in the change's event yet); a second failure closes */
+        file_map_drop(req->ctx->maps, a->m);
+        ret = handle(req, a->raw, 1);
+    } else {
+        ret = queue_body(req, a->status, r, len, mapped_file_info(a->m), a->content_type,
+                         a->content_range[0] ? a->content_range : NULL);
+    }
+    answer_free(a);
+    return ret;
+}
+
+/* Sends the answer's body, reading it now if it is still to be read (a request handed off
+ * once waits for the disk rather than be handed off again). Consumes the answer. */
+static enum MHD_Result finish(struct request *req, struct answer *a)
+{
+    enum body_result res = BODY_FAILED;
+    uint64_t len = a->b ? file_body_length(a->b) : 0;
+    struct MHD_Response *r = a->b ? file_body_response(a->b, req, &res) : NULL;
+    a->b = NULL; /* taken: BODY_COLD only comes back to a request not yet handed off */
+    return conclude(req, a, r, res, len);
+}
+
+static enum MHD_Result resume_answer(struct request *req, void *state)
+{
+    return finish(req, state);
+}
+
+/* The spans of `ranges` whose first windows are cold (their missing bytes counted), as
+ * prefetch spans in `out` (room for n); how many. `known_cold`: a page-cache-only read just
+ * failed, so every span goes (that read started the kernel's read-ahead, whose pages count
+ * as cached while in flight: mincore alone counts them, as not yet there). */
+static size_t cold_spans(struct request *req, struct mapped_file *m,
+                         const struct byte_range *ranges, size_t n, bool known_cold,
+                         struct prefetch_span *out)
+{
     const struct file_info *fi = mapped_file_info(m);
     const unsigned char *base = mapped_file_base(m);
-    /* a body that a page-cache-only read found cold is one read at once */
-    enum access_class cls = known_cold ? ACCESS_RANGE : ACCESS_STREAM;
-    uint64_t missing = 0;
-    for (size_t i = 0; i < n && base; i++)
-        missing += residency_missing(base, known_cold ? -1 : fi->fd, spans[i].first,
-                                     range_length(&spans[i]), ctx->prefetch_window);
-    req->rec.miss_bytes += missing;
-    req->resumed = true; /* whatever happens next, the next pass serves */
-    if ((!missing && !known_cold) || !base)
-        return false;
-    bool willneed = request_willneed(req, cls);
-    size_t room = b ? file_body_pieces(b) : n;
-    struct prefetch_span *sp = ctx->prefetch ? malloc((room ? room : 1) * sizeof *sp) : NULL;
-    if (sp) {
-        struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .by_read = known_cold, .cls = cls, .willneed = willneed,
-                                   .handler = MH_FILES, .nspans = n, .spans = sp};
-        size_t filled = b ? file_body_fill_spans(b, sp, &job.into_failed) : 0;
-        if (filled)
-            job.nspans = filled;
-        else
-            for (size_t i = 0; i < n; i++)
-                sp[i] = (struct prefetch_span){spans[i].first, range_length(&spans[i]), NULL};
-        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) {
-            metrics_cold_request(ctx->metrics, MH_FILES);
-            if (filled)
-                req->pending = b;
-            return true;
-        }
-        return false; /* queue full: serve at once */
+    size_t k = 0;
+    for (size_t i = 0; i < n && base; i++) {
+        uint64_t missing = residency_missing(base, known_cold ? -1 : fi->fd, ranges[i].first,
+                                             range_length(&ranges[i]),
+                                             req->ctx->prefetch_window);
+        req->rec.miss_bytes += missing;
+        if (missing || known_cold)
+            out[k++] = (struct prefetch_span){ranges[i].first, range_length(&ranges[i]), NULL};
     }
-    for (size_t i = 0; i < n && willneed; i++)
-        advice_willneed(ctx->metrics, cls, base, spans[i].first, range_length(&spans[i]),
-                        ctx->prefetch_window);
-    return false;
+    return base ? k : 0;
 }
 
-/* The residency check of a body that is streamed or sent from the mapping, on the first pass
- * of a GET: such a body is not read at once, so its first windows are looked at before the
- * response is made (a body read at once finds out by reading: file_body_response()). */
-static bool streamed_body_cold(struct request *req, const struct file_info *fi,
-                               const struct byte_range *spans, size_t n, struct mapped_file *m)
+/* Hands the answer to the helpers when its body is cold: a body streamed or sent from the
+ * mapping when the first windows of its spans are not resident (looked at before the response
+ * is made), a body read at once when its page-cache-only read failed (the helper then reads
+ * the spans straight into the body's buffer). True when a helper took it: the request goes on
+ * in resume_answer(). */
+static bool hand_off_cold(struct request *req, struct answer *a, const struct byte_range *ranges,
+                          size_t n, bool known_cold)
 {
-    struct handler_ctx *ctx = req->ctx;
-    bool hint = advice_may_willneed(&ctx->policy, ACCESS_STREAM);
-    if (req->resumed || req->rec.method == MM_HEAD || fi->size == 0 ||
-        (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
+    /* a body that a page-cache-only read found cold is one read at once; if no helper takes
+     * it, it is read here, waiting for the disk */
+    enum access_class cls = known_cold ? ACCESS_RANGE : ACCESS_STREAM;
+    if (known_cold)
+        req->phase = REQUEST_HANDED_OFF;
+    size_t room = known_cold ? file_body_pieces(a->b) : 0;
+    struct prefetch_span *sp = malloc((room > n ? room : n) * sizeof *sp);
+    if (!sp)
         return false;
-    return hand_cold_spans(req, spans, n, m, false, NULL);
+    size_t k = cold_spans(req, a->m, ranges, n, known_cold, sp);
+    bool *into_failed = NULL, taken = false;
+    if (k && known_cold && req->ctx->prefetch) {
+        size_t filled = file_body_fill_spans(a->b, sp, &into_failed);
+        k = filled ? filled : k; /* out of memory for the buffer: bring the pages in only */
+    }
+    if (k)
+        taken = request_hand_off(req, a->m, cls, MH_FILES, known_cold, sp, k, into_failed);
+    if (taken)
+        request_set_resume(req, resume_answer, a, answer_free);
+    free(sp);
+    return taken;
 }
 
-/* Range outcomes count once per request, not again when it resumes after a prefetch or is
- * looked up again after a failed copy. */
-static void count_range(struct request *req, enum metric_range kind)
+/* Range outcomes count once per request, on its first look-up. */
+static void count_range(struct request *req, const struct look *at, enum metric_range kind)
 {
-    if (!req->resumed && !req->retried)
+    if (at->attempt == 0)
         metrics_range(req->ctx->metrics, kind);
 }
 
@@ -184,63 +231,60 @@ static void count_range(struct request *req, enum metric_range kind)
  * (out of memory) closes the connection. */
 static enum MHD_Result send_body(struct request *req, unsigned status, struct mapped_file *m,
                                  struct file_body *b, const struct byte_range *spans, size_t n,
-                                 const char *content_type, const char *content_range)
+                                 const char *content_type, const char *content_range,
+                                 const struct look *at)
 {
-    const struct file_info *fi = mapped_file_info(m);
-    enum MHD_Result ret = MHD_YES;
-    enum body_result res = BODY_FAILED;
-    struct MHD_Response *r = NULL;
-    uint64_t len = b ? file_body_length(b) : 0;
-    if (req->pending) { /* resumed: the body a helper read, if it is of this file as it is */
-        struct file_body *p = req->pending;
-        req->pending = NULL;
-        if (b && file_body_length(p) == len && mapped_file_same_version(file_body_map(p), m)) {
-            file_body_free(b);
-            b = p;
-        } else {
-            file_body_free(p);
-        }
-    }
-    if (b && !file_body_copied(b, req) && streamed_body_cold(req, fi, spans, n, m)) {
+    const char *raw = at->raw;
+    struct handler_ctx *ctx = req->ctx;
+    size_t rawlen = strlen(raw);
+    struct answer *a = malloc(sizeof *a + rawlen + 1);
+    if (!a) {
         file_body_free(b);
-        goto done;
+        file_map_release(m);
+        return MHD_NO;
     }
-    if (b)
-        r = file_body_response(b, req, &res);
-    if (res == BODY_COLD && hand_cold_spans(req, spans, n, m, true, b)) {
-        if (req->pending != b)
-            file_body_free(b);
-        goto done;
+    *a = (struct answer){.status = status, .m = m, .b = b, .attempt = at->attempt};
+    snprintf(a->content_type, sizeof a->content_type, "%s", content_type);
+    snprintf(a->content_range, sizeof a->content_range, "%s", content_range ? content_range : "");
+    memcpy(a->raw, raw, rawlen + 1);
+    if (!b || req->phase != REQUEST_STARTED || req->rec.method == MM_HEAD ||
+        mapped_file_info(m)->size == 0)
+        return finish(req, a); /* nothing to read, or handed off once already */
+    if (!file_body_copied(b, req)) {
+        /* streamed or sent from the mapping: its first windows are looked at first */
+        bool look = advice_may_willneed(&ctx->policy, ACCESS_STREAM) || ctx->prefetch ||
+                    metrics_level(ctx->metrics) == INSTRUMENT_FULL;
+        if (look && hand_off_cold(req, a, spans, n, false))
+            return MHD_YES;
+        return finish(req, a);
     }
-    if (res == BODY_COLD) /* no helper took it: read it here (resumed, so waiting) */
-        r = file_body_response(b, req, &res);
-    if (res == BODY_CHANGED && !req->retried) {
-        /* the file changed under the read: files_handle looks again, past this entry (the
-         * watcher thread may not have taken in the change's event yet) */
-        file_map_drop(req->ctx->maps, m);
-        req->retry = true;
-        goto done;
+    /* read at once: the read finds out whether it is cold */
+    enum body_result res;
+    uint64_t len = file_body_length(b);
+    struct MHD_Response *r = file_body_response(b, req, &res);
+    if (res != BODY_COLD) {
+        a->b = NULL; /* taken */
+        return conclude(req, a, r, res, len);
     }
-    ret = queue_body(req, status, r, len, fi, content_type, content_range);
-done:
-    file_map_release(m);
-    return ret;
+    if (hand_off_cold(req, a, spans, n, true))
+        return MHD_YES;
+    return finish(req, a); /* no helper took it: read it here (handed off, so waiting) */
 }
 
 /* 200 with the whole file. Consumes the mapping reference. */
-static enum MHD_Result send_whole(struct request *req, struct mapped_file *m)
+static enum MHD_Result send_whole(struct request *req, struct mapped_file *m, const struct look *at)
 {
     const struct file_info *fi = mapped_file_info(m);
     struct byte_range all = {0, fi->size ? fi->size - 1 : 0};
     struct file_body *b = file_body_new(file_map_retain(m));
     if (b)
         file_body_span(b, 0, fi->size);
-    return send_body(req, MHD_HTTP_OK, m, b, &all, 1, fi->content_type, NULL);
+    return send_body(req, MHD_HTTP_OK, m, b, &all, 1, fi->content_type, NULL, at);
 }
 
 /* 206 with one range. Consumes the mapping reference. */
 static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
-                                  const struct byte_range *span)
+                                  const struct byte_range *span, const struct look *at)
 {
     const struct file_info *fi = mapped_file_info(m);
     char cr[80];
@@ -249,20 +293,21 @@ static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
     struct file_body *b = file_body_new(file_map_retain(m));
     if (b)
         file_body_span(b, span->first, range_length(span));
-    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, span, 1, fi->content_type, cr);
+    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, span, 1, fi->content_type, cr, at);
 }
 
 /* 206 multipart/byteranges. Consumes the mapping reference. */
 static enum MHD_Result send_multipart(struct request *req, struct mapped_file *m,
-                                      const struct byte_range *r, size_t n)
+                                      const struct byte_range *r, size_t n,
+                                      const struct look *at)
 {
     char content_type[MULTIPART_CONTENT_TYPE_LEN];
     struct file_body *b = multipart_body(file_map_retain(m), r, n, content_type);
-    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, r, n, content_type, NULL);
+    return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, r, n, content_type, NULL, at);
 }
 
 /* Decides the shape of a 2xx answer from Range and If-Range. Consumes the reference. */
-static enum MHD_Result serve(struct request *req, struct mapped_file *m)
+static enum MHD_Result serve(struct request *req, struct mapped_file *m, const struct look *at)
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(m);
@@ -271,10 +316,10 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     struct validators v = validators_of(fi);
 
     if (!range)
-        return send_whole(req, m);
+        return send_whole(req, m, at);
     if (if_range && !conditional_if_range(if_range, &v)) {
-        count_range(req, MR_IGNORED);
-        return send_whole(req, m);
+        count_range(req, at, MR_IGNORED);
+        return send_whole(req, m, at);
     }
 
     /* on the stack (16 KiB at most): a malloc of this size would make glibc consolidate its
@@ -286,18 +331,19 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m)
     switch (range_parse(range, fi->size, max, ranges, &n)) {
     case RANGE_IGNORED:
     case RANGE_WHOLE: /* more than --max-ranges, covering at least half the file */
-        count_range(req, MR_IGNORED);
-        ret = send_whole(req, m);
+        count_range(req, at, MR_IGNORED);
+        ret = send_whole(req, m, at);
         break;
     case RANGE_UNSATISFIABLE:
     case RANGE_TOO_MANY:
-        count_range(req, MR_UNSATISFIABLE);
+        count_range(req, at, MR_UNSATISFIABLE);
         ret = send_unsatisfiable(req, m);
         break;
     case RANGE_OK: /* sorted, overlapping and adjacent ranges merged */
     default:
-        count_range(req, n == 1 ? MR_SINGLE : MR_MULTI);
-        ret = n == 1 ? send_range(req, m, &ranges[0]) : send_multipart(req, m, ranges, n);
+        count_range(req, at, n == 1 ? MR_SINGLE : MR_MULTI);
+        ret = n == 1 ? send_range(req, m, &ranges[0], at)
+                     : send_multipart(req, m, ranges, n, at);
         break;
     }
     return ret;
@@ -322,8 +368,9 @@ static enum MHD_Result redirect_to_directory(struct request *req, const char *ra
 }
 
 /* The request, answered from the file's mapping as looked up now. */
-static enum MHD_Result handle(struct request *req, const char *raw_path)
+static enum MHD_Result handle(struct request *req, const char *raw_path, int attempt)
 {
+    const struct look at = {raw_path, attempt};
     struct handler_ctx *ctx = req->ctx;
     char rel[PATH_MAX];
     unsigned status = url_path_http_status(url_path_decode(raw_path, ctx->allow_dotfiles, rel,
@@ -355,17 +402,11 @@ static enum MHD_Result handle(struct request *req, const char *raw_path)
         return send_not_modified(req, m);
     case COND_PROCEED:
     default:
-        return serve(req, m);
+        return serve(req, m, &at);
     }
 }
 
 enum MHD_Result files_handle(struct request *req, const char *raw_path)
 {
-    enum MHD_Result ret = handle(req, raw_path);
-    if (req->retry) { /* once: a second failure closes the connection */
-        req->retry = false;
-        req->retried = true;
-        ret = handle(req, raw_path);
-    }
-    return ret;
+    return handle(req, raw_path, 0);
 }

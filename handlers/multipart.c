@@ -3,15 +3,16 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "base/fnv.h"
 
 static void make_boundary(const struct file_info *fi, const struct byte_range *r, size_t n,
                           char out[32])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = fi->etag; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = fnv1a(FNV1A_START, fi->etag, strlen(fi->etag));
     for (size_t i = 0; i < n; i++)
-        h = ((h ^ r[i].first) * 1099511628211ull ^ r[i].last) * 1099511628211ull;
+        h = fnv1a_u64(fnv1a_u64(h, r[i].first), r[i].last);
     snprintf(out, 32, "mmapd-%016" PRIx64, h);
 }
 

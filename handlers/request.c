@@ -1,7 +1,11 @@
-/* request.c - what a request decides once: whether it gives WILLNEED hints. */
+/* request.c - what a request decides once: whether it gives WILLNEED hints, and its one
+ * hand-off to the prefetch helpers. */
 #include "handlers/request.h"
 
+#include <stdlib.h>
+
 #include "filedata/advice_auto.h"
+#include "filedata/prefetch_pool.h"
 
 bool request_willneed(struct request *req, enum access_class c)
 {
@@ -14,4 +18,57 @@ bool request_willneed(struct request *req, enum access_class c)
                                                    : advice_wants(&ctx->policy, c, ADVICE_WILLNEED);
     }
     return req->hints.willneed;
+}
+
+bool request_hand_off(struct request *req, struct mapped_file *m, enum access_class cls,
+                      int handler, bool by_read, const struct prefetch_span *spans, size_t n,
+                      bool *into_failed)
+{
+    struct handler_ctx *ctx = req->ctx;
+    bool willneed = request_willneed(req, cls);
+    req->phase = REQUEST_HANDED_OFF; /* whatever happens next, the next pass serves */
+    struct prefetch_job job = {.conn = req->conn, .cls = cls, .willneed = willneed,
+                               .by_read = by_read, .handler = handler, .nspans = n,
+                               .into_failed = into_failed};
+    if (ctx->prefetch && n == 1)
+        job.one = spans[0];
+    else if (ctx->prefetch && n > 1 && (job.spans = malloc(n * sizeof *job.spans)))
+        for (size_t i = 0; i < n; i++)
+            job.spans[i] = spans[i];
+    if (ctx->prefetch && n && (n == 1 || job.spans)) {
+        job.map = file_map_retain(m);
+        if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) {
+            /* queue full: serve at once; nothing was read into the spans' buffers */
+            if (into_failed)
+                *into_failed = true;
+            return false;
+        }
+        if (!req->counted_cold)
+            metrics_cold_request(ctx->metrics, (enum metric_handler)handler);
+        req->counted_cold = true;
+        return true;
+    }
+    const unsigned char *base = mapped_file_base(m);
+    for (size_t i = 0; i < n && willneed && base; i++)
+        advice_willneed(ctx->metrics, cls, base, spans[i].off, spans[i].len,
+                        ctx->prefetch_window);
+    return false;
+}
+
+void request_set_resume(struct request *req, enum MHD_Result (*fn)(struct request *, void *),
+                        void *state, void (*state_free)(void *))
+{
+    request_clear_resume(req);
+    req->resume.fn = fn;
+    req->resume.state = state;
+    req->resume.state_free = state_free;
+}
+
+void request_clear_resume(struct request *req)
+{
+    if (req->resume.state_free)
+        req->resume.state_free(req->resume.state);
+    req->resume.fn = NULL;
+    req->resume.state = NULL;
+    req->resume.state_free = NULL;
 }

@@ -4,7 +4,9 @@
  * has been read, with a copy of the raw query string; the first access-handler call marks it
  * started (in flight, timed); handlers fill in what the metrics need (which handler, the
  * status and body length queued, bytes found cold, records sent), and the completion callback
- * records it (when started) and frees it.
+ * records it (when started) and frees it. A request found cold is handed to the prefetch
+ * helpers at most once (request_hand_off()) and goes on where it stopped when they are done
+ * (`resume`): path, lookup, preconditions and ranges are never worked out twice.
  *
  * request_willneed() decides, once per request and only for one found cold, whether it gives
  * WILLNEED hints: its class's fixed policy, or under `auto` the arm advice_auto picks (whose
@@ -17,23 +19,33 @@
 #include <stdbool.h>
 
 #include "handlers/handler_ctx.h"
+#include "filedata/file_map.h"
 #include "metrics/metrics.h"
 
-struct file_body;
+struct prefetch_span;
+
+enum request_phase {
+    REQUEST_LOGGED,     /* request line read: not yet seen by the access handler */
+    REQUEST_STARTED,    /* headers complete: in flight, timed */
+    REQUEST_HANDED_OFF, /* handed to the prefetch helpers once: from now on it serves at
+                           once, whatever the helpers achieved (or the queue was full) */
+};
 
 struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
     struct conn_slot *slot; /* the connection's (conn_watch.h), or NULL */
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
-    bool started;  /* the access handler has seen it: counted in flight, recorded at the end */
-    bool resumed;  /* handed to the prefetch helpers once: the next pass serves at once */
-    bool retry;    /* /files: the copy failed before anything was sent; look the file up again */
-    bool retried;  /* ... which happened once already */
-    struct file_body *pending; /* /files: a body a helper reads into while the connection is
-                                  suspended (file_body_fill_spans()); freed with the request */
-    bool sample_seeded;   /* sample_seed holds the seed /sample picked on the first pass */
-    uint64_t sample_seed;
+    enum request_phase phase;
+    bool counted_cold; /* mmapd_cold_requests_total counted it */
+    /* Where a request handed to the helpers goes on: set by its handler before it suspends
+     * the connection, called by the router instead of the handler when the connection is
+     * resumed, with `state` (freed by state_free when the request ends, called or not). */
+    struct {
+        enum MHD_Result (*fn)(struct request *req, void *state);
+        void *state;
+        void (*state_free)(void *state);
+    } resume;
     struct request_record rec;
     struct {
         bool decided;   /* request_willneed() was asked: the request was found cold */
@@ -45,5 +57,23 @@ struct request {
 };
 
 bool request_willneed(struct request *req, enum access_class c);
+
+/* Hands the cold spans of `m` (its reference stays the caller's) to the prefetch helpers:
+ * WILLNEED over them as request_willneed(req, cls) decides, then the pages read in (`by_read`:
+ * through the descriptor, or into each span's `into`), while the connection is suspended.
+ * True when a helper took them: the connection resumes once they are in (or their deadline
+ * passed), counted once per request as cold for `handler`; `*into_failed` (when given) is
+ * the flag the helper sets when a span with `into` was not read whole. False when the caller
+ * serves now: no helpers (the hints were given here) or their queue was full. Either way the
+ * request is REQUEST_HANDED_OFF afterwards. */
+bool request_hand_off(struct request *req, struct mapped_file *m, enum access_class cls,
+                      int handler, bool by_read, const struct prefetch_span *spans, size_t n,
+                      bool *into_failed);
+
+/* Sets where the request goes on after a hand-off (see `resume`); frees a previous state. */
+void request_set_resume(struct request *req, enum MHD_Result (*fn)(struct request *, void *),
+                        void *state, void (*state_free)(void *));
+/* Frees the resume state, if any (when the request ends). */
+void request_clear_resume(struct request *req);
 
 #endif

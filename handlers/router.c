@@ -7,7 +7,6 @@
 
 #include "access/admission.h"
 #include "access/conn_watch.h"
-#include "handlers/file_body.h"
 #include "handlers/files.h"
 #include "handlers/health.h"
 #include "handlers/listing.h"
@@ -62,7 +61,9 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         req->rec.handler = MH_METRICS;
         handle = metrics_page;
     } else if (strcmp(url, "/files") == 0 || strncmp(url, FILES_PREFIX, strlen(FILES_PREFIX)) == 0) {
-        req->rec.handler = MH_FILES;
+        /* "/files" and "/files/DIR/" are listings: their page faults count for them */
+        req->rec.handler = url[strlen(url) - 1] == '/' || strcmp(url, "/files") == 0 ? MH_LIST
+                                                                                    : MH_FILES;
     } else if (strncmp(url, SAMPLE_PREFIX, strlen(SAMPLE_PREFIX)) == 0) {
         req->rec.handler = MH_SAMPLE;
     } else {
@@ -106,10 +107,8 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         return handle(req);
     if (req->rec.handler == MH_SAMPLE)
         return sample_handle(req, url + strlen(SAMPLE_PREFIX));
-    /* "/files" and "/files/DIR/" are directory listings; anything else names a file */
     const char *raw = strcmp(url, "/files") == 0 ? "" : url + strlen(FILES_PREFIX);
-    size_t n = strlen(raw);
-    if (n == 0 || raw[n - 1] == '/')
+    if (req->rec.handler == MH_LIST)
         return listing_handle_url(req, raw);
     return files_handle(req, raw);
 }
@@ -143,10 +142,10 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
     (void)upload_data;
     if (!req) /* router_uri_log ran out of memory */
         return MHD_NO;
-    if (!req->started) {
+    if (req->phase == REQUEST_LOGGED) {
         /* First call, headers complete: start the request. Answering here would make MHD
          * close the connection after the response, so answer on the next call. */
-        req->started = true;
+        req->phase = REQUEST_STARTED;
         conn_slot_headers_done(req->slot);
         req->rec.start_ns = metrics_now_ns();
         req->rec.method = metrics_method(method);
@@ -157,7 +156,15 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return dispatch(*req_cls, url, method);
+    if (req->resume.fn) { /* back from the prefetch helpers: go on where it stopped */
+        enum MHD_Result (*fn)(struct request *, void *) = req->resume.fn;
+        void *state = req->resume.state;
+        req->resume.fn = NULL;
+        req->resume.state = NULL;
+        req->resume.state_free = NULL;
+        return fn(req, state); /* takes the state */
+    }
+    return dispatch(req, url, method);
 }
 
 void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -167,7 +174,7 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct request *req = *req_cls;
     if (!req)
         return;
-    if (req->started) {
+    if (req->phase != REQUEST_LOGGED) {
         /* body bytes and records count only when all were handed to the kernel; HEAD
          * sends none */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK || req->rec.method == MM_HEAD) {
@@ -190,7 +197,7 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
     conn_slot_request_done(req->slot); /* the next request line is due */
-    file_body_free(req->pending);
+    request_clear_resume(req); /* a connection closed while its request waited */
     free(req->query);
     free(req);
     *req_cls = NULL;

@@ -41,55 +41,67 @@ static uint64_t fresh_seed(struct handler_ctx *ctx)
     return prng_seed_from_entropy(&e, sizeof e);
 }
 
-/* Residency of every record on the first pass of a GET (counted as miss bytes), then the
- * cold records in one batch: with helper threads, the connection is suspended and they give
- * the WILLNEED hints (all of them before reading, so the device has them all in flight) and
- * read the records in, and the handler runs again once they are in: true. Without helpers
- * the hints are given here and the records are read as they are sent. */
-static bool prefetch_records(struct request *req, struct mapped_file *m,
-                             const unsigned char *base, const uint64_t *offsets, size_t n,
-                             uint64_t size)
+/* A page worked out and not yet answered: kept while a helper brings its records in. */
+struct sample_answer {
+    struct mapped_file *m; /* a reference (NULL once a response took it); fi points into it */
+    struct sampler s;
+    struct sample_query q;
+    uint64_t seed;
+    uint64_t *offsets;     /* s.count of them */
+    char *offsets_header;  /* Sample-Offsets (format=raw), or NULL */
+    char rel[];            /* the path, as decoded from the URL */
+};
+
+static void sample_answer_free(void *p)
+{
+    struct sample_answer *a = p;
+    if (!a)
+        return;
+    free(a->offsets);
+    free(a->offsets_header);
+    if (a->m)
+        file_map_release(a->m);
+    free(a);
+}
+
+/* Residency of every record of a GET not yet handed off (counted as miss bytes), then the
+ * cold records in one hand-off (request_hand_off(): with helper threads, they give the
+ * WILLNEED hints, all of them before reading, so the device has them all in flight, and read
+ * the records in while the connection waits). True when a helper took them. */
+static bool hand_off_cold(struct request *req, struct sample_answer *a)
 {
     struct handler_ctx *ctx = req->ctx;
-    const struct file_info *fi = mapped_file_info(m);
+    const struct file_info *fi = mapped_file_info(a->m);
+    const unsigned char *base = mapped_file_base(a->m);
+    size_t n = (size_t)a->s.count;
+    uint64_t size = a->q.size;
     bool hint = advice_may_willneed(&ctx->policy, ACCESS_RANDOM);
-    if (req->resumed || req->rec.method == MM_HEAD ||
+    if (req->phase != REQUEST_STARTED || req->rec.method == MM_HEAD || n == 0 ||
         (!hint && !ctx->prefetch && metrics_level(ctx->metrics) != INSTRUMENT_FULL))
         return false;
     /* A file of at most 8 pages per record: one cachestat over all of it costs less than
      * one per record, and when every page is in, no record is cold. */
     uint64_t page = page_size();
-    if (n && (fi->size + page - 1) / page <= 8 * (uint64_t)n &&
+    if ((fi->size + page - 1) / page <= 8 * (uint64_t)n &&
         residency_file_cached(fi->fd, fi->size))
         return false;
-    struct prefetch_span *cold = (hint || ctx->prefetch) && n ? malloc(n * sizeof *cold) : NULL;
+    struct prefetch_span *cold = malloc(n * sizeof *cold);
     size_t ncold = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t missing = residency_missing(base, fi->fd, offsets[i], size,
+        uint64_t missing = residency_missing(base, fi->fd, a->offsets[i], size,
                                              ctx->prefetch_window);
         req->rec.miss_bytes += missing;
         if (missing && cold)
-            cold[ncold++] = (struct prefetch_span){offsets[i], size, NULL};
-        else if (missing && hint && request_willneed(req, ACCESS_RANDOM))
+            cold[ncold++] = (struct prefetch_span){a->offsets[i], size, NULL};
+        else if (missing && request_willneed(req, ACCESS_RANDOM))
             /* no memory for the batch: hint as we go */
-            advice_willneed(ctx->metrics, ACCESS_RANDOM, base, offsets[i], size,
+            advice_willneed(ctx->metrics, ACCESS_RANDOM, base, a->offsets[i], size,
                             ctx->prefetch_window);
     }
-    bool willneed = ncold && request_willneed(req, ACCESS_RANDOM);
-    if (ncold && ctx->prefetch) {
-        struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m),
-                                   .cls = ACCESS_RANDOM, .willneed = willneed,
-                                   .handler = MH_SAMPLE, .nspans = ncold, .spans = cold};
-        req->resumed = true; /* whatever happens next, the next pass serves */
-        if (prefetch_pool_suspend_for(ctx->prefetch, &job)) /* else queue full: serve at once */
-            metrics_cold_request(ctx->metrics, MH_SAMPLE);
-        return true;
-    }
-    for (size_t i = 0; i < ncold && willneed; i++)
-        advice_willneed(ctx->metrics, ACCESS_RANDOM, base, cold[i].off, cold[i].len,
-                        ctx->prefetch_window);
+    bool taken = ncold && request_hand_off(req, a->m, ACCESS_RANDOM, MH_SAMPLE, false, cold,
+                                           ncold, NULL);
     free(cold);
-    return false;
+    return taken;
 }
 
 struct sample_headers {
@@ -116,12 +128,8 @@ static bool add_sample_headers(struct MHD_Response *r, const struct sample_heade
         snprintf(next, sizeof next, "%" PRIu64, h->s->next);
     snprintf(records, sizeof records, "%" PRIu64, h->s->count);
     snprintf(slots, sizeof slots, "%" PRIu64, h->s->slots);
-    const char *last_modified = h->fi->last_modified;
-    time_t t = time(NULL);
-    if (h->fi->mtime > t) { /* RFC 9110 8.8.2.1: never a date in the future */
-        http_date_format(t, now);
-        last_modified = now;
-    }
+    const char *last_modified;
+    file_info_last_modified(h->fi, time(NULL), now, &last_modified);
     return (!h->content_type ||
             add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, h->content_type)) &&
            add_header(r, MHD_HTTP_HEADER_ETAG, h->fi->etag) &&
@@ -149,84 +157,92 @@ static struct MHD_Response *page_response(struct request *req, const struct samp
     return r;
 }
 
-/* Everything after the file is mapped. Consumes the mapping reference. */
+/* The answer to a page worked out by serve(), its records in or not. Consumes it. */
+static enum MHD_Result respond(struct request *req, struct sample_answer *a)
+{
+    const struct file_info *fi = mapped_file_info(a->m);
+    size_t n = (size_t)a->s.count;
+    struct sample_headers h = {.fi = fi, .s = &a->s, .seed = a->seed,
+                               .seed_given = a->q.has_seed,
+                               .offsets_header = a->offsets_header};
+    unsigned status = MHD_HTTP_OK;
+    uint64_t len = 0;
+    char content_type[SAMPLE_CONTENT_TYPE_LEN];
+    struct MHD_Response *r;
+    if (n == 0 && a->q.format == SAMPLE_FORMAT_MULTIPART) {
+        status = MHD_HTTP_NO_CONTENT;
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        struct sample_page page = {a->q.format, a->rel, fi, mapped_file_base(a->m), a->seed,
+                                   a->q.size, a->offsets, n};
+        r = page_response(req, &page, a->m, content_type, &len);
+        a->offsets = NULL; /* the page's body took them */
+        if (r) /* the response took the reference: it keeps fi valid until it is destroyed */
+            a->m = NULL;
+        h.content_type = content_type;
+    }
+    if (r && !add_sample_headers(r, &h)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    req->rec.sample_records = n;
+    sample_answer_free(a);
+    return reply_queue(req, status, r, len);
+}
+
+static enum MHD_Result resume_sample(struct request *req, void *state)
+{
+    return respond(req, state);
+}
+
+/* Everything after the file is mapped: the sampler, the offsets, the hand-off of cold
+ * records. Consumes the mapping reference. */
 static enum MHD_Result serve(struct request *req, const char *rel, const struct sample_query *q,
                              struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
-    const unsigned char *base = mapped_file_base(m);
-    if (!base && fi->size) {
+    if (!mapped_file_base(m) && fi->size) {
         file_map_release(m);
         return reply_status(req, 500); /* no mapping: out of address space or map count */
     }
-    struct sample_headers h = {.fi = fi, .seed_given = q->has_seed};
-    if (!q->has_seed && !req->sample_seeded) { /* picked once: the same on a resumed pass */
-        req->sample_seed = fresh_seed(req->ctx);
-        req->sample_seeded = true;
-    }
-    h.seed = q->has_seed ? q->seed : req->sample_seed;
-    struct sample_spec spec;
-    sample_query_spec(q, fi->size, h.seed, &spec);
-    struct sampler s;
-    struct query_error err;
-    if (sampler_init(&s, &spec, &err) != SAMPLE_OK) {
-        file_map_release(m);
-        return reply_bad_parameter(req, err.param, err.reason);
-    }
-    h.s = &s;
-    size_t n = (size_t)s.count; /* <= n <= --max-sample-records */
-    uint64_t *offsets = malloc((n ? n : 1) * sizeof *offsets);
-    if (!offsets) {
+    size_t rel_len = strlen(rel);
+    struct sample_answer *a = calloc(1, sizeof *a + rel_len + 1);
+    if (!a) {
         file_map_release(m);
         return MHD_NO;
     }
-    sampler_offsets(&s, offsets, n);
-    char *offsets_header = NULL;
+    a->m = m;
+    a->q = *q;
+    memcpy(a->rel, rel, rel_len + 1);
+    a->seed = q->has_seed ? q->seed : fresh_seed(req->ctx);
+    struct sample_spec spec;
+    sample_query_spec(q, fi->size, a->seed, &spec);
+    struct query_error err;
+    if (sampler_init(&a->s, &spec, &err) != SAMPLE_OK) {
+        sample_answer_free(a);
+        return reply_bad_parameter(req, err.param, err.reason);
+    }
+    size_t n = (size_t)a->s.count; /* <= n <= --max-sample-records */
+    a->offsets = malloc((n ? n : 1) * sizeof *a->offsets);
+    if (!a->offsets) {
+        sample_answer_free(a);
+        return MHD_NO;
+    }
+    sampler_offsets(&a->s, a->offsets, n);
     if (q->format == SAMPLE_FORMAT_RAW &&
-        !(offsets_header = sample_layout_offsets_header(offsets, n))) {
-        free(offsets);
-        file_map_release(m);
+        !(a->offsets_header = sample_layout_offsets_header(a->offsets, n))) {
+        sample_answer_free(a);
         query_error_set(&err, "format", 6,
                          "the offsets do not fit in the Sample-Offsets header ("
                          XSTR(SAMPLE_OFFSETS_HEADER_MAX) " bytes); use format=multipart or "
                          "format=json");
         return reply_bad_parameter(req, err.param, err.reason);
     }
-    h.offsets_header = offsets_header;
-    if (prefetch_records(req, m, base, offsets, n, q->size)) {
-        free(offsets);
-        free(offsets_header);
-        file_map_release(m);
+    if (hand_off_cold(req, a)) {
+        request_set_resume(req, resume_sample, a, sample_answer_free);
         return MHD_YES;
     }
-
-    unsigned status = MHD_HTTP_OK;
-    uint64_t len = 0;
-    char content_type[SAMPLE_CONTENT_TYPE_LEN];
-    struct MHD_Response *r;
-    struct mapped_file *release_after = NULL; /* fi points into it: keep it until the end */
-    if (n == 0 && q->format == SAMPLE_FORMAT_MULTIPART) {
-        status = MHD_HTTP_NO_CONTENT;
-        free(offsets);
-        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        release_after = m;
-    } else {
-        struct sample_page page = {q->format, rel, fi, base, h.seed, q->size, offsets, n};
-        r = page_response(req, &page, m, content_type, &len);
-        if (!r)
-            release_after = m;
-        h.content_type = content_type;
-    }
-    /* a response holds the mapping: fi stays valid until the response is destroyed */
-    if (r && !add_sample_headers(r, &h)) {
-        MHD_destroy_response(r);
-        r = NULL;
-    }
-    if (release_after)
-        file_map_release(release_after);
-    free(offsets_header);
-    req->rec.sample_records = n;
-    return reply_queue(req, status, r, len);
+    return respond(req, a);
 }
 
 enum MHD_Result sample_handle(struct request *req, const char *raw_path)
