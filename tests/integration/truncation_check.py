@@ -1,8 +1,10 @@
 """truncation_check.py - slow downloads and the byte-by-byte check of what they received,
 for the tests that truncate a file under them (test_truncation.py, test_tls.py)."""
+import os
 import re
 import socket
 import ssl
+import threading
 import time
 
 
@@ -105,3 +107,31 @@ def verify(content, status, headers, body, cut, counts, errors, what):
             errors.append(f"{what}: {bad} wrong bytes ({data[lo:].count(0)} of them zeros) "
                           f"from offset {first + lo}, {len(data)} received")
     counts["cut" if cut else "whole"] += 1
+
+
+def cut_under_downloads(port, gets, path, content, cut_at, delay, counts, errors, label,
+                        tls=None):
+    """One round: starts a slow_get() per (path, Range) of `gets`, truncates `path` to
+    `cut_at` bytes after `delay` seconds, waits for every download and verify()s what each
+    received against `content`. A /sample asked after the cut may find too few records (400):
+    not an error. Returns the downloads that did not end within 60 s."""
+    out = [[] for _ in gets]
+    truncated = threading.Event()
+    ts = [threading.Thread(target=slow_get, args=(port, g, r, o, truncated, tls))
+          for (g, r), o in zip(gets, out)]
+    for t in ts:
+        t.start()
+    time.sleep(delay)
+    os.truncate(path, cut_at)
+    truncated.set()
+    stuck = 0
+    for t in ts:
+        t.join(60)
+        stuck += t.is_alive()
+    for (g, r), o in zip(gets, out):
+        for st, h, body, cut in o:
+            if st == 400 and g.startswith("/sample/") and (
+                    b"larger than the file" in body or b"more than the distinct" in body):
+                continue
+            verify(content, st, h, body, cut, counts, errors, f"{label} {r or g}")
+    return stuck
