@@ -14,7 +14,7 @@
 #include "filedata/advice.h"
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
-#include "filedata/sigbus_guard.h"
+#include "filedata/held_copy.h"
 
 struct piece {
     uint64_t off, len; /* text: offset into the body's text; span: offset in the mapping */
@@ -22,6 +22,7 @@ struct piece {
 };
 
 struct file_body {
+    struct body_env env;
     struct mapped_file *map;
     const unsigned char *base; /* the mapping, once a streamed body asked for it */
     int fd;
@@ -42,13 +43,14 @@ struct file_body {
     uint64_t hinted_to;   /* mapping offset up to which the read-ahead was looked after */
 };
 
-struct file_body *file_body_new(struct mapped_file *m)
+struct file_body *file_body_new(struct mapped_file *m, const struct body_env *env)
 {
     struct file_body *b = calloc(1, sizeof *b);
     if (!b) {
         file_map_release(m);
         return NULL;
     }
+    b->env = *env;
     b->map = m;
     b->pieces = b->few;
     b->cap = sizeof b->few / sizeof b->few[0];
@@ -159,9 +161,8 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
  * the next window is not resident. */
 static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
 {
-    struct handler_ctx *ctx = b->req->ctx;
-    uint64_t window = ctx->prefetch_window;
-    if (!advice_may_willneed(&ctx->policy, ACCESS_STREAM) ||
+    uint64_t window = b->env.window;
+    if (!advice_may_willneed(b->env.policy, ACCESS_STREAM) ||
         (b->req->hints.decided && !b->req->hints.willneed))
         return;
     if (b->hint_piece != b->cursor || b->hinted_to < from) {
@@ -179,16 +180,8 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
     }
     uint64_t at = b->hinted_to;
     b->hinted_to += len;
-    if (!request_willneed(b->req, ACCESS_STREAM)) /* found cold: the request decides now */
-        return;
-    if (ctx->prefetch) { /* a full queue drops it: no read-ahead this time */
-        struct prefetch_job job = {.map = file_map_retain(b->map), .cls = ACCESS_STREAM,
-                                   .willneed = true,
-                                   .handler = MH_FILES, .nspans = 1, .one = {at, len, NULL}};
-        prefetch_pool_submit(ctx->prefetch, &job);
-        return;
-    }
-    advice_willneed(ctx->metrics, ACCESS_STREAM, b->base, at, len, window);
+    if (request_willneed(b->req, ACCESS_STREAM)) /* found cold: the request decides now */
+        request_read_ahead(b->req, b->map, ACCESS_STREAM, at, len);
 }
 
 /* A truncation that ran during a read may have zeroed the tail of the page cache folio being
@@ -196,11 +189,7 @@ static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
  * read, up to `need`, now. */
 static enum body_result still_held(struct file_body *b, uint64_t need)
 {
-    if (need && !mapped_file_holds(b->map, need)) {
-        metrics_read_error(b->req->ctx->metrics, MRE_SHORT);
-        return BODY_CHANGED;
-    }
-    return BODY_OK;
+    return held_copy_holds(b->map, need, b->env.metrics) ? BODY_OK : BODY_CHANGED;
 }
 
 /* The end of the body's last byte in the file: what the file must still hold. */
@@ -219,9 +208,8 @@ static uint64_t spans_end(const struct file_body *b)
  * 0 after handing a cold span to the helpers, or -1 after a failed read (counted). */
 static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bool streaming)
 {
-    struct handler_ctx *ctx = b->req->ctx;
     size_t done = 0;
-    uint64_t need = 0; /* the file must still hold this many bytes after the copy */
+    struct held_copy copy = {b->base, b->map, b->env.metrics, 0};
     seek(b, pos);
     while (done < max && b->cursor < b->n) {
         const struct piece *p = &b->pieces[b->cursor];
@@ -239,13 +227,9 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
                 if (missing && hand_to_helpers(b, pos, off, p->len - in))
                     return 0;
             }
-            if (!sigbus_guard_copy(buf + done, b->base + off, k)) {
-                metrics_read_error(ctx->metrics, MRE_SIGBUS);
+            if (!held_copy(&copy, buf + done, off, k))
                 return -1;
-            }
-            if (off + k > need)
-                need = off + k;
-            advice_dontneed(&ctx->policy, ctx->metrics, ACCESS_STREAM, b->base, off, k);
+            advice_dontneed(b->env.policy, b->env.metrics, ACCESS_STREAM, b->base, off, k);
             if (streaming)
                 read_ahead(b, off + k, p->off + p->len);
         }
@@ -255,7 +239,7 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
             b->cursor++;
         }
     }
-    if (still_held(b, need) != BODY_OK)
+    if (!held_copy_done(&copy))
         return -1;
     return done ? (ssize_t)done : -1;
 }
@@ -263,16 +247,14 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
 /* --files-zero-copy-max: one span of at most that many bytes, sent from the mapping. */
 static bool zero_copy(const struct file_body *b, const struct request *req)
 {
-    const struct handler_ctx *ctx = req->ctx;
     return b->n == 1 && !b->pieces[0].text && b->length > 0 &&
-           b->length <= ctx->files_zero_copy_max && req->rec.method != MM_HEAD;
+           b->length <= b->env.zero_copy_max && req->rec.method != MM_HEAD;
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct file_body *b = cls;
-    struct handler_ctx *ctx = b->req->ctx;
-    metrics_handler_enter(ctx->metrics, MH_FILES); /* faults while copying count for /files */
+    metrics_handler_enter(b->env.metrics, MH_FILES); /* faults while copying count for /files */
     ssize_t n = fill(b, pos, buf, max, true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
@@ -335,7 +317,6 @@ static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, boo
  * not in the page cache stops it: BODY_COLD. */
 static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
 {
-    struct handler_ctx *ctx = b->req->ctx;
     uint64_t at = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct piece *p = &b->pieces[i];
@@ -353,7 +334,7 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
         if (r == SPAN_COLD)
             return BODY_COLD;
         if (r == SPAN_SHORT || r == SPAN_ERROR) {
-            metrics_read_error(ctx->metrics, MRE_SHORT);
+            metrics_read_error(b->env.metrics, MRE_SHORT);
             return BODY_CHANGED;
         }
         at += p->len;
@@ -402,7 +383,7 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
     *res = filled ? still_held(b, spans_end(b)) : copy_body(b, buf, true);
     if (*res == BODY_COLD && req->phase == REQUEST_HANDED_OFF) {
         /* brought in by a helper, and evicted again since: this read waits for the disk */
-        metrics_blocking_read(req->ctx->metrics, MH_FILES);
+        metrics_blocking_read(b->env.metrics, MH_FILES);
         *res = copy_body(b, buf, false);
     }
     if (*res == BODY_COLD) {

@@ -51,9 +51,18 @@
 struct file_body;
 struct prefetch_span;
 
+/* What a body needs of the server, given when it is made (copied): the rest it asks of its
+ * request (request.h: the hand-off to the helpers, the hints decided once, the counts). */
+struct body_env {
+    struct metrics *metrics;
+    const struct advice_policy *policy; /* the stream class's dontneed and willneed */
+    size_t window;        /* bytes per WILLNEED window: the device's read_ahead_kb */
+    size_t zero_copy_max; /* --files-zero-copy-max */
+};
+
 /* A body over the mapping `m`, taking the caller's reference; NULL when out of memory (the
  * reference is then released). */
-struct file_body *file_body_new(struct mapped_file *m);
+struct file_body *file_body_new(struct mapped_file *m, const struct body_env *env);
 
 /* Append a piece. An allocation failure marks the body failed: file_body_response() then
  * returns NULL. */

@@ -271,12 +271,19 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
     return finish(req, a); /* no helper took it: read it here (handed off, so waiting) */
 }
 
+static struct body_env body_env_of(const struct handler_ctx *ctx)
+{
+    return (struct body_env){ctx->metrics, &ctx->policy, ctx->prefetch_window,
+                             ctx->files_zero_copy_max};
+}
+
 /* 200 with the whole file. Consumes the mapping reference. */
 static enum MHD_Result send_whole(struct request *req, struct mapped_file *m, const struct look *at)
 {
     const struct file_info *fi = mapped_file_info(m);
     struct byte_range all = {0, fi->size ? fi->size - 1 : 0};
-    struct file_body *b = file_body_new(file_map_retain(m));
+    struct body_env env = body_env_of(req->ctx);
+    struct file_body *b = file_body_new(file_map_retain(m), &env);
     if (b)
         file_body_span(b, 0, fi->size);
     return send_body(req, MHD_HTTP_OK, m, b, &all, 1, fi->content_type, NULL, at);
@@ -290,7 +297,8 @@ static enum MHD_Result send_range(struct request *req, struct mapped_file *m,
     char cr[80];
     snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, span->first, span->last,
              fi->size);
-    struct file_body *b = file_body_new(file_map_retain(m));
+    struct body_env env = body_env_of(req->ctx);
+    struct file_body *b = file_body_new(file_map_retain(m), &env);
     if (b)
         file_body_span(b, span->first, range_length(span));
     return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, span, 1, fi->content_type, cr, at);
@@ -302,7 +310,8 @@ static enum MHD_Result send_multipart(struct request *req, struct mapped_file *m
                                       const struct look *at)
 {
     char content_type[MULTIPART_CONTENT_TYPE_LEN];
-    struct file_body *b = multipart_body(file_map_retain(m), r, n, content_type);
+    struct body_env env = body_env_of(req->ctx);
+    struct file_body *b = multipart_body(file_map_retain(m), &env, r, n, content_type);
     return send_body(req, MHD_HTTP_PARTIAL_CONTENT, m, b, r, n, content_type, NULL, at);
 }
 

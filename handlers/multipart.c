@@ -16,13 +16,14 @@ static void make_boundary(const struct file_info *fi, const struct byte_range *r
     snprintf(out, 32, "mmapd-%016" PRIx64, h);
 }
 
-struct file_body *multipart_body(struct mapped_file *m, const struct byte_range *r, size_t n,
+struct file_body *multipart_body(struct mapped_file *m, const struct body_env *env,
+                                 const struct byte_range *r, size_t n,
                                  char content_type[MULTIPART_CONTENT_TYPE_LEN])
 {
     const struct file_info *fi = mapped_file_info(m);
     char boundary[32];
     make_boundary(fi, r, n, boundary);
-    struct file_body *b = file_body_new(m);
+    struct file_body *b = file_body_new(m, env);
     if (!b)
         return NULL;
     for (size_t i = 0; i < n; i++) {

@@ -19,7 +19,8 @@
 #define MULTIPART_MAX_PARTS 511
 #define MULTIPART_CONTENT_TYPE_LEN 80
 
-struct file_body *multipart_body(struct mapped_file *m, const struct byte_range *r, size_t n,
+struct file_body *multipart_body(struct mapped_file *m, const struct body_env *env,
+                                 const struct byte_range *r, size_t n,
                                  char content_type[MULTIPART_CONTENT_TYPE_LEN]);
 
 #endif

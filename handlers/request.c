@@ -55,6 +55,21 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
     return false;
 }
 
+void request_read_ahead(struct request *req, struct mapped_file *m, enum access_class cls,
+                        uint64_t off, uint64_t len)
+{
+    struct handler_ctx *ctx = req->ctx;
+    if (ctx->prefetch) { /* a full queue drops it: no read-ahead this time */
+        struct prefetch_job job = {.map = file_map_retain(m), .cls = cls, .willneed = true,
+                                   .handler = MH_FILES, .nspans = 1, .one = {off, len, NULL}};
+        prefetch_pool_submit(ctx->prefetch, &job);
+        return;
+    }
+    const unsigned char *base = mapped_file_base(m);
+    if (base)
+        advice_willneed(ctx->metrics, cls, base, off, len, ctx->prefetch_window);
+}
+
 void request_set_resume(struct request *req, enum MHD_Result (*fn)(struct request *, void *),
                         void *state, void (*state_free)(void *))
 {

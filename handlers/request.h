@@ -70,6 +70,11 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
                       int handler, bool by_read, const struct prefetch_span *spans, size_t n,
                       bool *into_failed);
 
+/* Read-ahead for a body being sent: WILLNEED over [off, off+len) of `m` given by a helper
+ * (nobody waits for it; dropped when their queue is full), or here without helpers. */
+void request_read_ahead(struct request *req, struct mapped_file *m, enum access_class cls,
+                        uint64_t off, uint64_t len);
+
 /* Sets where the request goes on after a hand-off (see `resume`); frees a previous state. */
 void request_set_resume(struct request *req, enum MHD_Result (*fn)(struct request *, void *),
                         void *state, void (*state_free)(void *));

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filedata/sigbus_guard.h"
 #include "http/base64.h"
 
 #define B64_CHUNK_GROUPS 4096 /* 12 KiB of input per guarded copy when encoding */
@@ -91,10 +90,10 @@ size_t record_body_iovec(const struct record_body *b, struct MHD_IoVec *iov)
 }
 
 /* Encoded bytes [q, q + take) of record i into out; false after a SIGBUS. */
-static bool read_base64(const struct record_body *b, size_t i, uint64_t q, char *out,
-                        size_t take)
+static bool read_base64(const struct record_body *b, struct held_copy *copy, size_t i,
+                        uint64_t q, char *out, size_t take)
 {
-    const unsigned char *src = b->base + b->offsets[i];
+    const uint64_t src = b->offsets[i];
     const uint64_t size = b->record_size;
     unsigned char in[3 * B64_CHUNK_GROUPS];
     while (take > 0) {
@@ -102,7 +101,7 @@ static bool read_base64(const struct record_body *b, size_t i, uint64_t q, char 
         if (skip || take < 4) { /* a piece of one group */
             size_t inlen = (size_t)(size - at < 3 ? size - at : 3);
             char enc[4];
-            if (!sigbus_guard_copy(in, src + at, inlen))
+            if (!held_copy(copy, in, src + at, inlen))
                 return false;
             base64_encode(in, inlen, enc);
             size_t k = (size_t)(4 - skip) < take ? (size_t)(4 - skip) : take;
@@ -114,7 +113,7 @@ static bool read_base64(const struct record_body *b, size_t i, uint64_t q, char 
         }
         size_t groups = take / 4 < B64_CHUNK_GROUPS ? take / 4 : B64_CHUNK_GROUPS;
         size_t inlen = (size_t)(size - at < 3 * (uint64_t)groups ? size - at : 3 * groups);
-        if (!sigbus_guard_copy(in, src + at, inlen))
+        if (!held_copy(copy, in, src + at, inlen))
             return false;
         size_t w = base64_encode(in, inlen, out);
         out += w;
@@ -124,7 +123,8 @@ static bool read_base64(const struct record_body *b, size_t i, uint64_t q, char 
     return true;
 }
 
-ssize_t record_body_read(const struct record_body *b, uint64_t pos, char *buf, size_t max)
+ssize_t record_body_read(const struct record_body *b, struct held_copy *copy, uint64_t pos,
+                         char *buf, size_t max)
 {
     if (pos >= b->length || max == 0)
         return 0;
@@ -156,9 +156,9 @@ ssize_t record_body_read(const struct record_body *b, uint64_t pos, char *buf, s
         if (piece % 2 == 0)
             memcpy(buf + done, b->text.data + text_begin(b, i) + q, take);
         else if (b->enc == RECORD_RAW) {
-            if (!sigbus_guard_copy(buf + done, b->base + b->offsets[i] + q, take))
+            if (!held_copy(copy, buf + done, b->offsets[i] + q, take))
                 return -1;
-        } else if (!read_base64(b, i, q, buf + done, take)) {
+        } else if (!read_base64(b, copy, i, q, buf + done, take)) {
             return -1;
         }
         done += take;

@@ -9,9 +9,11 @@
  *   record_body_iovec()  zero copy: the non-empty pieces as an iovec pointing into the text
  *                        and the mapping (RECORD_RAW only); at most 2n+1 elements.
  *   record_body_read()   copying: any span [pos, pos+max) into a buffer, as an MHD content
- *                        reader needs. Mapped bytes are read only through sigbus_guard_copy(),
- *                        so a file truncated under the body makes the read fail, never the
- *                        process die. Stateless: any position, any order, any thread.
+ *                        reader needs. Mapped bytes are read only through held_copy()
+ *                        (`copy`, over the same mapping), so a file truncated under the body
+ *                        makes the read fail, never the process die; the caller then asks
+ *                        held_copy_done() whether the file still holds what was copied.
+ *                        Stateless: any position, any order, any thread.
  *
  * Building: record_body_init() takes ownership of `offsets` (malloc'd, n entries; freed by
  * record_body_free(), also on failure); then record_body_text() / record_body_printf()
@@ -29,6 +31,7 @@
 #include <sys/types.h>
 
 #include "base/strbuf.h"
+#include "filedata/held_copy.h"
 
 enum record_encoding { RECORD_RAW, RECORD_BASE64 };
 
@@ -64,6 +67,7 @@ size_t record_body_iovec(const struct record_body *b, struct MHD_IoVec *iov);
 
 /* Copies body bytes [pos, pos + k) to buf with k = min(max, length - pos) and returns k
  * (0 when pos >= length); -1 when reading the mapping raised SIGBUS. */
-ssize_t record_body_read(const struct record_body *b, uint64_t pos, char *buf, size_t max);
+ssize_t record_body_read(const struct record_body *b, struct held_copy *copy, uint64_t pos,
+                         char *buf, size_t max);
 
 #endif

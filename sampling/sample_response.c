@@ -21,12 +21,9 @@ static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct held_body *h = cls;
     metrics_handler_enter(h->metrics, MH_SAMPLE); /* faults while copying count for /sample */
-    ssize_t n = record_body_read(&h->body, pos, buf, max);
-    if (n < 0)
-        metrics_read_error(h->metrics, MRE_SIGBUS);
-    else if (n > 0 && !mapped_file_holds(h->map, mapped_file_info(h->map)->size))
-        metrics_read_error(h->metrics, MRE_SHORT); /* shrank: the copy may hold zeros */
-    else if (n > 0)
+    struct held_copy copy = {h->body.base, h->map, h->metrics, 0};
+    ssize_t n = record_body_read(&h->body, &copy, pos, buf, max);
+    if (n > 0 && held_copy_done(&copy)) /* counted when not */
         return n;
     return MHD_CONTENT_READER_END_WITH_ERROR; /* 0 cannot happen before the end */
 }

@@ -15,12 +15,13 @@
  *                        against --connection-memory).
  *   SAMPLE_SHAPE_READER  MHD_create_response_from_callback() with the exact length and a
  *                        SAMPLE_READER_BLOCK buffer: each call copies (or base64-encodes) the
- *                        next block with record_body_read(), under the SIGBUS guard, then
- *                        checks that the file is still as long as its mapping (a truncation
- *                        that keeps part of a page reads zeros without a signal). A SIGBUS or
- *                        a shrunk file counts mmapd_read_errors_total{reason="sigbus"|"short"}
- *                        in `metrics` and ends the response with an error: MHD closes the
- *                        connection, the client sees a short body.
+ *                        next block with record_body_read() through held_copy.h (the SIGBUS
+ *                        guard, then the check that the file still holds what was copied: a
+ *                        truncation that keeps part of a page reads zeros without a signal).
+ *                        A SIGBUS or a shrunk file counts
+ *                        mmapd_read_errors_total{reason="sigbus"|"short"} in `metrics` and
+ *                        ends the response with an error: MHD closes the connection, the
+ *                        client sees a short body.
  *
  * An empty body (length 0) always becomes an empty buffer response, which also holds both.
  */

@@ -153,7 +153,9 @@ static struct MHD_Response *build(struct fixture *f, struct request *req, enum b
         return NULL;
     }
     struct mapped_file *m = file_map_open(f->fm, "data.bin", ACCESS_STREAM, fd, &st);
-    struct file_body *b = m ? file_body_new(m) : NULL;
+    struct body_env env = {f->ctx.metrics, &f->ctx.policy, f->ctx.prefetch_window,
+                           f->ctx.files_zero_copy_max};
+    struct file_body *b = m ? file_body_new(m, &env) : NULL;
     if (!b)
         return NULL;
     for (size_t i = 0; i < f->npieces; i++) {

@@ -50,12 +50,14 @@ static char *read_all(const struct record_body *b, size_t block)
     assert_non_null(out);
     uint64_t pos = 0;
     while (pos < b->length) {
-        ssize_t k = record_body_read(b, pos, out + pos, block);
+        struct held_copy c = {b->base, NULL, NULL, 0};
+        ssize_t k = record_body_read(b, &c, pos, out + pos, block);
         assert_true(k > 0);
         assert_true((size_t)k <= block);
         pos += (uint64_t)k;
     }
-    assert_int_equal(record_body_read(b, pos, out, block), 0);
+    struct held_copy c = {b->base, NULL, NULL, 0};
+    assert_int_equal(record_body_read(b, &c, pos, out, block), 0);
     out[b->length] = '\0';
     return out;
 }
@@ -82,7 +84,8 @@ static void check_views(const struct record_body *b, const char *want, size_t wa
     char buf[100];
     for (unsigned i = 0; i < 37 && want_len; i++) {
         uint64_t pos = (i * 7919u) % want_len;
-        ssize_t k = record_body_read(b, pos, buf, sizeof buf);
+        struct held_copy c = {b->base, NULL, NULL, 0};
+        ssize_t k = record_body_read(b, &c, pos, buf, sizeof buf);
         assert_true(k > 0);
         assert_memory_equal(buf, want + pos, (size_t)k);
     }
@@ -274,11 +277,12 @@ static void test_reader_survives_sigbus(void **state)
                                 offsets_of(o, 2), 2};
         assert_true(sample_layout(&p, &b, ct));
         char buf[4096];
-        assert_true(record_body_read(&b, 0, buf, 50) > 0);
+        struct held_copy c = {base, NULL, NULL, 0};
+        assert_true(record_body_read(&b, &c, 0, buf, 50) > 0);
         assert_int_equal(ftruncate(fd, 4096), 0);
-        assert_int_equal(record_body_read(&b, 0, buf, sizeof buf), -1);
+        assert_int_equal(record_body_read(&b, &c, 0, buf, sizeof buf), -1);
         assert_int_equal(ftruncate(fd, sizeof page), 0);
-        assert_true(record_body_read(&b, 0, buf, sizeof buf) > 0);
+        assert_true(record_body_read(&b, &c, 0, buf, sizeof buf) > 0);
         record_body_free(&b);
     }
     munmap(base, sizeof page);
