@@ -23,7 +23,7 @@ struct tls_creds {
 };
 
 struct tls {
-    pthread_mutex_t lock;     /* guards `current` while a reference is taken or swapped */
+    pthread_mutex_t lock;     /* guards `current` while a reference is taken */
     struct tls_creds *current;
     gnutls_datum_t ticket_key;
     char *mhd_cert, *mhd_key, *mhd_password, *mhd_priorities; /* libmicrohttpd's copies */
@@ -302,17 +302,4 @@ enum tls_client tls_client_verify(const struct tls_creds *held, struct MHD_Conne
     if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status != 0)
         return TLS_CLIENT_UNTRUSTED;
     return TLS_CLIENT_OK;
-}
-
-bool tls_reload(struct tls *t, const struct tls_settings *s, char *err, size_t errlen)
-{
-    struct tls_creds *fresh = creds_load(s, NULL, err, errlen);
-    if (!fresh)
-        return false;
-    pthread_mutex_lock(&t->lock);
-    struct tls_creds *old = t->current;
-    t->current = fresh;
-    pthread_mutex_unlock(&t->lock);
-    tls_release(old);
-    return true;
 }

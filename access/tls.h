@@ -12,11 +12,10 @@
  * credentials and priorities, turns session tickets on (TLS 1.2 and 1.3 resumption, one key
  * per process, rotated by GnuTLS) and, with a client CA, asks the client for a certificate
  * that this CA signed; tls_client_verify() then tells whether the client gave one (the
- * router answers 403 without). It holds
- * a reference to the credentials the session uses, to hand back with tls_release() once the
- * connection is closed (libmicrohttpd frees the session first). tls_reload() swaps in new
- * files for the handshakes that follow: sessions already made keep the credentials they
- * started with, which are freed when the last of them closes.
+ * router answers 403 without). It holds a reference to the credentials the session uses, to
+ * hand back with tls_release() once the connection is closed (libmicrohttpd frees the session
+ * first): credentials live as long as the last session made with them, so that new ones can
+ * replace them for new handshakes while old sessions go on.
  *
  * TLS_DEFAULT_PRIORITIES: TLS 1.3 and 1.2 only, AEAD suites only (AES-GCM, ChaCha20-Poly1305),
  * ECDHE key exchange in TLS 1.2; GnuTLS's "NORMAL", libmicrohttpd's default, still accepts
@@ -67,9 +66,5 @@ enum tls_client {
 
 /* The client certificate of connection `c`, whose session holds `held` (NULL: no TLS). */
 enum tls_client tls_client_verify(const struct tls_creds *held, struct MHD_Connection *c);
-
-/* Loads `s` as tls_create() does and, when every check passes, serves new handshakes with
- * it; false with one line in `err` and nothing changed otherwise. */
-bool tls_reload(struct tls *t, const struct tls_settings *s, char *err, size_t errlen);
 
 #endif
