@@ -175,6 +175,8 @@ bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *jo
     }
     pthread_mutex_unlock(&p->lock);
     if (!ok) {
+        if (job->into_failed) /* nothing was read into its spans' buffers */
+            *job->into_failed = true;
         struct prefetch_job dropped = *job;
         job_free(&dropped);
     }

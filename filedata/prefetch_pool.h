@@ -65,7 +65,8 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
                                            struct metrics *metrics, size_t window,
                                            const uint64_t delay_ns[2]);
 /* Takes the job, with its mapping reference and spans, in every case; false when the queue
- * was full (the job was dropped: the caller resumes its connection itself). */
+ * was full (the job was dropped, its `into_failed` flag set since nothing was read into its
+ * spans' buffers: the caller resumes its connection itself). */
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job);
 /* For a job with a connection: suspends it and submits the job; when the queue is full, resumes
  * the connection at once (the caller then serves without the helpers). True when a helper

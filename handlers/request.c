@@ -37,12 +37,8 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
             job.spans[i] = spans[i];
     if (ctx->prefetch && n && (n == 1 || job.spans)) {
         job.map = file_map_retain(m);
-        if (!prefetch_pool_suspend_for(ctx->prefetch, &job)) {
-            /* queue full: serve at once; nothing was read into the spans' buffers */
-            if (into_failed)
-                *into_failed = true;
-            return false;
-        }
+        if (!prefetch_pool_suspend_for(ctx->prefetch, &job))
+            return false; /* queue full (into_failed set): serve at once */
         if (!req->counted_cold)
             metrics_cold_request(ctx->metrics, (enum metric_handler)handler);
         req->counted_cold = true;
