@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh - installs what mmapd needs on Debian 12: `deps.sh build` (compile and run) or
-# `deps.sh test` (also the test tools). Installs only what is missing; needs root for that.
+# deps.sh - installs what mmapd needs on Debian 12: `deps.sh build` (compile and run),
+# `deps.sh test` (also the test tools) or `deps.sh bench` (also the peers of
+# tests/bench/tls.sh). Installs only what is missing; needs root for that.
 set -euo pipefail
 
 build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev)
@@ -9,9 +10,13 @@ build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-de
 # container test installs podman, runc and debootstrap itself (deploy/podman-base-image.sh).
 test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget wrk
            nginx yamllint python3-yaml clang libclang-rt-14-dev)
+# `deps.sh bench`: the peers and the client of tests/bench/tls.sh (the other bench scripts
+# name theirs in their usage lines). lighttpd's TLS is a module package of its own.
+bench_pkgs=(wrk nginx lighttpd lighttpd-mod-openssl openssl curl python3)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+[ "${1:-build}" = bench ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

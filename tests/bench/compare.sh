@@ -29,11 +29,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 size=$((64 * 1024 * 1024))
-mkdir -p "$work/www/files" "$work/tmp"
-chmod 755 "$work" "$work/www" "$work/www/files"   # nginx workers run as www-data
-head -c "$size" /dev/urandom > "$work/www/files/bench.bin"
-chmod 644 "$work/www/files/bench.bin"
-cat "$work/www/files/bench.bin" > /dev/null
+mkdir -p "$work/tmp"
+bench_warm_docroot "$work" "$size"
 
 declare -A port
 wait_port() { # $1 name
@@ -70,54 +67,13 @@ pids+=("$BENCH_PID")
 servers=(mmapd mmapd-1 mmapd-zc lighttpd nginx-1 nginx-auto caddy)
 for s in "${servers[@]}"; do wait_port "$s"; done
 
-# checked pass: every server answers a range and the whole file correctly
-python3 - "$work/www/files/bench.bin" "${servers[@]/%/}" <<PY
-import sys, urllib.request, random
-data = open(sys.argv[1], "rb").read()
-ports = {$(for s in "${servers[@]}"; do printf '"%s": %s, ' "$s" "${port[$s]}"; done)}
-bad = 0
-for name, port in ports.items():
-    for _ in range(20):
-        off = random.randrange(0, len(data) // 4096) * 4096
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/files/bench.bin",
-                                     headers={"Range": f"bytes={off}-{off + 4095}"})
-        with urllib.request.urlopen(req) as r:
-            body = r.read()
-            if r.status != 206 or body != data[off:off + 4096]:
-                print(f"{name}: bad range answer {r.status} {len(body)}", file=sys.stderr); bad += 1
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/files/bench.bin") as r:
-        body = r.read()
-        if r.status != 200 or body != data:
-            print(f"{name}: bad whole-file answer {r.status} {len(body)}", file=sys.stderr); bad += 1
-sys.exit(1 if bad else 0)
-PY
+targets=()
+for s in "${servers[@]}"; do targets+=("$s=http://127.0.0.1:${port[$s]}"); done
+# checked pass: every server answers ranges and the whole file correctly
+bench_check_answers "$work/www/files/bench.bin" "" "${targets[@]/%//files/bench.bin}"
 
-run_one() { # scenario block conns server rep -> appends a CSV line
-  local scen=$1 block=$2 conns=$3 srv=$4 rep=$5 line s0 t0 s1 t1 steal
-  for _ in 1 2; do
-    read -r s0 t0 < <(bench_steal_ticks)
-    line=$(FILE=bench.bin SIZE=$size BLOCK=$block wrk -t1 -c"$conns" -d"${secs}s" \
-      -s tests/bench/wrk_report.lua "http://127.0.0.1:${port[$srv]}/" | grep '^RESULT' || true)
-    read -r s1 t1 < <(bench_steal_ticks)
-    steal=$(bench_pct "$s0" "$s1" "$t0" "$t1")
-    awk -v s="$steal" 'BEGIN{exit !(s > 5)}' || break
-    echo "steal ${steal}% in $scen/$srv: repeating" >&2
-  done
-  [ -n "$line" ] || { echo "wrk failed for $scen/$srv" >&2; exit 1; }
-  echo "$scen,$srv,$rep,$(echo "$line" | sed 's/RESULT //; s/[a-z0-9_]*=//g; s/ /,/g'),$steal" >> "$work/runs.csv"
-}
-
-echo "scenario,server,rep,req_s,mb_s,p50_us,p99_us,errors,steal_pct" > "$work/runs.csv"
-scenarios=("r4k_c16 4096 16" "r4k_c64 4096 64" "r1m_c64 1048576 64" "whole_c4 0 4")
-for rep in $(seq "$reps"); do
-  for sc in "${scenarios[@]}"; do
-    read -r scen block conns <<<"$sc"
-    for srv in "${servers[@]}"; do
-      bench_wait_idle || true
-      run_one "$scen" "$block" "$conns" "$srv" "$rep"
-    done
-  done
-done
+# the runs: every case (bench_warm_cases) on every server, interleaved
+bench_warm_runs "$work/runs.csv" "$reps" "$secs" "$size" "${targets[@]}"
 
 mkdir -p tests/bench/results
 cp "$work/runs.csv" tests/bench/results/compare.csv

@@ -19,7 +19,8 @@ bench_free_port() {
 }
 
 # bench_start_mmapd LOG ROOT [FLAGS...]: mmapd on a free loopback port; sets BENCH_PID and
-# BENCH_PORT (read from its "listening on" line); returns 1 if it did not start.
+# BENCH_PORT (read from its "listening on" line, http:// or https://); returns 1 if it did not
+# start.
 bench_start_mmapd() {
   local log=$1 root=$2
   shift 2
@@ -27,7 +28,7 @@ bench_start_mmapd() {
   BENCH_PID=$!
   BENCH_PORT=
   for _ in $(seq 200); do
-    BENCH_PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | sed 's/.*://' || true)
+    BENCH_PORT=$(grep -o 'listening on https\?://127.0.0.1:[0-9]*' "$log" | sed 's/.*://' || true)
     [ -n "$BENCH_PORT" ] && return 0
     kill -0 "$BENCH_PID" 2>/dev/null || break
     sleep 0.05
@@ -36,13 +37,15 @@ bench_start_mmapd() {
   return 1
 }
 
-# bench_start_nginx WORK NAME WORKERS PORT DOCROOT [NOPUSH=on] [MAIN] [HTTP]: nginx (sendfile
-# on, tcp_nopush NOPUSH, no access log) with WORKERS worker processes ("1", "auto"), config
-# and pid in WORK; MAIN and HTTP are more directives for the main and the http context (e.g.
-# "worker_rlimit_nofile 20000;" and "open_file_cache max=1000;"). Sets BENCH_PID (the
-# master). Its workers run as www-data: DOCROOT must be world-readable.
+# bench_start_nginx WORK NAME WORKERS PORT DOCROOT [NOPUSH=on] [MAIN] [HTTP] [LISTEN]: nginx
+# (sendfile on, tcp_nopush NOPUSH, no access log) with WORKERS worker processes ("1", "auto"),
+# config and pid in WORK; MAIN and HTTP are more directives for the main and the http context
+# (e.g. "worker_rlimit_nofile 20000;" and "open_file_cache max=1000;"), LISTEN more parameters
+# of the listen directive ("ssl", with bench_nginx_tls as HTTP). Sets BENCH_PID (the master).
+# Its workers run as www-data: DOCROOT must be world-readable.
 bench_start_nginx() {
   local work=$1 name=$2 workers=$3 port=$4 root=$5 nopush=${6:-on} main=${7:-} http=${8:-}
+  local listen=${9:-}
   mkdir -p "$work/tmp"
   cat > "$work/$name.conf" <<CONF
 worker_processes $workers;
@@ -58,23 +61,25 @@ http {
   client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
   uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
   $http
-  server { listen 127.0.0.1:$port; root $root; }
+  server { listen 127.0.0.1:$port $listen; root $root; }
 }
 CONF
   nginx -c "$work/$name.conf" -p "$work" >/dev/null 2>&1 &
   BENCH_PID=$!
 }
 
-# bench_start_lighttpd WORK NAME PORT DOCROOT: lighttpd with its defaults; sets BENCH_PID.
-# What it writes to stderr (an assertion that fails) goes to WORK/NAME.stderr.
+# bench_start_lighttpd WORK NAME PORT DOCROOT [MORE]: lighttpd with its defaults; MORE is
+# more config lines (bench_lighttpd_tls for HTTPS); sets BENCH_PID. What it writes to stderr
+# (an assertion that fails) goes to WORK/NAME.stderr.
 bench_start_lighttpd() {
-  local work=$1 name=$2 port=$3 root=$4
+  local work=$1 name=$2 port=$3 root=$4 more=${5:-}
   cat > "$work/$name.conf" <<CONF
 server.document-root = "$root"
 server.bind = "127.0.0.1"
 server.port = $port
 server.pid-file = "$work/$name.pid"
 server.errorlog = "$work/$name.err"
+$more
 CONF
   lighttpd -D -f "$work/$name.conf" >/dev/null 2>"$work/$name.stderr" &
   BENCH_PID=$!
@@ -99,12 +104,146 @@ CONF
   BENCH_PID=$!
 }
 
-# bench_wait_http URL [PID]: until URL answers (any HTTP status), 10 s at most; returns 1 if
-# it never did or PID died.
+# HTTPS for the peers: one certificate and the same protocol, suite and group on every server.
+# bench_make_cert DIR ecdsa|rsa: a throw-away CA (DIR/ca.pem) and a server certificate it
+# signed for localhost and 127.0.0.1 (DIR/cert.pem, key DIR/key.pem), both ECDSA P-256 or both
+# RSA-2048, valid two days. Readable by all (the servers read them as root): no secret here.
+bench_make_cert() {
+  local dir=$1 alg usage
+  case $2 in
+    ecdsa) alg=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1); usage=digitalSignature ;;
+    rsa) alg=(-newkey rsa:2048); usage=digitalSignature,keyEncipherment ;;
+    *) echo "bench_make_cert: ecdsa or rsa, not $2" >&2; return 1 ;;
+  esac
+  openssl req -x509 "${alg[@]}" -nodes -days 2 -subj /CN=mmapd-bench-ca \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -new "${alg[@]}" -nodes -subj /CN=localhost \
+    -keyout "$dir/key.pem" -out "$dir/req.pem" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,%s\nextendedKeyUsage=serverAuth\n' \
+    "$usage" > "$dir/ext.cnf"
+  openssl x509 -req -in "$dir/req.pem" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null
+  chmod 644 "$dir/ca.pem" "$dir/cert.pem" "$dir/key.pem"
+}
+
+# bench_nginx_tls CERT KEY SUITE GROUP: the http-context directives for bench_start_nginx (with
+# LISTEN "ssl"): TLS 1.3 only, the one TLS 1.3 suite SUITE (OpenSSL name), key exchange GROUP.
+# Nothing else: session cache and tickets, buffer size and kTLS (off) stay nginx's defaults.
+bench_nginx_tls() {
+  echo "ssl_certificate $1; ssl_certificate_key $2; ssl_protocols TLSv1.3;"
+  echo "ssl_conf_command Ciphersuites $3; ssl_ecdh_curve $4;"
+}
+
+# bench_lighttpd_tls CERT KEY SUITE GROUP: the same for bench_start_lighttpd's MORE (mod_openssl
+# with OpenSSL's SSL_CONF commands, the way lighttpd's docs pin a protocol and suites).
+bench_lighttpd_tls() {
+  cat <<CONF
+server.modules += ("mod_openssl")
+ssl.engine = "enable"
+ssl.pemfile = "$1"
+ssl.privkey = "$2"
+ssl.openssl.ssl-conf-cmd = ("MinProtocol" => "TLSv1.3", "MaxProtocol" => "TLSv1.3",
+                            "Ciphersuites" => "$3", "Groups" => "$4")
+CONF
+}
+
+# bench_tls_handshake PORT CA: what a default OpenSSL client (s_client, like wrk) negotiates
+# with 127.0.0.1:PORT, one line: "protocol | suite | key exchange | signature | verification".
+bench_tls_handshake() {
+  openssl s_client -connect "127.0.0.1:$1" -servername localhost -CAfile "$2" -brief \
+    </dev/null 2>&1 | awk -F': ' '
+      /^Protocol version/ {p = $2} /^Ciphersuite/ {c = $2} /^Server Temp Key/ {g = $2}
+      /^Signature type/ {s = $2} /^Verification/ {v = $2}
+      END {printf "%s | %s | %s | %s | %s\n", p, c, g, s, v}'
+}
+
+# bench_check_answers FILE CA NAME=URL...: every server answers GET URL (FILE's bytes there)
+# correctly: 20 random 4 KiB ranges and 2 random 1 MiB ranges (206, exact bytes) and the whole
+# file (200, exact bytes). CA: the CA file for https URLs, "" for plain HTTP. Returns 1 (each
+# bad answer on stderr) otherwise.
+bench_check_answers() {
+  python3 - "$@" <<'PY'
+import random, ssl, sys, urllib.request
+data = open(sys.argv[1], "rb").read()
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
+bad = 0
+def get(name, url, want, lo=0, n=0):
+    global bad
+    hdr = {"Range": f"bytes={lo}-{lo + n - 1}"} if n else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=hdr), context=ctx) as r:
+        body = r.read()
+        if r.status != want or body != (data[lo:lo + n] if n else data):
+            print(f"{name}: bad answer {r.status}, {len(body)} bytes, to {hdr or 'GET'}",
+                  file=sys.stderr)
+            bad += 1
+for arg in sys.argv[3:]:
+    name, url = arg.split("=", 1)
+    for n, times in ((4096, 20), (1 << 20, 2)):
+        for _ in range(times):
+            get(name, url, 206, random.randrange(0, len(data) // n) * n, n)
+    get(name, url, 200)
+sys.exit(1 if bad else 0)
+PY
+}
+
+# bench_wrk_csv CSV URL SECS SIZE SCEN BLOCK CONNS SERVER REP: one wrk -t1 run of
+# wrk_report.lua (bench.bin of SIZE bytes: BLOCK-byte ranges, or the whole file for BLOCK 0)
+# for SECS seconds on CONNS keep-alive connections to URL (http:// or https://), appended to
+# CSV as "SCEN,SERVER,REP,req_s,mb_s,p50_us,p99_us,errors,steal_pct"; run again once when CPU
+# steal was over 5 %. Exits the script when wrk printed no result.
+bench_wrk_csv() {
+  local csv=$1 url=$2 secs=$3 size=$4 scen=$5 block=$6 conns=$7 srv=$8 rep=$9
+  local line s0 t0 s1 t1 steal
+  for _ in 1 2; do
+    read -r s0 t0 < <(bench_steal_ticks)
+    line=$(FILE=bench.bin SIZE=$size BLOCK=$block wrk -t1 -c"$conns" -d"${secs}s" \
+      -s tests/bench/wrk_report.lua "$url" | grep '^RESULT' || true)
+    read -r s1 t1 < <(bench_steal_ticks)
+    steal=$(bench_pct "$s0" "$s1" "$t0" "$t1")
+    awk -v s="$steal" 'BEGIN{exit !(s > 5)}' || break
+    echo "steal ${steal}% in $scen/$srv: repeating" >&2
+  done
+  [ -n "$line" ] || { echo "wrk failed for $scen/$srv" >&2; exit 1; }
+  echo "$scen,$srv,$rep,$(echo "$line" | sed 's/RESULT //; s/[a-z0-9_]*=//g; s/ /,/g'),$steal" >> "$csv"
+}
+
+# bench_warm_docroot WORK SIZE: WORK/www/files/bench.bin, SIZE random bytes, read once so that
+# it is in the page cache; WORK, www and files world-readable (nginx workers run as www-data).
+bench_warm_docroot() {
+  mkdir -p "$1/www/files"
+  chmod 755 "$1" "$1/www" "$1/www/files"
+  head -c "$2" /dev/urandom > "$1/www/files/bench.bin"
+  chmod 644 "$1/www/files/bench.bin"
+  cat "$1/www/files/bench.bin" > /dev/null
+}
+
+# The warm cases of compare.sh and tls.sh, "NAME BLOCK CONNS" (BLOCK 0: the whole file).
+bench_warm_cases=("r4k_c16 4096 16" "r4k_c64 4096 64" "r1m_c64 1048576 64" "whole_c4 0 4")
+
+# bench_warm_runs CSV REPS SECS SIZE NAME=URL...: bench_wrk_csv for every warm case on every
+# server (URL: scheme, host and port), REPS times, servers interleaved within each repetition,
+# each run after bench_wait_idle; CSV gets its header first.
+bench_warm_runs() {
+  local csv=$1 reps=$2 secs=$3 size=$4 rep c scen block conns t
+  shift 4
+  echo "scenario,server,rep,req_s,mb_s,p50_us,p99_us,errors,steal_pct" > "$csv"
+  for rep in $(seq "$reps"); do
+    for c in "${bench_warm_cases[@]}"; do
+      read -r scen block conns <<<"$c"
+      for t in "$@"; do
+        bench_wait_idle || true
+        bench_wrk_csv "$csv" "${t#*=}/" "$secs" "$size" "$scen" "$block" "$conns" "${t%%=*}" "$rep"
+      done
+    done
+  done
+}
+
+# bench_wait_http URL [PID]: until URL answers (any HTTP status; https:// too, certificate
+# not checked), 10 s at most; returns 1 if it never did or PID died.
 bench_wait_http() {
   local url=$1 pid=${2:-}
   for _ in $(seq 200); do
-    curl -s -o /dev/null "$url" && return 0
+    curl -sk -o /dev/null "$url" && return 0   # -k: only whether it answers
     [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && break
     sleep 0.05
   done
