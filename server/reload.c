@@ -30,7 +30,7 @@ static void log_ignored(const char *name, void *cls)
     for (size_t i = 0; i < sizeof reloadable / sizeof reloadable[0]; i++)
         if (strcmp(name, reloadable[i]) == 0 && (c->tls_kept || !is_tls_option(name)))
             return;
-    static char was[4096], now[4096]; /* main thread only */
+    char was[4096], now[4096];
     config_format(c->running, name, was, sizeof was);
     config_format(c->next, name, now, sizeof now);
     if (strcmp(was, now) != 0)
