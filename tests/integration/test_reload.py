@@ -1,7 +1,8 @@
 """test_reload.py - SIGHUP reloads the configuration, and --check-config checks it, on the
 real binary with real clients (curl, Python's http.client and ssl, openssl for certificates).
 
-- Tokens: a revoked token gets 401 on the next request, on the same keep-alive connection and
+- Tokens: a download begun with a token that a reload revokes completes; a revoked token
+  gets 401 on the next request, on the same keep-alive connection and
   on a new one; a new token gets 200. A broken token file changes nothing (the old tokens
   still work), logs one line and sets mmapd_config_last_reload_successful to 0; a good reload
   then sets it back to 1 and moves mmapd_config_last_reload_success_timestamp_seconds.
@@ -78,6 +79,42 @@ def metrics(s, token):
 
 
 root, files = make_root()
+BIG = random.Random(5).randbytes(32 * 2**20)
+with open(os.path.join(root, "big.bin"), "wb") as f:
+    f.write(BIG)
+
+
+def slow_start(sock, request):
+    """Sends `request` on `sock` (small receive buffer) and reads the first MiB slowly."""
+    sock.sendall(request)
+    got = bytearray()
+    while len(got) < 2**20:
+        b = sock.recv(4096)
+        if not b:
+            break
+        got += b
+        time.sleep(0.0005)
+    return got
+
+
+def slow_finish(sock, got, what):
+    """Reads the rest and checks a whole 200 with the bytes of big.bin."""
+    while True:
+        b = sock.recv(1 << 16)
+        if not b:
+            break
+        got += b
+    sock.close()
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200") and body == BIG,
+          f"{what}: {head[:40]!r}, {len(body)} of {len(BIG)} bytes")
+
+
+def small_window_socket():
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+    raw.settimeout(20)
+    return raw
 
 # --- tokens, CORS, metrics-auth, restart-only settings -------------------------------------
 write("tokens", "alpha\nbeta\n")
@@ -95,8 +132,13 @@ with Server(root, args=["--config", p("mmapd.json")]) as s:
     started = metric_value(text, "mmapd_config_last_reload_success_timestamp_seconds", 0)
     check(abs(started - time.time()) < 60, f"the success timestamp is the start: {started}")
 
+    slow = small_window_socket()
+    slow.connect(("127.0.0.1", s.port))
+    got = slow_start(slow, b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n"
+                           b"Authorization: Bearer alpha\r\nConnection: close\r\n\r\n")
     write("tokens", "beta\ngamma\n")
     new = reload(s)
+    slow_finish(slow, got, "a download begun with a token revoked meanwhile completes")
     check(any("reload: done" in x for x in new), f"reload logged: {new}")
     check(not any("needs a restart" in x for x in new),
           f"nothing restart-only changed (listen: the flag beats the file): {new}")
@@ -167,9 +209,6 @@ for name, serial in (("one", "0x1001"), ("two", "0x2002")):
        "-set_serial", serial, "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
 shutil.copy(p("one.pem"), p("cur.pem"))
 shutil.copy(p("one.key"), p("cur.key"))
-BIG = random.Random(5).randbytes(32 * 2**20)
-with open(os.path.join(root, "big.bin"), "wb") as f:
-    f.write(BIG)
 ctx = ssl.create_default_context(cafile=p("ca.pem"))
 
 
@@ -186,34 +225,17 @@ def serial_of_handshake(port):
 
 with Server(root, args=["--tls-cert", p("cur.pem"), "--tls-key", p("cur.key")]) as s:
     check(serial_of_handshake(s.port) == "serial=1001", "the first certificate at start")
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
-    raw.settimeout(20)
+    raw = small_window_socket()
     raw.connect(("127.0.0.1", s.port))
     slow = ctx.wrap_socket(raw, server_hostname="localhost")
-    slow.sendall(b"GET /files/big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    got = bytearray()
-    while len(got) < 2**20:  # the first MiB, slowly
-        b = slow.recv(4096)
-        if not b:
-            break
-        got += b
-        time.sleep(0.0005)
+    got = slow_start(slow, b"GET /files/big.bin HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Connection: close\r\n\r\n")
     shutil.copy(p("two.pem"), p("cur.pem"))
     shutil.copy(p("two.key"), p("cur.key"))
     new = reload(s)
     check(any("reload: done" in x and "TLS" in x for x in new), f"rotation logged: {new}")
     check(serial_of_handshake(s.port) == "serial=2002", "the next handshake gets the new serial")
-    while True:
-        b = slow.recv(1 << 16)
-        if not b:
-            break
-        got += b
-    slow.close()
-    head, _, body = bytes(got).partition(b"\r\n\r\n")
-    check(head.startswith(b"HTTP/1.1 200") and body == BIG,
-          f"the download begun before the rotation completes byte-exact: {head[:40]!r}, "
-          f"{len(body)} of {len(BIG)} bytes")
+    slow_finish(slow, got, "the TLS download begun before the rotation completes byte-exact")
 
     shutil.copy(p("one.pem"), p("cur.pem"))  # with two.key: a mismatched pair
     new = reload(s)
