@@ -13,6 +13,7 @@ struct conn_slot {
     void *admission;              /* admission_notify()'s socket context */
     struct tls_creds *tls;        /* the credentials its TLS session uses, or NULL */
     int client_cert;              /* 1 + enum tls_client once verified; 0: not yet */
+    struct live_settings *settings; /* the snapshot of its latest request, or NULL */
     _Atomic uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
     int fd;
     uint64_t timeout_ns;
@@ -172,6 +173,7 @@ void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         pthread_mutex_unlock(&w->lock);
         admission_notify(w->admission, c, &s->admission, code);
         tls_release(s->tls); /* the session is gone by now */
+        live_settings_release(s->settings); /* its last request has completed */
         free(s);
         *socket_context = NULL;
     }
@@ -211,4 +213,9 @@ enum tls_client conn_slot_client_cert(struct conn_slot *s, struct MHD_Connection
     if (!s->client_cert)
         s->client_cert = 1 + (int)tls_client_verify(s->tls, c);
     return (enum tls_client)(s->client_cert - 1);
+}
+
+const struct live_settings *conn_slot_settings(struct conn_slot *s, struct live_settings_box *box)
+{
+    return live_settings_refresh(box, &s->settings);
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "access/admission.h"
+#include "access/live_settings.h"
 #include "access/tls.h"
 #include "metrics/metrics.h"
 
@@ -63,6 +64,12 @@ void conn_slot_request_done(struct conn_slot *s);
 
 /* The admission decision kept in the slot, for admission_refusal(); NULL for no slot. */
 void *conn_slot_admission(const struct conn_slot *s);
+
+/* The settings snapshot for the request starting on this connection: the one the slot
+ * keeps, or the current one of `box` when it has changed since (live_settings_refresh());
+ * the slot's reference is released when the connection closes. The request may use it until
+ * it completes: the next request on the connection starts after that. */
+const struct live_settings *conn_slot_settings(struct conn_slot *s, struct live_settings_box *box);
 
 /* The connection's client certificate (tls_client_verify()), verified on its first request
  * and remembered for the others. */

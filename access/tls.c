@@ -230,6 +230,20 @@ fail:
     return NULL;
 }
 
+struct tls_creds *tls_creds_prepare(const struct tls_settings *s, char *err, size_t errlen)
+{
+    return creds_load(s, NULL, err, errlen);
+}
+
+void tls_swap(struct tls *t, struct tls_creds *next)
+{
+    pthread_mutex_lock(&t->lock);
+    struct tls_creds *old = t->current;
+    t->current = next;
+    pthread_mutex_unlock(&t->lock);
+    tls_release(old);
+}
+
 void tls_destroy(struct tls *t)
 {
     if (!t)

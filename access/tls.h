@@ -46,6 +46,16 @@ struct tls_creds;
 struct tls *tls_create(const struct tls_settings *s, char *err, size_t errlen);
 void tls_destroy(struct tls *t);
 
+/* Certificate rotation in two steps, so that a reload can check everything before it
+ * changes anything: tls_creds_prepare() reads and checks the files of `s` as tls_create()
+ * does (one line in `err`, NULL, on failure) and returns credentials no session uses yet
+ * (drop them unused with tls_release()); tls_swap() makes them the ones new sessions get,
+ * under tls's lock, and drops the base reference of the previous ones, which live on until
+ * the last connection made with them closes. The client CA and the priorities come with the
+ * credentials, so they change for new connections too. */
+struct tls_creds *tls_creds_prepare(const struct tls_settings *s, char *err, size_t errlen);
+void tls_swap(struct tls *t, struct tls_creds *next);
+
 /* libmicrohttpd's own TLS options (it insists on a certificate of its own at start; each
  * session then gets mmapd's): fills up to `room` items, returns how many. */
 size_t tls_mhd_options(const struct tls *t, struct MHD_OptionItem *out, size_t room);

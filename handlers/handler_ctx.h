@@ -1,8 +1,9 @@
 /* handler_ctx.h - what the request handlers share: the one piece of server state they see.
  *
  * Built by the server at start-up (server/server.c), read by every handler on every MHD
- * thread. Only the atomics change while serving; everything else is fixed before the daemon
- * starts.
+ * thread. Only the atomics and the snapshot in `settings` (access/live_settings.h; each
+ * request reads the one it started with, `request.settings`) change while serving; everything
+ * else is fixed before the daemon starts.
  */
 #ifndef MMAPD_HANDLER_CTX_H
 #define MMAPD_HANDLER_CTX_H
@@ -12,9 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "access/token_set.h"
 #include "access/admission.h"
-#include "access/cors.h"
+#include "access/live_settings.h"
 #include "filedata/advice.h"
 #include "filedata/advice_auto.h"
 #include "filedata/file_map.h"
@@ -25,9 +25,7 @@ struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
     bool allow_dotfiles;
     char instance_name[64];  /* sent as Mmapd-Instance when not empty */
-    const struct token_set *tokens; /* NULL: the data endpoints are open */
-    bool metrics_auth;              /* /metrics needs a token too */
-    struct cors_policy cors;
+    struct live_settings_box *settings; /* tokens, --metrics-auth, CORS: SIGHUP swaps them */
     size_t max_ranges;
     uint64_t max_sample_records; /* --max-sample-records */
     uint64_t max_sample_bytes;   /* --max-sample-bytes */

@@ -35,6 +35,10 @@ struct request {
     struct handler_ctx *ctx;
     struct MHD_Connection *conn;
     struct conn_slot *slot; /* the connection's (conn_watch.h), or NULL */
+    /* tokens, --metrics-auth and CORS as they were when the request started: the connection
+     * slot's snapshot, or (no slot) a reference of the request's own (`settings_owned`) */
+    const struct live_settings *settings;
+    struct live_settings *settings_owned;
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     enum request_phase phase;
     bool counted_cold; /* mmapd_cold_requests_total counted it */

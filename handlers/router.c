@@ -40,11 +40,11 @@ static const char *target_path(const char *url)
 
 /* The data endpoints (files, listings, samples) need a token when tokens are configured;
  * /metrics only with --metrics-auth token; health probes never. */
-static bool needs_token(const struct handler_ctx *ctx, enum metric_handler h)
+static bool needs_token(const struct live_settings *s, enum metric_handler h)
 {
-    if (!ctx->tokens)
+    if (!s->tokens)
         return false;
-    return h == MH_FILES || h == MH_LIST || h == MH_SAMPLE || (h == MH_METRICS && ctx->metrics_auth);
+    return h == MH_FILES || h == MH_LIST || h == MH_SAMPLE || (h == MH_METRICS && s->metrics_auth);
 }
 
 static enum MHD_Result dispatch(struct request *req, const char *url, const char *method)
@@ -71,8 +71,9 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     }
     struct handler_ctx *ctx = req->ctx;
     metrics_handler_enter(ctx->metrics, req->rec.handler);
+    const struct live_settings *settings = req->settings;
     req->cors_origin = cors_allow_origin(
-        &ctx->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
+        &settings->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
     /* a connection over a connection limit gets 503 for all but the liveness probe: a
      * saturated server is alive, and an orchestrator must not restart it for being busy */
     enum admission_reason over = admission_refusal(conn_slot_admission(req->slot));
@@ -92,14 +93,14 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
                                : "the client certificate is not signed by a trusted CA");
     if (req->rec.handler == MH_OTHER)
         return reply_status(req, 404);
-    if (ctx->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+    if (settings->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return reply_preflight(req);
     if (!is_get_or_head(method))
         return reply_method_not_allowed(req, "GET, HEAD");
-    if (needs_token(ctx, req->rec.handler)) {
+    if (needs_token(settings, req->rec.handler)) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        enum auth_result a = token_set_check(ctx->tokens, auth);
+        enum auth_result a = token_set_check(settings->tokens, auth);
         if (a != AUTH_OK)
             return reply_unauthorized(req, a == AUTH_INVALID);
     }
@@ -149,6 +150,12 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         conn_slot_headers_done(req->slot);
         req->rec.start_ns = metrics_now_ns();
         req->rec.method = metrics_method(method);
+        if (req->slot) {
+            req->settings = conn_slot_settings(req->slot, ctx->settings);
+        } else {
+            req->settings_owned = live_settings_acquire(ctx->settings);
+            req->settings = req->settings_owned;
+        }
         atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
         return MHD_YES;
     }
@@ -198,6 +205,7 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     conn_slot_request_done(req->slot); /* the next request line is due */
     request_clear_resume(req); /* a connection closed while its request waited */
+    live_settings_release(req->settings_owned);
     free(req->query);
     free(req);
     *req_cls = NULL;

@@ -76,6 +76,9 @@ struct metrics {
     enum instrument_level level;
     uint64_t birth_ns; /* with the address, tells this object from a freed one */
     _Atomic unsigned claimed;
+    /* configuration reloads (main thread only; rare): the last one's outcome, the time of
+     * the last success (or of the start) in ms since the epoch, [success]: how many */
+    _Atomic uint64_t reload_ok, reload_success_ms, reloads[2];
     struct shard shards[MAX_SHARDS + 1]; /* the last one is shared by late threads */
 };
 
@@ -295,6 +298,20 @@ void metrics_connection_rejected(struct metrics *m, enum metric_reject reason)
     add(&my_shard(m)->rejected[reason], 1);
 }
 
+void metrics_config_loaded(struct metrics *m, uint64_t unix_ms)
+{
+    atomic_store(&m->reload_ok, 1);
+    atomic_store(&m->reload_success_ms, unix_ms);
+}
+
+void metrics_config_reloaded(struct metrics *m, bool ok, uint64_t unix_ms)
+{
+    atomic_store(&m->reload_ok, ok);
+    if (ok)
+        atomic_store(&m->reload_success_ms, unix_ms);
+    atomic_fetch_add(&m->reloads[ok], 1);
+}
+
 void metrics_tls_handshake_failed(struct metrics *m)
 {
     add(&my_shard(m)->tls_handshake_failures, 1);
@@ -332,6 +349,7 @@ struct totals {
     uint64_t blocking_reads[MH_COUNT];
     uint64_t rejected[MRJ_COUNT];
     uint64_t tls_handshake_failures;
+    uint64_t reload_ok, reload_success_ms, reloads[2];
     uint64_t sample_records;
     uint64_t cold[MH_COUNT];
     uint64_t prefetch[METRICS_ADVICE_CLASSES][DURATION_BUCKETS + 1];
@@ -351,6 +369,10 @@ static void sum_into(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 static void sum_shards(struct metrics *m, struct totals *t)
 {
     memset(t, 0, sizeof *t);
+    t->reload_ok = load(&m->reload_ok);
+    t->reload_success_ms = load(&m->reload_success_ms);
+    t->reloads[0] = load(&m->reloads[0]);
+    t->reloads[1] = load(&m->reloads[1]);
     for (unsigned i = 0; i <= MAX_SHARDS; i++) {
         if (!shard_in_use(m, i))
             continue;
@@ -431,6 +453,8 @@ static const char *const L_REASON[] = {"reason"};
 static const char *const L_CLASS[] = {"class"};
 static const char *const L_CW[] = {"class", "willneed"};
 static const char *const yes_no[2] = {"no", "yes"};
+static const char *const L_RESULT[] = {"result"};
+static const char *const reload_results[2] = {"failure", "success"};
 static const char *const L_TYPE[] = {"type"};
 static const char *const L_BUILD[] = {"version", "libmicrohttpd", "jansson"};
 
@@ -613,6 +637,19 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            "or not trusted, or the client gone before the end (0 without TLS).",
            METRIC_COUNTER, NULL, 0);
     sample(r, (double)t->tls_handshake_failures, NULL, 0);
+
+    family(r, "mmapd_config_last_reload_successful",
+           "Whether the last configuration reload (SIGHUP) succeeded; 1 from the start.",
+           METRIC_GAUGE, NULL, 0);
+    sample(r, (double)t->reload_ok, NULL, 0);
+    family(r, "mmapd_config_last_reload_success_timestamp_seconds",
+           "Unix time of the last successful configuration reload, or of the start.",
+           METRIC_GAUGE, NULL, 0);
+    sample(r, (double)t->reload_success_ms / 1e3, NULL, 0);
+    family(r, "mmapd_config_reloads_total", "Configuration reloads (SIGHUP), by result.",
+           METRIC_COUNTER, L_RESULT, 1);
+    for (int k = 0; k < 2; k++)
+        sample(r, (double)t->reloads[k], NULL, 1, reload_results[k]);
 
     family(r, "mmapd_cold_requests_total",
            "Requests found cold and handed to the prefetch helpers, by handler.", METRIC_COUNTER,

@@ -117,6 +117,11 @@ void metrics_blocking_read(struct metrics *m, enum metric_handler h);
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason);
 /* A TLS handshake failed (counted at every instrument level). */
 void metrics_tls_handshake_failed(struct metrics *m);
+/* The configuration was loaded at start (`unix_ms`: now, ms since the epoch), or reloaded
+ * (SIGHUP) with success or not: mmapd_config_last_reload_successful,
+ * mmapd_config_last_reload_success_timestamp_seconds, mmapd_config_reloads_total. */
+void metrics_config_loaded(struct metrics *m, uint64_t unix_ms);
+void metrics_config_reloaded(struct metrics *m, bool ok, uint64_t unix_ms);
 /* Records served by /sample (mmapd_sample_records_total); nothing with --instrument off. */
 void metrics_sample_records(struct metrics *m, uint64_t n);
 

@@ -14,7 +14,8 @@
 #include "server/listen_addr.h"
 
 enum opt_kind {
-    OPT_PATH, OPT_NAME, OPT_TEXT, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS
+    OPT_PATH, OPT_NAME, OPT_TEXT, OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_CHOICE, OPT_ADVICE, OPT_CORS,
+    OPT_FLAG /* no value on the command line; "0" or "1" as a variable; an int field */
 };
 
 struct option_def {
@@ -140,6 +141,11 @@ static const struct option_def options[] = {
      "for)", NULL},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
      "read options from a JSON object whose keys are the option names", NULL},
+    {"check-config", OPT_FLAG, FIELD(check_config), 0, 0, "",
+     "check the configuration as a start would (options, config file, token file, TLS "
+     "files, root, listen address) without listening: print 'configuration OK' and exit 0, "
+     "or one error line and exit 2 (the variable takes 1 or 0; not a config file key)",
+     NULL},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -153,6 +159,12 @@ static const struct option_def *find(const char *name)
 }
 
 bool config_is_option(const char *name) { return find(name) != NULL; }
+
+bool config_is_flag(const char *name)
+{
+    const struct option_def *o = find(name);
+    return o && o->kind == OPT_FLAG;
+}
 
 void config_each_option(void (*fn)(const char *name, void *cls), void *cls)
 {
@@ -319,6 +331,13 @@ bool config_set(struct mmapd_config *c, const char *name, const char *value, con
             }
         snprintf(err, errlen, "%s: expected %s, got '%.200s'", source, o->metavar, value);
         return false;
+    case OPT_FLAG:
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+            snprintf(err, errlen, "%s: expected 1 or 0, got '%.200s'", source, value);
+            return false;
+        }
+        *(int *)(void *)field = value[0] == '1';
+        return true;
     case OPT_CORS:
     case OPT_ADVICE: { /* parsers with their own message */
         char why[256];
@@ -387,8 +406,60 @@ void config_usage(FILE *out)
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char env[64];
         config_env_name(options[i].name, env, sizeof env);
-        fprintf(out, "  --%s %s\n      %s\n      [%s]\n", options[i].name, options[i].metavar,
-                options[i].help, env);
+        fprintf(out, "  --%s%s%s\n      %s\n      [%s]\n", options[i].name,
+                options[i].metavar[0] ? " " : "", options[i].metavar, options[i].help, env);
     }
     fprintf(out, "  --help, -h\n      this text\n  --version, -V\n      version and libraries\n");
+}
+
+static void format_cors(const struct cors_policy *p, char *out, size_t outsz)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (p->enabled && p->any)
+        snprintf(out, outsz, "*");
+    for (size_t i = 0; p->enabled && !p->any && i < p->n && n < outsz; i++)
+        n += (size_t)snprintf(out + n, outsz - n, "%s%s", i ? "," : "", p->origin[i]);
+}
+
+void config_format(const struct mmapd_config *c, const char *name, char *out, size_t outsz)
+{
+    const struct option_def *o = find(name);
+    const char *field = o ? (const char *)c + o->offset : NULL;
+    out[0] = '\0';
+    if (!o)
+        return;
+    switch (o->kind) {
+    case OPT_PATH:
+    case OPT_NAME:
+    case OPT_TEXT:
+    case OPT_LISTEN:
+        snprintf(out, outsz, "%s", field);
+        break;
+    case OPT_UINT:
+        snprintf(out, outsz, "%u", *(const unsigned *)(const void *)field);
+        break;
+    case OPT_SIZE:
+        snprintf(out, outsz, "%zu", *(const size_t *)(const void *)field);
+        break;
+    case OPT_FLAG:
+        snprintf(out, outsz, "%d", *(const int *)(const void *)field);
+        break;
+    case OPT_CHOICE:
+        snprintf(out, outsz, "%s", o->choices[*(const int *)(const void *)field]);
+        break;
+    case OPT_CORS:
+        format_cors(&c->cors, out, outsz);
+        break;
+    case OPT_ADVICE: {
+        size_t n = 0;
+        for (int k = 0; k < ACCESS_CLASS_COUNT && n < outsz; k++) {
+            char one[128];
+            advice_policy_format(&c->advice, (enum access_class)k, one, sizeof one);
+            n += (size_t)snprintf(out + n, outsz - n, "%s%s=%s", k ? ";" : "",
+                                  access_class_name((enum access_class)k), one);
+        }
+        break;
+    }
+    }
 }

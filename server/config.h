@@ -50,6 +50,7 @@ struct mmapd_config {
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */
     int revalidate;                  /* enum revalidate_mode */
+    int check_config;                /* --check-config: check, then exit */
     uint64_t test_hint_delay_ns[2];  /* [willneed]: MMAPD_TEST_HINT_DELAY_MS, tests only */
     struct cors_policy cors;
     struct advice_policy advice;
@@ -61,6 +62,8 @@ void config_defaults(struct mmapd_config *c);
 
 /* True when `name` (without "--") is an option. */
 bool config_is_option(const char *name);
+/* True when option `name` takes no value on the command line (--check-config). */
+bool config_is_flag(const char *name);
 
 bool config_set(struct mmapd_config *c, const char *name, const char *value, const char *source,
                 char *err, size_t errlen);
@@ -77,6 +80,10 @@ void config_env_name(const char *name, char *out, size_t outsz);
 void config_each_option(void (*fn)(const char *name, void *cls), void *cls);
 
 void config_usage(FILE *out);
+
+/* The value of option `name` in `c` as text ("" for an empty path or none), to compare two
+ * configurations and name what changed: `--advice` all classes, `--cors-origin` the list. */
+void config_format(const struct mmapd_config *c, const char *name, char *out, size_t outsz);
 
 /* The smallest --connection-memory that holds a response iovec of `elements` elements. */
 size_t config_pool_need(size_t elements);

@@ -37,7 +37,13 @@ static bool split_flag(int argc, char *const argv[], int *i, char *name, size_t 
         snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
         return false;
     }
-    if (eq) {
+    if (config_is_flag(name)) {
+        if (eq) {
+            snprintf(err, errlen, "--%s takes no value (see --help)", name);
+            return false;
+        }
+        *value = "1";
+    } else if (eq) {
         *value = eq + 1;
     } else if (*i + 1 < argc) {
         *value = argv[++*i];
@@ -53,6 +59,10 @@ static bool apply_json_value(struct mmapd_config *c, const char *key, json_t *v,
 {
     char source[PATH_MAX + 320], text[64];
     snprintf(source, sizeof source, "%s: key '%s'", label, key);
+    if (config_is_flag(key)) {
+        snprintf(err, errlen, "%s: key '%s' is a command-line flag, not a setting", label, key);
+        return false;
+    }
     if (strcmp(key, "config") == 0 || !config_is_option(key)) {
         snprintf(err, errlen, "%s: unknown key '%s' (keys are the option names, see --help)",
                  label, key);
@@ -246,5 +256,7 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
         if (!config_set(c, name, value, source, err, errlen))
             return CONFIG_ERROR;
     }
-    return config_check(c, err, errlen) ? CONFIG_RUN : CONFIG_ERROR;
+    if (!config_check(c, err, errlen))
+        return CONFIG_ERROR;
+    return c->check_config ? CONFIG_CHECK : CONFIG_RUN;
 }

@@ -3,16 +3,18 @@
  * config_load() starts from the defaults and applies, in order, the config file (--config or
  * MMAPD_CONFIG), the MMAPD_* variables of `envp`, and the flags, so a flag beats a variable
  * beats the file beats the default. --advice may repeat (each sets one class); other options
- * keep their last value. Unknown flags and unknown JSON keys are errors; other MMAPD_*
- * variables are ignored (Kubernetes sets MMAPD_SERVICE_HOST and the like for a service
- * named mmapd). On CONFIG_ERROR `err` holds one line naming the problem.
+ * keep their last value; --check-config takes no value and is no config file key. Unknown
+ * flags and unknown JSON keys are errors; other MMAPD_* variables are ignored (Kubernetes
+ * sets MMAPD_SERVICE_HOST and the like for a service named mmapd). On CONFIG_ERROR `err` holds one line naming the problem.
  */
 #ifndef MMAPD_CONFIG_LOAD_H
 #define MMAPD_CONFIG_LOAD_H
 
 #include "server/config.h"
 
-enum config_result { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_ERROR };
+/* CONFIG_CHECK: all is well and --check-config (or MMAPD_CHECK_CONFIG=1) asks for a check
+ * only. */
+enum config_result { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_ERROR, CONFIG_CHECK };
 
 enum config_result config_load(struct mmapd_config *c, int argc, char *const argv[],
                                char *const envp[], char *err, size_t errlen);

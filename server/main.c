@@ -1,5 +1,6 @@
-/* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT.
- * Exit status: 0 after a clean stop, 2 for bad configuration or a failed start. */
+/* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT,
+ * reload on SIGHUP. Exit status: 0 after a clean stop or a good --check-config, 2 for bad
+ * configuration or a failed start. */
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>
@@ -12,6 +13,7 @@
 #include "server/config_load.h"
 #include "server/demo.h"
 #include "server/log.h"
+#include "server/reload.h"
 #include "server/server.h"
 #include "server/signals.h"
 
@@ -68,7 +70,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (!signals_block(&sigs))
-        return fail("cannot block SIGTERM/SIGINT");
+        return fail("cannot block SIGTERM/SIGINT/SIGHUP");
     if (!sigbus_guard_install())
         return fail("cannot install the SIGBUS handler");
     switch (config_load(&cfg, argc, argv, environ, err, sizeof err)) {
@@ -81,6 +83,11 @@ int main(int argc, char **argv)
         return 0;
     case CONFIG_ERROR:
         return fail(err);
+    case CONFIG_CHECK:
+        if (!server_check(&cfg, cfg.root[0] ? cfg.root : NULL, err, sizeof err))
+            return fail(err);
+        printf("mmapd: configuration OK\n");
+        return 0;
     case CONFIG_RUN:
         break;
     }
@@ -127,7 +134,9 @@ int main(int argc, char **argv)
     struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
     int sig;
     uint64_t accept_failures = 0;
-    while ((sig = signals_wait(&sigs, 1000)) == 0) {
+    while ((sig = signals_wait(&sigs, 1000)) == 0 || sig == SIGHUP) {
+        if (sig == SIGHUP)
+            reload_run(&server, &cfg, argc, argv, environ);
         log_advice_auto(&server, seen);
         log_accept_failures(&server, &accept_failures);
     }

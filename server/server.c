@@ -81,31 +81,71 @@ static struct MHD_Daemon *start_mhd(struct server *s, const struct mmapd_config 
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
+struct tls_settings server_tls_settings(const struct mmapd_config *cfg)
+{
+    return (struct tls_settings){
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .password_file = cfg->tls_key_password_file[0] ? cfg->tls_key_password_file : NULL,
+        .priorities = cfg->tls_priorities[0] ? cfg->tls_priorities : NULL,
+        .client_ca = cfg->tls_client_ca[0] ? cfg->tls_client_ca : NULL,
+    };
+}
+
+struct live_settings *server_live_settings(const struct mmapd_config *cfg, char *err,
+                                           size_t errlen)
+{
+    return live_settings_create(cfg->auth_token_file, cfg->metrics_auth != 0, &cfg->cors, err,
+                                errlen);
+}
+
+/* What server_start() checks before it binds, and server_check() checks alone: the listen
+ * address, the root, the token file and the TLS files. Each result goes to its place in `s`
+ * (settings published in a box, TLS); the caller cleans up with server_stop(). */
+static bool start_checked(struct server *s, const struct mmapd_config *cfg, const char *root,
+                          struct listen_addr *addr, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->listen_fd = -1;
+    s->handlers.root_fd = -1;
+    if (!listen_addr_parse(cfg->listen, addr, err, errlen) ||
+        (root && !open_root(root, &s->handlers.root_fd, err, errlen)))
+        return false;
+    struct live_settings *first = server_live_settings(cfg, err, errlen);
+    if (!first)
+        return false;
+    s->handlers.settings = live_settings_box_create(first);
+    if (!s->handlers.settings) {
+        snprintf(err, errlen, "out of memory for the settings");
+        return false;
+    }
+    if (cfg->tls_cert[0]) {
+        struct tls_settings ts = server_tls_settings(cfg);
+        s->tls = tls_create(&ts, err, errlen);
+        if (!s->tls)
+            return false;
+    }
+    return true;
+}
+
+bool server_check(const struct mmapd_config *cfg, const char *root, char *err, size_t errlen)
+{
+    struct server s;
+    struct listen_addr addr;
+    bool ok = start_checked(&s, cfg, root, &addr, err, errlen);
+    server_stop(&s);
+    return ok;
+}
+
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,
                   size_t errlen)
 {
     struct listen_addr addr;
-    memset(s, 0, sizeof *s);
-    s->listen_fd = -1;
-    s->handlers.root_fd = -1;
-    if (!listen_addr_parse(cfg->listen, &addr, err, errlen) ||
-        !open_root(root, &s->handlers.root_fd, err, errlen))
+    if (!start_checked(s, cfg, root, &addr, err, errlen))
         goto fail;
     s->handlers.allow_dotfiles = cfg->allow_dotfiles != 0;
     snprintf(s->handlers.instance_name, sizeof s->handlers.instance_name, "%s",
              cfg->instance_name);
-    s->handlers.cors = cfg->cors;
-    s->handlers.metrics_auth = cfg->metrics_auth != 0;
-    if (cfg->auth_token_file[0]) {
-        s->tokens = malloc(sizeof *s->tokens);
-        if (!s->tokens) {
-            snprintf(err, errlen, "out of memory for the tokens");
-            goto fail;
-        }
-        if (!token_set_load(s->tokens, cfg->auth_token_file, err, errlen))
-            goto fail;
-        s->handlers.tokens = s->tokens;
-    }
     s->handlers.max_ranges = cfg->max_ranges;
     s->handlers.max_sample_records = cfg->max_sample_records;
     s->handlers.max_sample_bytes = cfg->max_sample_bytes;
@@ -115,17 +155,11 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
     s->mhd_log.metrics = s->handlers.metrics;
-    if (cfg->tls_cert[0]) {
-        struct tls_settings ts = {
-            .cert = cfg->tls_cert,
-            .key = cfg->tls_key,
-            .password_file = cfg->tls_key_password_file[0] ? cfg->tls_key_password_file : NULL,
-            .priorities = cfg->tls_priorities[0] ? cfg->tls_priorities : NULL,
-            .client_ca = cfg->tls_client_ca[0] ? cfg->tls_client_ca : NULL,
-        };
-        s->tls = tls_create(&ts, err, errlen);
-        if (!s->tls)
-            goto fail;
+    if (s->handlers.metrics) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        metrics_config_loaded(s->handlers.metrics,
+                              (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
     }
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
     file_limits_plan(cfg->map_cache,
@@ -212,7 +246,7 @@ unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t 
         if (left == 0 || now_s() >= deadline)
             return (unsigned long)left;
         int sig = signals_wait(sigs, 20);
-        if (sig > 0) {
+        if (sig > 0 && sig != SIGHUP) { /* no reload while draining */
             log_info("received %s again, stopping now", strsignal(sig));
             return (unsigned long)atomic_load(&s->handlers.in_flight);
         }
@@ -249,11 +283,8 @@ void server_stop(struct server *s)
     s->handlers.paths = NULL;
     metrics_destroy(s->handlers.metrics);
     s->handlers.metrics = NULL;
-    if (s->tokens)
-        memset(s->tokens, 0, sizeof *s->tokens); /* no token left in freed memory */
-    free(s->tokens);
-    s->tokens = NULL;
-    s->handlers.tokens = NULL;
+    live_settings_box_destroy(s->handlers.settings); /* after every connection released it */
+    s->handlers.settings = NULL;
     if (s->handlers.root_fd >= 0) {
         close(s->handlers.root_fd);
         s->handlers.root_fd = -1;

@@ -5,6 +5,7 @@
  * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's)
  * and the thread that accepts for it (server/acceptor.h); with --tls-cert, HTTPS
  * (access/tls.h), its files checked before anything listens.
+ * The settings SIGHUP may change are published in `handlers.settings` (access/live_settings.h).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
  * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "access/tls.h"
 #include "handlers/handler_ctx.h"
 #include "server/config.h"
 #include "server/file_limits.h"
@@ -30,7 +32,6 @@ struct server {
     bool read_ahead_from_sysfs;
     int path_watch_errno;    /* why --revalidate inotify fell back to stat, or 0 */
     struct file_limits file_limits; /* the descriptor limit raised, the file cache sized */
-    struct token_set *tokens; /* loaded from --auth-token-file, or NULL */
     struct admission_limits limits; /* from --max-connections and --max-connections-per-ip */
     struct conn_watch *watch;       /* connection slots and the --header-timeout watchdog */
     struct tls *tls;                /* HTTPS settings, or NULL: plain HTTP */
@@ -39,6 +40,17 @@ struct server {
 
 bool server_start(struct server *s, const struct mmapd_config *cfg, const char *root, char *err,
                   size_t errlen);
+
+/* --check-config: what server_start() checks before it binds (the listen address, `root`
+ * unless NULL, the token file, the TLS files), without binding or starting anything. */
+bool server_check(const struct mmapd_config *cfg, const char *root, char *err, size_t errlen);
+
+/* The pieces of `cfg` that SIGHUP reloads (server/reload.h), built as server_start() builds
+ * them: the settings snapshot (the token file loaded; one reference, NULL with `err` set)
+ * and the TLS settings (pointing into `cfg`). */
+struct live_settings *server_live_settings(const struct mmapd_config *cfg, char *err,
+                                           size_t errlen);
+struct tls_settings server_tls_settings(const struct mmapd_config *cfg);
 
 /* Returns the number of requests still in flight when it gave up (0: drained). */
 unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs);
