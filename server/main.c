@@ -127,7 +127,10 @@ int main(int argc, char **argv)
     struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
     int sig;
     uint64_t accept_failures = 0;
-    while ((sig = signals_wait(&sigs, 1000)) == 0) {
+    while ((sig = signals_wait(&sigs, 1000)) == 0 || sig == SIGUSR1) {
+        if (sig == SIGUSR1)
+            server_reopen_logs(&server);
+        access_log_flush(server.handlers.access_log); /* lines wait a second at most */
         log_advice_auto(&server, seen);
         log_accept_failures(&server, &accept_failures);
     }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,13 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     s->handlers.prefetch_window = read_ahead_bytes(s->handlers.root_fd, &s->read_ahead_from_sysfs);
     s->handlers.metrics = metrics_create((enum instrument_level)cfg->instrument);
     s->mhd_log.metrics = s->handlers.metrics;
+    if (strcmp(cfg->access_log, "off") != 0) {
+        s->handlers.access_log = access_log_open(cfg->access_log,
+                                                 (enum access_format)cfg->access_log_format,
+                                                 cfg->threads, err, errlen);
+        if (!s->handlers.access_log)
+            goto fail;
+    }
     if (cfg->tls_cert[0]) {
         struct tls_settings ts = {
             .cert = cfg->tls_cert,
@@ -126,6 +134,7 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         s->tls = tls_create(&ts, err, errlen);
         if (!s->tls)
             goto fail;
+        s->handlers.tls = true;
     }
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
     file_limits_plan(cfg->map_cache,
@@ -190,6 +199,15 @@ fail:
     return false;
 }
 
+void server_reopen_logs(struct server *s)
+{
+    char err[PATH_MAX + 128];
+    if (access_log_reopen(s->handlers.access_log, err, sizeof err))
+        log_info("SIGUSR1: access log reopened");
+    else
+        log_error("SIGUSR1: %s; still writing to the file opened before", err);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -211,7 +229,12 @@ unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t 
         uint64_t left = atomic_load(&s->handlers.in_flight);
         if (left == 0 || now_s() >= deadline)
             return (unsigned long)left;
+        access_log_flush(s->handlers.access_log);
         int sig = signals_wait(sigs, 20);
+        if (sig == SIGUSR1) {
+            server_reopen_logs(s);
+            continue;
+        }
         if (sig > 0) {
             log_info("received %s again, stopping now", strsignal(sig));
             return (unsigned long)atomic_load(&s->handlers.in_flight);
@@ -237,6 +260,8 @@ void server_stop(struct server *s)
     }
     conn_watch_destroy(s->watch);
     s->watch = NULL;
+    access_log_close(s->handlers.access_log); /* every request completed: nothing lost */
+    s->handlers.access_log = NULL;
     tls_destroy(s->tls); /* after every connection released its credentials */
     s->tls = NULL;
     admission_destroy(s->handlers.admission);

@@ -7,7 +7,8 @@
  * (access/tls.h), its files checked before anything listens.
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
- * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
+ * timeout passes (a further signal in `sigs` but SIGUSR1 cuts it short); server_stop() closes
+ * the rest, the access log last, after every request completed.
  */
 #ifndef MMAPD_SERVER_H
 #define MMAPD_SERVER_H
@@ -44,5 +45,9 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
 unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs);
 
 void server_stop(struct server *s);
+
+/* SIGUSR1: the access log file opened again (logrotate renamed it); a failure is logged and
+ * the old file kept. */
+void server_reopen_logs(struct server *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* signals.c - block termination signals everywhere, take them in the main thread. */
+/* signals.c - block termination and reopen signals everywhere, take them in the main thread. */
 #include "server/signals.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@ bool signals_block(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1); /* reopen the access log */
     return sigaction(SIGPIPE, &ign, NULL) == 0 && pthread_sigmask(SIG_BLOCK, set, NULL) == 0;
 }
 

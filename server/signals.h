@@ -1,6 +1,7 @@
-/* signals.h - SIGTERM/SIGINT handled synchronously by the main thread.
+/* signals.h - SIGTERM/SIGINT/SIGUSR1 handled synchronously by the main thread.
  *
- * signals_block() must run before any thread starts: it blocks SIGTERM and SIGINT in the
+ * signals_block() must run before any thread starts: it blocks SIGTERM, SIGINT and SIGUSR1
+ * (reopen the access log) in the
  * calling thread (and so in every thread created later) and ignores SIGPIPE. The main thread
  * then receives them with signals_wait(); no handler runs asynchronously.
  */
