@@ -64,6 +64,7 @@ struct request {
         bool target_cut;
         char method[24];          /* the first bytes of the method, "" until known */
         size_t method_len;
+        bool method_cut;
         char version[12];         /* "HTTP/1.1" */
         bool has_file;            /* a file was looked up: file_size is its size */
         uint64_t file_size;

@@ -173,6 +173,7 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         req->rec.method = metrics_method(method);
         if (ctx->access_log) {
             req->log.method_len = strnlen(method, sizeof req->log.method);
+            req->log.method_cut = method[req->log.method_len] != '\0';
             memcpy(req->log.method, method, req->log.method_len);
             snprintf(req->log.version, sizeof req->log.version, "%s", version);
         }
@@ -250,7 +251,8 @@ static void log_request(struct request *req, struct MHD_Connection *c,
     struct access_entry e = {
         .time_ms = req->log.time_ms,
         .remote = remote,
-        .method = {req->log.method_len ? req->log.method : NULL, req->log.method_len, false},
+        .method = {req->log.method_len ? req->log.method : NULL, req->log.method_len,
+                   req->log.method_cut},
         .target = {req->log.target, req->log.target_len, req->log.target_cut},
         .version = req->log.version[0] ? req->log.version : NULL,
         .status = status ? status : 499,

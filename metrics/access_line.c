@@ -149,7 +149,10 @@ static void format_combined(const struct access_entry *e, struct out *o)
     combined_bytes(o, e->method, METHOD_MAX);
     puts_(o, " ");
     combined_bytes(o, e->target, ACCESS_TARGET_MAX);
-    putf(o, " %s\" %u ", e->version ? e->version : "-", e->status);
+    puts_(o, " ");
+    combined_bytes(o, (struct access_bytes){e->version, e->version ? strlen(e->version) : 0, false},
+                   ACCESS_FIELD_MAX);
+    putf(o, "\" %u ", e->status);
     if (e->body_bytes)
         putf(o, "%" PRIu64, e->body_bytes);
     else

@@ -202,6 +202,8 @@ fail:
 void server_reopen_logs(struct server *s)
 {
     char err[PATH_MAX + 128];
+    if (!s->handlers.access_log)
+        return;
     if (access_log_reopen(s->handlers.access_log, err, sizeof err))
         log_info("SIGUSR1: access log reopened");
     else
