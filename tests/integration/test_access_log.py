@@ -258,6 +258,13 @@ for p in rotated + [log_rot] * os.path.exists(log_rot):
 ids = [d["request_id"] for d in all_docs]
 want = {f"c{k}-{i}" for k in range(CLIENTS) for i in range(PER_CLIENT)}
 check(len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} line(s) duplicated")
+# each line's header fields are its own request's, read on a keep-alive connection
+wrong = [d for d in all_docs if d["request_id"] in want and d["range"] !=
+         "bytes=%d-%d" % (4096 * (int(d["request_id"].split("-")[1]) % 64),
+                          4096 * (int(d["request_id"].split("-")[1]) % 64) + 4095)]
+check(not wrong and all(d["status"] == 206 and d["bytes"] == 4096 and d["ranges"] == 1
+                        for d in all_docs if d["request_id"] in want),
+      f"lines with another request's range, or not 206 / 4096 bytes: {wrong[:2]}")
 check(want <= set(ids), f"{len(want - set(ids))} request(s) without a line")
 check(sum(made) == CLIENTS * PER_CLIENT, f"clients made {sum(made)} requests")
 # the lines: the clients' requests and the /metrics request (counted by /metrics after it)
