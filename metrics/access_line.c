@@ -1,9 +1,6 @@
 /* access_line.c - format one access-log line, escaping whatever the client sent. */
 #include "metrics/access_line.h"
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,16 +22,16 @@ static void put(struct out *o, const char *s, size_t len)
 
 static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
 
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
+/* Decimal digits of v, at least `width` of them (zero-padded): no printf on the hot path. */
+static void put_u64(struct out *o, uint64_t v, int width)
 {
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        put(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < width);
+    put(o, tmp + sizeof tmp - n, (size_t)n);
 }
 
 static bool plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
@@ -73,9 +70,11 @@ static bool escape(struct out *o, struct access_bytes b, size_t bound, enum acce
 }
 
 /* "key":"escaped" or "key":null; with "key_truncated":true after it when cut. */
+static void json_key(struct out *o, const char *key);
+
 static void json_bytes(struct out *o, const char *key, struct access_bytes b, size_t bound)
 {
-    putf(o, ",\"%s\":", key);
+    json_key(o, key);
     if (!b.ptr) {
         puts_(o, "null");
         return;
@@ -83,8 +82,11 @@ static void json_bytes(struct out *o, const char *key, struct access_bytes b, si
     puts_(o, "\"");
     bool whole = escape(o, b, bound, ACCESS_JSON);
     puts_(o, "\"");
-    if (!whole)
-        putf(o, ",\"%s_truncated\":true", key);
+    if (!whole) {
+        puts_(o, ",\"");
+        puts_(o, key);
+        puts_(o, "_truncated\":true");
+    }
 }
 
 static void json_text(struct out *o, const char *key, const char *s)
@@ -93,29 +95,60 @@ static void json_text(struct out *o, const char *key, const char *s)
     json_bytes(o, key, b, ACCESS_FIELD_MAX);
 }
 
+/* ,"key": */
+static void json_key(struct out *o, const char *key)
+{
+    puts_(o, ",\"");
+    puts_(o, key);
+    puts_(o, "\":");
+}
+
 static void json_ms(struct out *o, const char *key, uint64_t ns)
 {
-    putf(o, ",\"%s\":%" PRIu64 ".%03" PRIu64, key, ns / 1000000, ns / 1000 % 1000);
+    json_key(o, key);
+    put_u64(o, ns / 1000000, 1);
+    puts_(o, ".");
+    put_u64(o, ns / 1000 % 1000, 3);
+}
+
+static void json_u64(struct out *o, const char *key, uint64_t v)
+{
+    json_key(o, key);
+    put_u64(o, v, 1);
 }
 
 static void format_json(const struct access_entry *e, struct out *o)
 {
     time_t s = (time_t)(e->time_ms / 1000);
     struct tm tm;
-    char when[40];
     gmtime_r(&s, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    putf(o, "{\"time\":\"%s.%03dZ\"", when, (int)(e->time_ms % 1000));
+    puts_(o, "{\"time\":\"");
+    put_u64(o, (uint64_t)tm.tm_year + 1900, 4);
+    puts_(o, "-");
+    put_u64(o, (uint64_t)tm.tm_mon + 1, 2);
+    puts_(o, "-");
+    put_u64(o, (uint64_t)tm.tm_mday, 2);
+    puts_(o, "T");
+    put_u64(o, (uint64_t)tm.tm_hour, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm.tm_min, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm.tm_sec, 2);
+    puts_(o, ".");
+    put_u64(o, (uint64_t)(e->time_ms % 1000), 3);
+    puts_(o, "Z\"");
     json_text(o, "remote", e->remote);
     json_bytes(o, "method", e->method, METHOD_MAX);
     json_bytes(o, "target", e->target, ACCESS_TARGET_MAX);
-    putf(o, ",\"status\":%u,\"bytes\":%" PRIu64, e->status, e->body_bytes);
+    json_u64(o, "status", e->status);
+    json_u64(o, "bytes", e->body_bytes);
     if (e->has_file)
-        putf(o, ",\"file_size\":%" PRIu64, e->file_size);
+        json_u64(o, "file_size", e->file_size);
     else
         puts_(o, ",\"file_size\":null");
     json_bytes(o, "range", e->range, ACCESS_FIELD_MAX);
-    putf(o, ",\"ranges\":%u,\"cold\":%s", e->ranges, e->cold ? "true" : "false");
+    json_u64(o, "ranges", e->ranges);
+    puts_(o, e->cold ? ",\"cold\":true" : ",\"cold\":false");
     json_ms(o, "prefetch_wait_ms", e->prefetch_wait_ns);
     json_ms(o, "duration_ms", e->duration_ns);
     json_text(o, "request_id", e->request_id);
@@ -144,17 +177,30 @@ static void format_combined(const struct access_entry *e, struct out *o)
     struct tm tm;
     gmtime_r(&s, &tm);
     puts_(o, e->remote ? e->remote : "-");
-    putf(o, " - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"", tm.tm_mday, months[tm.tm_mon % 12],
-         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    puts_(o, " - - [");
+    put_u64(o, (uint64_t)tm.tm_mday, 2);
+    puts_(o, "/");
+    puts_(o, months[tm.tm_mon % 12]);
+    puts_(o, "/");
+    put_u64(o, (uint64_t)tm.tm_year + 1900, 4);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm.tm_hour, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm.tm_min, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm.tm_sec, 2);
+    puts_(o, " +0000] \"");
     combined_bytes(o, e->method, METHOD_MAX);
     puts_(o, " ");
     combined_bytes(o, e->target, ACCESS_TARGET_MAX);
     puts_(o, " ");
     combined_bytes(o, (struct access_bytes){e->version, e->version ? strlen(e->version) : 0, false},
                    ACCESS_FIELD_MAX);
-    putf(o, "\" %u ", e->status);
+    puts_(o, "\" ");
+    put_u64(o, e->status, 1);
+    puts_(o, " ");
     if (e->body_bytes)
-        putf(o, "%" PRIu64, e->body_bytes);
+        put_u64(o, e->body_bytes, 1);
     else
         puts_(o, "-");
     puts_(o, " \"");
