@@ -1,4 +1,5 @@
-/* router.c - request dispatch and the per-request in-flight accounting. */
+/* router.c - request dispatch, the per-request in-flight accounting and the access log line
+ * of each request. */
 #include "handlers/router.h"
 
 #include <arpa/inet.h>
@@ -220,7 +221,8 @@ static struct access_bytes header_bytes(struct MHD_Connection *c, const char *na
 
 static void client_address(struct MHD_Connection *c, char *out, size_t outlen)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     snprintf(out, outlen, "-");
     if (sa && sa->sa_family == AF_INET)
