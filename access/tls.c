@@ -317,3 +317,12 @@ enum tls_client tls_client_verify(const struct tls_creds *held, struct MHD_Conne
         return TLS_CLIENT_UNTRUSTED;
     return TLS_CLIENT_OK;
 }
+
+const char *tls_connection_version(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return NULL;
+    return gnutls_protocol_get_name(gnutls_protocol_get_version(ci->tls_session));
+}

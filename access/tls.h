@@ -77,4 +77,7 @@ enum tls_client {
 /* The client certificate of connection `c`, whose session holds `held` (NULL: no TLS). */
 enum tls_client tls_client_verify(const struct tls_creds *held, struct MHD_Connection *c);
 
+/* The protocol version of connection `c` ("TLS1.3"), or NULL without TLS. */
+const char *tls_connection_version(struct MHD_Connection *c);
+
 #endif

@@ -351,6 +351,7 @@ static enum MHD_Result serve(struct request *req, struct mapped_file *m, const s
     case RANGE_OK: /* sorted, overlapping and adjacent ranges merged */
     default:
         count_range(req, at, n == 1 ? MR_SINGLE : MR_MULTI);
+        req->log.ranges = (unsigned)n;
         ret = n == 1 ? send_range(req, m, &ranges[0], at)
                      : send_multipart(req, m, ranges, n, at);
         break;
@@ -396,6 +397,7 @@ static enum MHD_Result handle(struct request *req, const char *raw_path, int att
         return reply_status(req, status_open);
 
     const struct file_info *fi = mapped_file_info(m);
+    request_file(req, fi->size);
     struct preconditions pre = {
         .if_match = header(req, MHD_HTTP_HEADER_IF_MATCH),
         .if_none_match = header(req, MHD_HTTP_HEADER_IF_NONE_MATCH),

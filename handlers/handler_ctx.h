@@ -20,6 +20,7 @@
 #include "filedata/file_map.h"
 #include "filedata/path_watch.h"
 #include "filedata/prefetch_pool.h"
+#include "metrics/access_log.h"
 
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
@@ -39,6 +40,8 @@ struct handler_ctx {
     struct metrics *metrics;
     struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
     struct admission *admission;    /* open connections against the connection limits */
+    struct access_log *access_log;  /* --access-log, or NULL: off (no X-Request-Id either) */
+    bool tls;                       /* HTTPS: the access log names the protocol version */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
     _Atomic uint64_t seeds_drawn; /* /sample seeds picked for requests that name none */

@@ -19,6 +19,11 @@ enum MHD_Result metrics_page(struct request *req)
     in.open_files = fc.open_files;
     in.file_cache_entries = fc.cached;
     in.file_cache_capacity = fc.capacity;
+    struct access_log_counts al;
+    access_log_counts(ctx->access_log, &al);
+    in.access_log_lines = al.lines;
+    in.access_log_write_failures = al.write_failures;
+    in.access_log_dropped = al.dropped;
     for (int c = 0; c < ACCESS_CLASS_COUNT && ctx->auto_advice; c++) {
         struct advice_auto_state st;
         advice_auto_read(ctx->auto_advice, (enum access_class)c, &st);

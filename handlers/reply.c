@@ -31,6 +31,8 @@ enum MHD_Result reply_queue(struct request *req, unsigned status, struct MHD_Res
     if ((req->ctx->instance_name[0] &&
          MHD_add_response_header(r, "Mmapd-Instance", req->ctx->instance_name) != MHD_YES) ||
         (draining && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) ||
+        (req->ctx->access_log &&
+         MHD_add_response_header(r, "X-Request-Id", request_id(req)) != MHD_YES) ||
         !add_cors(req, r)) {
         MHD_destroy_response(r);
         return MHD_NO;

@@ -2,6 +2,7 @@
  * hand-off to the prefetch helpers. */
 #include "handlers/request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "filedata/advice_auto.h"
@@ -39,6 +40,7 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
         job.map = file_map_retain(m);
         if (!prefetch_pool_suspend_for(ctx->prefetch, &job))
             return false; /* queue full (into_failed set): serve at once */
+        req->log.handed_off_ns = metrics_now_ns();
         if (!req->counted_cold)
             metrics_cold_request(ctx->metrics, (enum metric_handler)handler);
         req->counted_cold = true;
@@ -49,6 +51,18 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
         advice_willneed(ctx->metrics, cls, base, spans[i].off, spans[i].len,
                         ctx->prefetch_window);
     return false;
+}
+
+const char *request_id(struct request *req)
+{
+    if (!req->log.id[0]) {
+        const char *in = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (access_request_id_ok(in))
+            snprintf(req->log.id, sizeof req->log.id, "%s", in);
+        else
+            access_log_new_id(req->ctx->access_log, req->log.id);
+    }
+    return req->log.id;
 }
 
 void request_read_ahead(struct request *req, struct mapped_file *m, enum access_class cls,

@@ -58,7 +58,37 @@ struct request {
         enum access_class cls;
     } hints;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */
+    /* What the access log needs beyond `rec` (filled only with --access-log) */
+    struct {
+        int64_t time_ms;          /* Unix time when the request line was read */
+        uint64_t line_ns;         /* metrics_now_ns() then */
+        char *target;             /* the target as received, its first ACCESS_TARGET_MAX
+                                     bytes (in the request's allocation) */
+        size_t target_len;
+        bool target_cut;
+        char method[24];          /* the first bytes of the method, "" until known */
+        size_t method_len;
+        bool method_cut;
+        char version[12];         /* "HTTP/1.1" */
+        bool has_file;            /* a file was looked up: file_size is its size */
+        uint64_t file_size;
+        unsigned ranges;          /* ranges served, 0: whole file or none */
+        uint64_t handed_off_ns;   /* when it was suspended for the helpers, 0: not waiting */
+        uint64_t prefetch_wait_ns;
+        char id[ACCESS_LOG_ID_LEN > ACCESS_ID_MAX + 1 ? ACCESS_LOG_ID_LEN : ACCESS_ID_MAX + 1];
+    } log;
 };
+
+/* The request id (X-Request-Id): the client's when well formed, else one made here; fixed
+ * on first use. Only with --access-log. */
+const char *request_id(struct request *req);
+
+/* The file the request is about (its size goes to the access log). */
+static inline void request_file(struct request *req, uint64_t size)
+{
+    req->log.has_file = true;
+    req->log.file_size = size;
+}
 
 bool request_willneed(struct request *req, enum access_class c);
 

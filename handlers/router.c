@@ -1,12 +1,18 @@
-/* router.c - request dispatch and the per-request in-flight accounting. */
+/* router.c - request dispatch, the per-request in-flight accounting and the access log line
+ * of each request. */
 #include "handlers/router.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "access/admission.h"
 #include "access/conn_watch.h"
+#include "access/tls.h"
 #include "handlers/files.h"
 #include "handlers/health.h"
 #include "handlers/listing.h"
@@ -114,16 +120,34 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     return files_handle(req, raw);
 }
 
+/* The access log's view of the request line: when, and the target's first bytes. */
+static void start_log(struct request *req, const char *uri, size_t keep, bool cut)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    req->log.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    req->log.line_ns = metrics_now_ns();
+    req->log.target = (char *)(req + 1);
+    memcpy(req->log.target, uri, keep);
+    req->log.target_len = keep;
+    req->log.target_cut = cut;
+}
+
 void *router_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    struct request *req = calloc(1, sizeof *req);
+    struct handler_ctx *ctx = cls;
+    size_t len = ctx->access_log && uri ? strlen(uri) : 0;
+    size_t keep = len < ACCESS_TARGET_MAX ? len : ACCESS_TARGET_MAX;
+    struct request *req = calloc(1, sizeof *req + keep);
     if (!req)
         return NULL;
-    req->ctx = cls;
+    req->ctx = ctx;
     req->conn = c;
     req->slot = conn_slot_of(c);
     conn_slot_request_started(req->slot); /* its headers are due within --header-timeout */
     req->rec.handler = MH_OTHER;
+    if (ctx->access_log)
+        start_log(req, uri ? uri : "", keep, len > keep);
     const char *q = uri ? strchr(uri, '?') : NULL;
     if (q && !(req->query = strdup(q + 1))) {
         free(req);
@@ -139,7 +163,6 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
     struct handler_ctx *ctx = cls;
     struct request *req = *req_cls;
     (void)c;
-    (void)version;
     (void)upload_data;
     if (!req) /* router_uri_log ran out of memory */
         return MHD_NO;
@@ -156,6 +179,12 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
             req->settings_owned = live_settings_acquire(ctx->settings);
             req->settings = req->settings_owned;
         }
+        if (ctx->access_log) {
+            req->log.method_len = strnlen(method, sizeof req->log.method);
+            req->log.method_cut = method[req->log.method_len] != '\0';
+            memcpy(req->log.method, method, req->log.method_len);
+            snprintf(req->log.version, sizeof req->log.version, "%s", version);
+        }
         atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
         return MHD_YES;
     }
@@ -169,9 +198,88 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
         req->resume.fn = NULL;
         req->resume.state = NULL;
         req->resume.state_free = NULL;
+        if (req->log.handed_off_ns) {
+            req->log.prefetch_wait_ns += metrics_now_ns() - req->log.handed_off_ns;
+            req->log.handed_off_ns = 0;
+        }
         return fn(req, state); /* takes the state */
     }
     return dispatch(req, url, method);
+}
+
+static const char *outcome_name(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_gone";
+    case MHD_REQUEST_TERMINATED_WITH_ERROR:
+    default: return "error";
+    }
+}
+
+static struct access_bytes header_bytes(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return (struct access_bytes){v, v ? strlen(v) : 0, false};
+}
+
+static void client_address(struct MHD_Connection *c, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(out, outlen, "-");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)outlen);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)outlen);
+}
+
+/* One access-log line for a request that ends. libmicrohttpd's own answers (400, 414, 431)
+ * are logged with the status it sent; a request line followed by nothing is not (no
+ * response). A request that got no response from mmapd (its client went away) is logged
+ * with 499, nginx's convention. */
+static void log_request(struct request *req, struct MHD_Connection *c,
+                        enum MHD_RequestTerminationCode toe)
+{
+    unsigned status = req->rec.status;
+    if (req->phase == REQUEST_LOGGED || status == 0) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = ci ? ci->http_status : 0;
+    }
+    if (req->phase == REQUEST_LOGGED && status == 0)
+        return;
+    char remote[INET6_ADDRSTRLEN];
+    client_address(c, remote, sizeof remote);
+    struct access_entry e = {
+        .time_ms = req->log.time_ms,
+        .remote = remote,
+        .method = {req->log.method_len ? req->log.method : NULL, req->log.method_len,
+                   req->log.method_cut},
+        .target = {req->log.target, req->log.target_len, req->log.target_cut},
+        .version = req->log.version[0] ? req->log.version : NULL,
+        .status = status ? status : 499,
+        .body_bytes = req->rec.body_bytes,
+        .has_file = req->log.has_file,
+        .file_size = req->log.file_size,
+        .range = header_bytes(c, MHD_HTTP_HEADER_RANGE),
+        .ranges = req->log.ranges,
+        .cold = req->counted_cold,
+        .prefetch_wait_ns = req->log.prefetch_wait_ns,
+        .duration_ns = metrics_now_ns() - req->log.line_ns,
+        .request_id = request_id(req),
+        .user_agent = header_bytes(c, MHD_HTTP_HEADER_USER_AGENT),
+        .referer = header_bytes(c, MHD_HTTP_HEADER_REFERER),
+        .tls = req->ctx->tls ? tls_connection_version(c) : NULL,
+        .outcome = outcome_name(toe),
+    };
+    access_log_write(req->ctx->access_log, &e);
 }
 
 void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -203,6 +311,8 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                    ci->http_status == MHD_HTTP_URI_TOO_LONG))
             metrics_connection_rejected(ctx->metrics, MRJ_MEMORY_POOL);
     }
+    if (ctx->access_log)
+        log_request(req, c, toe);
     conn_slot_request_done(req->slot); /* the next request line is due */
     request_clear_resume(req); /* a connection closed while its request waited */
     live_settings_release(req->settings_owned);

@@ -201,6 +201,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
                              struct mapped_file *m)
 {
     const struct file_info *fi = mapped_file_info(m);
+    request_file(req, fi->size);
     if (!mapped_file_base(m) && fi->size) {
         file_map_release(m);
         return reply_status(req, 500); /* no mapping: out of address space or map count */

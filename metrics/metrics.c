@@ -651,6 +651,18 @@ static void build(struct render *r, const struct totals *t, const struct metrics
     for (int k = 0; k < 2; k++)
         sample(r, (double)t->reloads[k], NULL, 1, reload_results[k]);
 
+    family(r, "mmapd_access_log_lines_total",
+           "Access log lines made, written or dropped (0 with --access-log off).",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->access_log_lines, NULL, 0);
+    family(r, "mmapd_access_log_write_failures_total",
+           "Writes of the access log that failed (disk full, I/O error); serving went on.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->access_log_write_failures, NULL, 0);
+    family(r, "mmapd_access_log_dropped_lines_total",
+           "Access log lines lost to failed writes.", METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->access_log_dropped, NULL, 0);
+
     family(r, "mmapd_cold_requests_total",
            "Requests found cold and handed to the prefetch helpers, by handler.", METRIC_COUNTER,
            L_H, 1);

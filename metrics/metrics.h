@@ -73,6 +73,7 @@ struct metrics_inputs {
     uint64_t connections_open;
     uint64_t open_files;                     /* file descriptors held by file entries */
     uint64_t file_cache_entries, file_cache_capacity;
+    uint64_t access_log_lines, access_log_write_failures, access_log_dropped; /* 0: off */
     struct {                  /* the `auto` advice of each access class (filedata/advice_auto.h) */
         bool used;            /* the class's policy is `auto` */
         double cost_ns[2];    /* [willneed]: average ns per MiB of cold requests, 0: none yet */

@@ -31,6 +31,7 @@ struct option_def {
 static const char *const dotfiles_choices[] = {"deny", "allow", NULL};
 static const char *const instrument_choices[] = {"off", "basic", "full", NULL};
 static const char *const metrics_auth_choices[] = {"open", "token", NULL};
+static const char *const access_log_format_choices[] = {"json", "combined", NULL};
 static const char *const revalidate_choices[] = {"inotify", "stat", "inotify-async", NULL};
 
 #define FIELD(f) offsetof(struct mmapd_config, f)
@@ -139,6 +140,12 @@ static const struct option_def options[] = {
     {"tls-client-ca", OPT_PATH, FIELD(tls_client_ca), 0, 0, "FILE",
      "require a client certificate signed by a CA in this PEM bundle (default: none asked "
      "for)", NULL},
+    {"access-log", OPT_PATH, FIELD(access_log), 0, 0, "off|stdout|stderr|FILE",
+     "write a line per request there, FILE opened for append and opened again on SIGUSR1 "
+     "(default off; a file named off is ./off)", NULL},
+    {"access-log-format", OPT_CHOICE, FIELD(access_log_format), 0, 0, "json|combined",
+     "access log lines: JSON Lines with every field, or Apache's combined format (default "
+     "json)", access_log_format_choices},
     {"config", OPT_PATH, FIELD(config_file), 0, 0, "FILE.json",
      "read options from a JSON object whose keys are the option names", NULL},
     {"check-config", OPT_FLAG, FIELD(check_config), 0, 0, "",
@@ -201,6 +208,7 @@ void config_defaults(struct mmapd_config *c)
     else
         snprintf(c->demo_dir, sizeof c->demo_dir, "/tmp/mmapd-demo-%u", (unsigned)getuid());
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->access_log, sizeof c->access_log, "off");
     c->threads = cpu_count();
     if (c->threads > 1024)
         c->threads = 1024;

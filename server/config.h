@@ -32,6 +32,8 @@ struct mmapd_config {
     char tls_key_password_file[PATH_MAX];
     char tls_priorities[512];        /* "" : access/tls.h's default */
     char tls_client_ca[PATH_MAX];    /* "" : no client certificate asked for */
+    char access_log[PATH_MAX];       /* "off", "stdout", "stderr" or a file */
+    int access_log_format;           /* enum access_format (metrics/access_line.h) */
     unsigned threads;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-IP limit */

@@ -1,6 +1,6 @@
 /* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT,
- * reload on SIGHUP. Exit status: 0 after a clean stop or a good --check-config, 2 for bad
- * configuration or a failed start. */
+ * reload on SIGHUP, reopen the access log on SIGUSR1. Exit status: 0 after a clean stop or a
+ * good --check-config, 2 for bad configuration or a failed start. */
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (!signals_block(&sigs))
-        return fail("cannot block SIGTERM/SIGINT/SIGHUP");
+        return fail("cannot block SIGTERM/SIGINT/SIGHUP/SIGUSR1");
     if (!sigbus_guard_install())
         return fail("cannot install the SIGBUS handler");
     switch (config_load(&cfg, argc, argv, environ, err, sizeof err)) {
@@ -134,9 +134,12 @@ int main(int argc, char **argv)
     struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
     int sig;
     uint64_t accept_failures = 0;
-    while ((sig = signals_wait(&sigs, 1000)) == 0 || sig == SIGHUP) {
+    while ((sig = signals_wait(&sigs, 1000)) == 0 || sig == SIGHUP || sig == SIGUSR1) {
         if (sig == SIGHUP)
             reload_run(&server, &cfg, argc, argv, environ);
+        else if (sig == SIGUSR1)
+            server_reopen_logs(&server);
+        access_log_flush(server.handlers.access_log); /* lines wait a second at most */
         log_advice_auto(&server, seen);
         log_accept_failures(&server, &accept_failures);
     }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,7 @@ static bool start_checked(struct server *s, const struct mmapd_config *cfg, cons
         s->tls = tls_create(&ts, err, errlen);
         if (!s->tls)
             return false;
+        s->handlers.tls = true;
     }
     return true;
 }
@@ -160,6 +162,13 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
         clock_gettime(CLOCK_REALTIME, &now);
         metrics_config_loaded(s->handlers.metrics,
                               (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
+    }
+    if (strcmp(cfg->access_log, "off") != 0) {
+        s->handlers.access_log = access_log_open(cfg->access_log,
+                                                 (enum access_format)cfg->access_log_format,
+                                                 cfg->threads, err, errlen);
+        if (!s->handlers.access_log)
+            goto fail;
     }
     admission_limits_init(&s->limits, cfg->max_connections, cfg->max_connections_per_ip);
     file_limits_plan(cfg->map_cache,
@@ -224,6 +233,17 @@ fail:
     return false;
 }
 
+void server_reopen_logs(struct server *s)
+{
+    char err[PATH_MAX + 128];
+    if (!s->handlers.access_log)
+        return;
+    if (access_log_reopen(s->handlers.access_log, err, sizeof err))
+        log_info("SIGUSR1: access log reopened");
+    else
+        log_error("SIGUSR1: %s; still writing to the file opened before", err);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -245,7 +265,12 @@ unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t 
         uint64_t left = atomic_load(&s->handlers.in_flight);
         if (left == 0 || now_s() >= deadline)
             return (unsigned long)left;
+        access_log_flush(s->handlers.access_log);
         int sig = signals_wait(sigs, 20);
+        if (sig == SIGUSR1) {
+            server_reopen_logs(s);
+            continue;
+        }
         if (sig > 0 && sig != SIGHUP) { /* no reload while draining */
             log_info("received %s again, stopping now", strsignal(sig));
             return (unsigned long)atomic_load(&s->handlers.in_flight);
@@ -271,6 +296,8 @@ void server_stop(struct server *s)
     }
     conn_watch_destroy(s->watch);
     s->watch = NULL;
+    access_log_close(s->handlers.access_log); /* every request completed: nothing lost */
+    s->handlers.access_log = NULL;
     tls_destroy(s->tls); /* after every connection released its credentials */
     s->tls = NULL;
     admission_destroy(s->handlers.admission);

@@ -8,7 +8,8 @@
  * The settings SIGHUP may change are published in `handlers.settings` (access/live_settings.h).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
- * timeout passes (a further signal in `sigs` cuts it short); server_stop() closes the rest.
+ * timeout passes (a further SIGTERM or SIGINT cuts it short; SIGUSR1 still reopens the log, SIGHUP is ignored); server_stop() closes
+ * the rest, the access log last, after every request completed.
  */
 #ifndef MMAPD_SERVER_H
 #define MMAPD_SERVER_H
@@ -56,5 +57,9 @@ struct tls_settings server_tls_settings(const struct mmapd_config *cfg);
 unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t *sigs);
 
 void server_stop(struct server *s);
+
+/* SIGUSR1: the access log file opened again (logrotate renamed it); a failure is logged and
+ * the old file kept. */
+void server_reopen_logs(struct server *s);
 
 #endif

@@ -12,6 +12,7 @@ bool signals_block(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1); /* reopen the access log */
     return sigaction(SIGPIPE, &ign, NULL) == 0 && pthread_sigmask(SIG_BLOCK, set, NULL) == 0;
 }
 

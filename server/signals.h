@@ -1,9 +1,9 @@
-/* signals.h - SIGTERM/SIGINT (stop) and SIGHUP (reload) handled synchronously by the main
- * thread.
+/* signals.h - SIGTERM/SIGINT (stop), SIGHUP (reload) and SIGUSR1 (reopen the access log)
+ * handled synchronously by the main thread.
  *
- * signals_block() must run before any thread starts: it blocks SIGTERM, SIGINT and SIGHUP in
- * the calling thread (and so in every thread created later) and ignores SIGPIPE. The main thread
- * then receives them with signals_wait(); no handler runs asynchronously.
+ * signals_block() must run before any thread starts: it blocks SIGTERM, SIGINT, SIGHUP and
+ * SIGUSR1 in the calling thread (and so in every thread created later) and ignores SIGPIPE. The
+ * main thread then receives them with signals_wait(); no handler runs asynchronously.
  */
 #ifndef MMAPD_SIGNALS_H
 #define MMAPD_SIGNALS_H
