@@ -117,6 +117,16 @@ static void json_u64(struct out *o, const char *key, uint64_t v)
     put_u64(o, v, 1);
 }
 
+/* HH:MM:SS, both formats' time of day. */
+static void put_hms(struct out *o, const struct tm *tm)
+{
+    put_u64(o, (uint64_t)tm->tm_hour, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm->tm_min, 2);
+    puts_(o, ":");
+    put_u64(o, (uint64_t)tm->tm_sec, 2);
+}
+
 static void format_json(const struct access_entry *e, struct out *o)
 {
     time_t s = (time_t)(e->time_ms / 1000);
@@ -129,11 +139,7 @@ static void format_json(const struct access_entry *e, struct out *o)
     puts_(o, "-");
     put_u64(o, (uint64_t)tm.tm_mday, 2);
     puts_(o, "T");
-    put_u64(o, (uint64_t)tm.tm_hour, 2);
-    puts_(o, ":");
-    put_u64(o, (uint64_t)tm.tm_min, 2);
-    puts_(o, ":");
-    put_u64(o, (uint64_t)tm.tm_sec, 2);
+    put_hms(o, &tm);
     puts_(o, ".");
     put_u64(o, (uint64_t)(e->time_ms % 1000), 3);
     puts_(o, "Z\"");
@@ -184,11 +190,7 @@ static void format_combined(const struct access_entry *e, struct out *o)
     puts_(o, "/");
     put_u64(o, (uint64_t)tm.tm_year + 1900, 4);
     puts_(o, ":");
-    put_u64(o, (uint64_t)tm.tm_hour, 2);
-    puts_(o, ":");
-    put_u64(o, (uint64_t)tm.tm_min, 2);
-    puts_(o, ":");
-    put_u64(o, (uint64_t)tm.tm_sec, 2);
+    put_hms(o, &tm);
     puts_(o, " +0000] \"");
     combined_bytes(o, e->method, METHOD_MAX);
     puts_(o, " ");

@@ -8,6 +8,8 @@
 - file size, ranges, cold requests and their prefetch wait, TLS version;
 - logrotate's rename then SIGUSR1 under load from concurrent keep-alive clients: every request
   made has exactly one line across the files, and the count equals /metrics' request count;
+- SIGHUP beside it: the log's options need a restart and say so, the reloaded tokens show in
+  the next lines, a SIGUSR1 after the reload loses nothing;
 - /dev/full: writes fail, they are counted, every request is still served;
 - bad values exit 2 with one line.
 """
@@ -271,6 +273,45 @@ check(sum(made) == CLIENTS * PER_CLIENT, f"clients made {sum(made)} requests")
 check(len(all_docs) == sum(made) + 1 == served + 1,
       f"{len(all_docs)} lines, {sum(made)} requests made, /metrics counted {served}")
 check(sum(1 for p in rotated if read_lines(p)) >= 2, "the load did not span the rotations")
+
+# ---- SIGHUP and SIGUSR1 together -------------------------------------------------------------
+# A reload leaves the log as it is (its options need a restart, and say so); the tokens it
+# reloads apply to the next lines; a reopen after the reload still loses nothing.
+log_hup = os.path.join(work, "access.hup.log")
+conf = os.path.join(work, "hup.json")
+with open(conf, "w") as f:
+    json.dump({"access-log": log_hup, "auth-token-file": token_file}, f)
+with Server(root, args=["--config", conf]) as s:
+    auth = ["-H", f"Authorization: Bearer {TOKEN}"]
+    codes = [curl(s.url("/files/small.txt"), *auth)[0] for _ in range(20)]
+    with open(token_file, "w") as f:
+        f.write("rotated-token-0123456789\n")
+    with open(conf, "w") as f:
+        json.dump({"access-log": log_hup + ".other", "access-log-format": "combined",
+                   "auth-token-file": token_file}, f)
+    before = len(s.read_log().splitlines())
+    s.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and "reload: done" not in s.read_log():
+        time.sleep(0.02)
+    new = s.read_log().splitlines()[before:]
+    check(any("reload: done" in x for x in new), f"reload with the log on: {new}")
+    ignored = [x for x in new if "needs a restart" in x]
+    check(len(ignored) == 2 and any("access-log-format changed from 'json' to 'combined'" in x
+                                    for x in ignored), f"access-log options need a restart: {new}")
+    codes += [curl(s.url("/files/small.txt"), *auth)[0] for _ in range(20)]
+    s.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    codes += [curl(s.url("/files/small.txt"), "-H", "Authorization: Bearer rotated-token-0123456789")[0]
+              for _ in range(20)]
+hup_docs = parse_json_lines(read_lines(log_hup), "after SIGHUP")
+check(codes == [200] * 20 + [401] * 20 + [200] * 20, f"statuses around the reload: {codes}")
+check([d["status"] for d in hup_docs] == codes,
+      f"one JSON line per request, in order, across SIGHUP and SIGUSR1: "
+      f"{[d['status'] for d in hup_docs]}")
+check(not os.path.exists(log_hup + ".other"), "a reload opened the new access-log path")
+with open(token_file, "w") as f:
+    f.write(TOKEN + "\n")
 
 # ---- /dev/full ---------------------------------------------------------------------------------
 with Server(root, args=["--access-log", "/dev/full", "--threads", "2"]) as s:
