@@ -342,9 +342,20 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
     return still_held(b, spans_end(b));
 }
 
+/* Read at once up to here; streamed above, in blocks of block_max(). */
+static uint64_t copy_max(const struct file_body *b)
+{
+    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_COPY_MAX;
+}
+
+static uint64_t block_max(const struct file_body *b)
+{
+    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_BLOCK;
+}
+
 bool file_body_copied(const struct file_body *b, const struct request *req)
 {
-    return !b->failed && req->rec.method != MM_HEAD && b->length <= FILE_BODY_COPY_MAX &&
+    return !b->failed && req->rec.method != MM_HEAD && b->length <= copy_max(b) &&
            !zero_copy(b, req);
 }
 
@@ -360,11 +371,11 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         *res = BODY_OK;
         return zero_copy_response(b);
     }
-    if (req->rec.method == MM_HEAD || b->length > FILE_BODY_COPY_MAX) {
+    if (req->rec.method == MM_HEAD || b->length > copy_max(b)) {
         /* HEAD: MHD never reads the body, so no block is worth allocating */
-        size_t block = req->rec.method == MM_HEAD           ? 1
-                       : b->length < FILE_BODY_BLOCK ? (size_t)b->length
-                                                     : FILE_BODY_BLOCK;
+        size_t block = req->rec.method == MM_HEAD  ? 1
+                       : b->length < block_max(b) ? (size_t)b->length
+                                                  : (size_t)block_max(b);
         if (req->rec.method != MM_HEAD && !(b->base = mapped_file_base(b->map)))
             goto consumed; /* no mapping to stream from: the connection closes */
         r = MHD_create_response_from_callback(b->length, block ? block : 1, reader, b,

@@ -7,7 +7,7 @@
  * mapping without any signal, so every read is checked against the file's size.
  *
  * file_body_response() makes the MHD response:
- *  - a body of at most FILE_BODY_COPY_MAX bytes is read at once into one buffer with
+ *  - a body of at most FILE_BODY_COPY_MAX bytes (FILE_BODY_TLS_BLOCK under TLS) is read at once into one buffer with
  *    preadv2(RWF_NOWAIT): one system call per span that copies, stops at the file's end (a
  *    truncated file reads short) and checks residency (a page not in the page cache fails
  *    the read at once: BODY_COLD, and the caller hands the spans to the prefetch helpers,
@@ -17,7 +17,7 @@
  *    by the old size. Where RWF_NOWAIT is not supported, a cachestat/mincore check comes
  *    first and a plain pread(2) reads;
  *  - a larger body is read from the file's mapping by a content reader FILE_BODY_BLOCK bytes
- *    at a time, under the SIGBUS guard and followed by a size check (mapped_file_holds()).
+ *    (FILE_BODY_TLS_BLOCK under TLS) at a time, under the SIGBUS guard and followed by a size check (mapped_file_holds()).
  *    Before it copies a block whose pages are not resident, it suspends the connection and
  *    hands the block (one prefetch window of it) to the prefetch helpers, which resume it
  *    when the pages are in: the HTTP thread goes on with other connections. With the class's
@@ -47,6 +47,12 @@
  * response in flight. */
 #define FILE_BODY_COPY_MAX (1024u << 10)
 #define FILE_BODY_BLOCK (256u << 10)
+/* Under TLS a body longer than this streams through the content reader in blocks of this
+ * size: GnuTLS encrypts 16 KiB records from whatever buffer it is given, so a larger buffer
+ * only holds memory while the records go out (a 1 MiB range read at once then costs 1 MiB per
+ * connection for the whole send, and the heap's growth and trimming under many of them
+ * costs more than the copy: docs/performance.md, HTTPS). nginx's output buffers are 2 x 32 KiB. */
+#define FILE_BODY_TLS_BLOCK (64u << 10)
 
 struct file_body;
 struct prefetch_span;
@@ -58,6 +64,7 @@ struct body_env {
     const struct advice_policy *policy; /* the stream class's dontneed and willneed */
     size_t window;        /* bytes per WILLNEED window: the device's read_ahead_kb */
     size_t zero_copy_max; /* --files-zero-copy-max */
+    bool tls;             /* HTTPS: read at once up to FILE_BODY_TLS_BLOCK, then streamed */
 };
 
 /* A body over the mapping `m`, taking the caller's reference; NULL when out of memory (the

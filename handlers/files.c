@@ -196,8 +196,11 @@ static bool hand_off_cold(struct request *req, struct answer *a, const struct by
                           size_t n, bool known_cold)
 {
     /* a body that a page-cache-only read found cold is one read at once; if no helper takes
-     * it, it is read here, waiting for the disk */
-    enum access_class cls = known_cold ? ACCESS_RANGE : ACCESS_STREAM;
+     * it, it is read here, waiting for the disk. The class follows the body's length, not how
+     * it is sent: a range that TLS streams is still a range. */
+    enum access_class cls = known_cold || file_body_length(a->b) <= FILE_BODY_COPY_MAX
+                                ? ACCESS_RANGE
+                                : ACCESS_STREAM;
     if (known_cold)
         req->phase = REQUEST_HANDED_OFF;
     size_t room = known_cold ? file_body_pieces(a->b) : 0;
@@ -274,7 +277,7 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
 static struct body_env body_env_of(const struct handler_ctx *ctx)
 {
     return (struct body_env){ctx->metrics, &ctx->policy, ctx->prefetch_window,
-                             ctx->files_zero_copy_max};
+                             ctx->files_zero_copy_max, ctx->tls};
 }
 
 /* 200 with the whole file. Consumes the mapping reference. */

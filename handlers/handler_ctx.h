@@ -41,7 +41,7 @@ struct handler_ctx {
     struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
     struct admission *admission;    /* open connections against the connection limits */
     struct access_log *access_log;  /* --access-log, or NULL: off (no X-Request-Id either) */
-    bool tls;                       /* HTTPS: the access log names the protocol version */
+    bool tls; /* HTTPS: bodies stream in smaller blocks; the access log names the version */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
     _Atomic uint64_t seeds_drawn; /* /sample seeds picked for requests that name none */

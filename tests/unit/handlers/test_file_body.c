@@ -154,7 +154,7 @@ static struct MHD_Response *build(struct fixture *f, struct request *req, enum b
     }
     struct mapped_file *m = file_map_open(f->fm, "data.bin", ACCESS_STREAM, fd, &st);
     struct body_env env = {f->ctx.metrics, &f->ctx.policy, f->ctx.prefetch_window,
-                           f->ctx.files_zero_copy_max};
+                           f->ctx.files_zero_copy_max, f->ctx.tls};
     struct file_body *b = m ? file_body_new(m, &env) : NULL;
     if (!b)
         return NULL;
@@ -458,6 +458,25 @@ static void test_streamed_truncated_in_last_page(void **state)
     assert_int_equal(read_errors(f, "sigbus"), 0);
 }
 
+/* Under TLS a body longer than FILE_BODY_TLS_BLOCK streams in blocks of it: truncated after
+ * the response was made, the client gets the blocks before the cut. Without TLS the same body
+ * is read at once before the truncation and arrives whole. */
+static void test_tls_streams_past_one_block(void **state)
+{
+    struct fixture *f = *state;
+    start(f);
+    add_span(f, 0, 4 * FILE_BODY_TLS_BLOCK);
+    f->truncate_after = 2 * FILE_BODY_TLS_BLOCK + 100;
+    fetch(f, "GET");
+    expect_whole_body(f); /* plain: copied at once */
+
+    unit_write_file(&f->root, "data.bin", f->data, DATA_LEN);
+    f->ctx.tls = true;
+    fetch(f, "GET");
+    expect_cut_short(f, 0, 2 * FILE_BODY_TLS_BLOCK);
+    assert_int_equal(f->body_len, 2 * FILE_BODY_TLS_BLOCK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +489,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filled_by_helper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_truncated_sigbus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_truncated_in_last_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_streams_past_one_block, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
