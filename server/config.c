@@ -46,7 +46,7 @@ static const struct option_def options[] = {
      "where the demo directory lives (default: $XDG_DATA_HOME/mmapd/demo)", NULL},
     {"listen", OPT_LISTEN, FIELD(listen), 0, 0, "HOST:PORT",
      "address to listen on: IPV4:PORT, [IPV6]:PORT, :PORT; port 0 picks a free port "
-     "(default 127.0.0.1:8080)", NULL},
+     "(default " CONFIG_LISTEN_DEFAULT ")", NULL},
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "N",
      "HTTP worker threads (default: the number of CPUs)", NULL},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "N",
@@ -207,7 +207,7 @@ void config_defaults(struct mmapd_config *c)
         snprintf(c->demo_dir, sizeof c->demo_dir, "%s/.local/share/mmapd/demo", home);
     else
         snprintf(c->demo_dir, sizeof c->demo_dir, "/tmp/mmapd-demo-%u", (unsigned)getuid());
-    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->listen, sizeof c->listen, "%s", CONFIG_LISTEN_DEFAULT);
     snprintf(c->access_log, sizeof c->access_log, "off");
     c->threads = cpu_count();
     if (c->threads > 1024)

@@ -20,6 +20,8 @@
 /* --revalidate, in the order of its choices */
 enum revalidate_mode { REVALIDATE_INOTIFY, REVALIDATE_STAT, REVALIDATE_INOTIFY_ASYNC };
 
+#define CONFIG_LISTEN_DEFAULT "127.0.0.1:8080"
+
 struct mmapd_config {
     char root[PATH_MAX];     /* "" : serve the demo directory */
     char demo_dir[PATH_MAX];

@@ -68,7 +68,7 @@ bad:
     return false;
 }
 
-static void format_bound(const struct sockaddr_storage *ss, char *out, size_t outlen)
+void listen_addr_format(const struct sockaddr_storage *ss, char *out, size_t outlen)
 {
     char host[INET6_ADDRSTRLEN];
     if (ss->ss_family == AF_INET6) {
@@ -98,7 +98,7 @@ bool listen_socket_open(const struct listen_addr *addr, int backlog, int *fd, ch
     socklen_t gotlen = sizeof got;
     if (bind(s, (const struct sockaddr *)&addr->ss, addr->len) != 0) {
         char want[80];
-        format_bound(&addr->ss, want, sizeof want);
+        listen_addr_format(&addr->ss, want, sizeof want);
         snprintf(err, errlen, "cannot listen on %s: %s", want, strerror(errno));
         goto fail;
     }
@@ -106,7 +106,7 @@ bool listen_socket_open(const struct listen_addr *addr, int backlog, int *fd, ch
         snprintf(err, errlen, "cannot listen: %s", strerror(errno));
         goto fail;
     }
-    format_bound(&got, bound, boundlen);
+    listen_addr_format(&got, bound, boundlen);
     *fd = s;
     return true;
 fail:

@@ -103,7 +103,12 @@ int main(int argc, char **argv)
     advice_policy_format(&cfg.advice, ACCESS_STREAM, stream, sizeof stream);
     advice_policy_format(&cfg.advice, ACCESS_RANDOM, random, sizeof random);
     advice_policy_format(&cfg.advice, ACCESS_RANGE, range, sizeof range);
-    log_info("listening on %s://%s", server.tls ? "https" : "http", server.bound);
+    char url[100];
+    snprintf(url, sizeof url, "%s://%s", server.tls ? "https" : "http", server.bound);
+    log_info("listening on %s%s", url,
+             server.socket_activated ? " (socket passed by systemd)" : "");
+    if (server.socket_activated && strcmp(cfg.listen, CONFIG_LISTEN_DEFAULT) != 0)
+        log_info("--listen %s not bound: systemd passed the listening socket", cfg.listen);
     log_info("serving %s%s%s", root, demo ? " (demo directory" : "",
              demo ? (demo_created ? ", just created)" : ")") : "");
     log_info("threads=%u max-connections=%u (+%u answered 503) max-connections-per-ip=%u "

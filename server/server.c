@@ -22,6 +22,7 @@
 #include "server/log.h"
 #include "server/read_ahead.h"
 #include "server/signals.h"
+#include "server/socket_activation.h"
 
 static bool open_root(const char *root, int *fd, char *err, size_t errlen)
 {
@@ -213,9 +214,18 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
             goto fail;
         }
     }
-    if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
-                            errlen))
+    switch (socket_activation_take(&s->listen_fd, s->bound, sizeof s->bound, err, errlen)) {
+    case SOCKET_ACTIVATION_TAKEN:
+        s->socket_activated = true;
+        break;
+    case SOCKET_ACTIVATION_NONE:
+        if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
+                                errlen))
+            goto fail;
+        break;
+    case SOCKET_ACTIVATION_ERROR:
         goto fail;
+    }
     s->mhd = start_mhd(s, cfg);
     if (!s->mhd) {
         snprintf(err, errlen, "libmicrohttpd could not start on %s (see the log line above)",

@@ -1,6 +1,7 @@
 /* server.h - the server context: served root, file cache, listening socket, MHD daemon.
  *
- * server_start() opens and checks the root, binds the listening socket and starts the MHD
+ * server_start() opens and checks the root, binds the listening socket (or takes the one
+ * systemd passed: server/socket_activation.h; `socket_activated` then) and starts the MHD
  * daemon (internal thread pool over epoll, suspend/resume enabled, limits from the config;
  * connection limits counted and enforced by access/admission.h ahead of libmicrohttpd's)
  * and the thread that accepts for it (server/acceptor.h); with --tls-cert, HTTPS
@@ -30,6 +31,7 @@ struct server {
     struct acceptor *acceptor; /* accepts on listen_fd for mhd */
     int listen_fd;
     char bound[80];          /* "127.0.0.1:8080" */
+    bool socket_activated;   /* listen_fd came from systemd, --listen was not bound */
     bool read_ahead_from_sysfs;
     int path_watch_errno;    /* why --revalidate inotify fell back to stat, or 0 */
     struct file_limits file_limits; /* the descriptor limit raised, the file cache sized */
