@@ -1,10 +1,13 @@
 /* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT,
- * reload on SIGHUP, reopen the access log on SIGUSR1. Exit status: 0 after a clean stop or a
+ * reload on SIGHUP, reopen the access log on SIGUSR1, tell systemd about each (server/sd_notify.h).
+ * Exit status: 0 after a clean stop or a
  * good --check-config, 2 for bad configuration or a failed start. */
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "server/demo.h"
 #include "server/log.h"
 #include "server/reload.h"
+#include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/signals.h"
 
@@ -48,6 +52,22 @@ static void log_accept_failures(const struct server *s, uint64_t *seen)
         log_info("accept failed %llu time(s) in the last second: %s; pausing %d ms each time",
                  (unsigned long long)(n - *seen), strerror(e), ACCEPTOR_PAUSE_MS);
     *seen = n;
+}
+
+/* One message to systemd (server/sd_notify.h); a failed send is logged the first time only. */
+static void notify(const struct sd_notify *n, bool *warned, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void notify(const struct sd_notify *n, bool *warned, const char *fmt, ...)
+{
+    char msg[2048], err[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!sd_notify_send(n, msg, err, sizeof err) && !*warned) {
+        log_error("%s (logged once)", err);
+        *warned = true;
+    }
 }
 
 static int fail(const char *msg)
@@ -136,23 +156,39 @@ int main(int argc, char **argv)
         log_info("revalidate=stat: inotify is unavailable (%s), so every request stats its "
                  "path", strerror(server.path_watch_errno));
 
+    struct sd_notify sd;
+    bool sd_warned = false;
+    if (!sd_notify_open(&sd, err, sizeof err))
+        log_error("%s", err);
+    else if (sd.fd >= 0 && getenv("WATCHDOG_USEC"))
+        log_error("WATCHDOG_USEC is set but mmapd sends no WATCHDOG=1: remove WatchdogSec= "
+                  "from the unit, or systemd stops mmapd when it runs out");
+    notify(&sd, &sd_warned, "READY=1\nSTATUS=serving %s on %s", root, url);
+
     struct advice_auto_state seen[ACCESS_CLASS_COUNT] = {0};
     int sig;
     uint64_t accept_failures = 0;
     while ((sig = signals_wait(&sigs, 1000)) == 0 || sig == SIGHUP || sig == SIGUSR1) {
-        if (sig == SIGHUP)
-            reload_run(&server, &cfg, argc, argv, environ);
-        else if (sig == SIGUSR1)
+        if (sig == SIGHUP) {
+            char outcome[1200];
+            notify(&sd, &sd_warned, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the "
+                   "configuration", (unsigned long long)sd_notify_monotonic_usec());
+            reload_run(&server, &cfg, argc, argv, environ, outcome, sizeof outcome);
+            notify(&sd, &sd_warned, "READY=1\nSTATUS=serving %s on %s; %s", root, url, outcome);
+        } else if (sig == SIGUSR1)
             server_reopen_logs(&server);
         access_log_flush(server.handlers.access_log); /* lines wait a second at most */
         log_advice_auto(&server, seen);
         log_accept_failures(&server, &accept_failures);
     }
     log_info("received %s, draining for up to %us", strsignal(sig), cfg.drain_timeout);
+    notify(&sd, &sd_warned, "STOPPING=1\nSTATUS=received %s, draining for up to %us",
+           strsignal(sig), cfg.drain_timeout);
     unsigned long left = server_drain(&server, cfg.drain_timeout, &sigs);
     if (left)
         log_info("drain ended with %lu request(s) in flight; closing them", left);
     server_stop(&server);
+    sd_notify_close(&sd);
     log_info("stopped");
     return 0;
 }

@@ -63,7 +63,7 @@ static uint64_t unix_ms(void)
 }
 
 bool reload_run(struct server *s, struct mmapd_config *running, int argc, char *const argv[],
-                char *const envp[])
+                char *const envp[], char *outcome, size_t outcomelen)
 {
     char err[1024];
     struct mmapd_config *next = malloc(sizeof *next);
@@ -93,14 +93,15 @@ bool reload_run(struct server *s, struct mmapd_config *running, int argc, char *
     if (creds)
         tls_swap(s->tls, creds);
     take_reloadable(running, next, tls_kept);
-    log_info("reload: done: %llu token(s)%s%s", (unsigned long long)tokens,
-             running->cors.enabled ? ", CORS on" : ", CORS off",
+    snprintf(outcome, outcomelen, "reload: done: %llu token(s)%s%s",
+             (unsigned long long)tokens, running->cors.enabled ? ", CORS on" : ", CORS off",
              creds ? ", new TLS credentials for new connections" : "");
     creds = NULL;
     ok = true;
 done:
     if (!ok)
-        log_info("reload failed, the running settings stay: %s", err);
+        snprintf(outcome, outcomelen, "reload failed, the running settings stay: %s", err);
+    log_info("%s", outcome);
     metrics_config_reloaded(s->handlers.metrics, ok, unix_ms());
     live_settings_release(settings);
     tls_release(creds);

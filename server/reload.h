@@ -15,7 +15,8 @@
  * files' content). Every other option needs a restart: a changed one is logged as ignored,
  * one line each, and so is turning TLS on or off. `running` is the configuration in force;
  * its reloadable fields are updated on success. The outcome goes to the metrics
- * (metrics_config_reloaded()).
+ * (metrics_config_reloaded()). The outcome's log line ("reload: done: ..." or "reload failed,
+ * the running settings stay: <reason>") is also written to `outcome`, for systemd's STATUS=.
  */
 #ifndef MMAPD_RELOAD_H
 #define MMAPD_RELOAD_H
@@ -26,6 +27,6 @@
 #include "server/server.h"
 
 bool reload_run(struct server *s, struct mmapd_config *running, int argc, char *const argv[],
-                char *const envp[]);
+                char *const envp[], char *outcome, size_t outcomelen);
 
 #endif
