@@ -144,8 +144,23 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
                   size_t errlen)
 {
     struct listen_addr addr;
+    int inherited = -1;
+    char inherited_bound[sizeof s->bound], activation_err[256];
+    /* first, before any descriptor of ours could take the number systemd passed it as */
+    enum socket_activation sa = socket_activation_take(
+        &inherited, inherited_bound, sizeof inherited_bound, activation_err,
+        sizeof activation_err);
     if (!start_checked(s, cfg, root, &addr, err, errlen))
         goto fail;
+    if (sa == SOCKET_ACTIVATION_ERROR) {
+        snprintf(err, errlen, "%s", activation_err);
+        goto fail;
+    }
+    if (sa == SOCKET_ACTIVATION_TAKEN) {
+        s->listen_fd = inherited;
+        s->socket_activated = true;
+        memcpy(s->bound, inherited_bound, sizeof s->bound);
+    }
     s->handlers.allow_dotfiles = cfg->allow_dotfiles != 0;
     snprintf(s->handlers.instance_name, sizeof s->handlers.instance_name, "%s",
              cfg->instance_name);
@@ -214,18 +229,10 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
             goto fail;
         }
     }
-    switch (socket_activation_take(&s->listen_fd, s->bound, sizeof s->bound, err, errlen)) {
-    case SOCKET_ACTIVATION_TAKEN:
-        s->socket_activated = true;
-        break;
-    case SOCKET_ACTIVATION_NONE:
-        if (!listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
-                                errlen))
-            goto fail;
-        break;
-    case SOCKET_ACTIVATION_ERROR:
+    if (!s->socket_activated &&
+        !listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
+                            errlen))
         goto fail;
-    }
     s->mhd = start_mhd(s, cfg);
     if (!s->mhd) {
         snprintf(err, errlen, "libmicrohttpd could not start on %s (see the log line above)",
@@ -239,6 +246,8 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
     }
     return true;
 fail:
+    if (inherited >= 0 && s->listen_fd != inherited) /* taken, not yet handed to `s` */
+        close(inherited);
     server_stop(s);
     return false;
 }
