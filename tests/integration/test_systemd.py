@@ -140,25 +140,48 @@ def activate(listens, args, trigger):
     deadline = time.time() + 10
     while time.time() < deadline and open(log).read().count("Listening on") < len(listens):
         time.sleep(0.02)
+    return proc, answer(f"http://{trigger}/files/small.txt"), log
+
+
+def answer(url):
+    """The status of a GET of `url`, or None when the connection is reset or nothing answers
+    within 10 s."""
     try:
-        st = curl(f"http://{trigger}/files/small.txt", timeout=30)[0]
-    except RuntimeError:  # mmapd refused to start and the connection is reset
-        st = None
-    return proc, st, log
+        return curl(url, "--max-time", "10")[0]
+    except RuntimeError:
+        return None
+
+
+def finish(proc, what, timeout=20):
+    """The exit status of `proc`, or None (and a failed check) when it has not ended within
+    `timeout` seconds; then it is killed."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        check(False, f"{what}: still running after {timeout} s")
+        proc.kill()
+        proc.wait()
+        return None
+
+
+def clean(lines, what):
+    check(not any("runtime error:" in x or "Sanitizer" in x for x in lines),
+          f"{what}: sanitizer report in the log: {lines}")
 
 
 port, other = free_port(), free_port()
 proc, st, log = activate([f"127.0.0.1:{port}"],
                          ["--root", root, "--listen", f"127.0.0.1:{other}"], f"127.0.0.1:{port}")
 check(st == 200, f"the request that starts mmapd is answered: {st}")
-check(curl(f"http://127.0.0.1:{port}/healthz")[0] == 200, "and the next one")
+check(answer(f"http://127.0.0.1:{port}/healthz") == 200, "and the next one")
 probe = socket.socket()
 check(probe.connect_ex(("127.0.0.1", other)) != 0, "--listen is not bound when activated")
 probe.close()
 proc.send_signal(signal.SIGTERM)
-rc = proc.wait(30)
+rc = finish(proc, "activated mmapd after SIGTERM")
 lines = mmapd_lines(open(log).read())
 check(rc == 0, f"activated mmapd stops with 0: {rc}")
+clean(lines, "activated mmapd")
 check(lines and f"listening on http://127.0.0.1:{port} (socket passed by systemd)" in lines[0],
       f"the first log line names the inherited address: {lines[:2]}")
 check(sum(f"--listen 127.0.0.1:{other} not bound: systemd passed the listening socket" in x
@@ -167,7 +190,7 @@ check(sum(f"--listen 127.0.0.1:{other} not bound: systemd passed the listening s
 ports = [free_port(), free_port()]
 proc, st, log = activate([f"127.0.0.1:{x}" for x in ports], ["--root", root],
                          f"127.0.0.1:{ports[0]}")
-rc = proc.wait(30)
+rc = finish(proc, "mmapd given two sockets")
 lines = mmapd_lines(open(log).read())
 check(rc == 2 and len(lines) == 1 and lines[0].startswith("mmapd: error: socket activation: ")
       and "2 sockets" in lines[0], f"two sockets: exit 2 and one line: {rc} {lines}")
@@ -201,10 +224,16 @@ gport = good.getsockname()[1]
 rc, out, err, proc = with_fd3(good, ["--root", root], timeout=1)
 check(rc is None, f"a listening TCP socket as descriptor 3 is served: {rc} {err!r}")
 if rc is None:
-    check(curl(f"http://127.0.0.1:{gport}/files/small.txt")[0] == 200,
+    check(answer(f"http://127.0.0.1:{gport}/files/small.txt") == 200,
           "a request on the socket passed as descriptor 3 is answered")
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=20)  # all of it, what the first call read too
+    except subprocess.TimeoutExpired:
+        check(False, "mmapd on descriptor 3: still running 20 s after SIGTERM")
+        proc.kill()
+        out, err = proc.communicate()
+    clean(err.splitlines(), "mmapd on descriptor 3")
     check(proc.returncode == 0 and f"listening on http://127.0.0.1:{gport} (socket passed by "
           "systemd)" in err.splitlines()[0], f"and it stops with 0: {proc.returncode} {err}")
 good.close()
