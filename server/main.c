@@ -160,7 +160,8 @@ int main(int argc, char **argv)
     bool sd_warned = false;
     if (!sd_notify_open(&sd, err, sizeof err))
         log_error("%s", err);
-    else if (sd.fd >= 0 && getenv("WATCHDOG_USEC"))
+    else if (sd.fd >= 0 && getenv("WATCHDOG_USEC") &&
+             (!getenv("WATCHDOG_PID") || atol(getenv("WATCHDOG_PID")) == (long)getpid()))
         log_error("WATCHDOG_USEC is set but mmapd sends no WATCHDOG=1: remove WatchdogSec= "
                   "from the unit, or systemd stops mmapd when it runs out");
     notify(&sd, &sd_warned, "READY=1\nSTATUS=serving %s on %s", root, url);

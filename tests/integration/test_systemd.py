@@ -7,6 +7,8 @@ real AF_UNIX datagram socket, socket activation through the real systemd-socket-
   STATUS, for a good reload and for a broken token file; STOPPING=1 with STATUS on SIGTERM.
 - NOTIFY_SOCKET naming a socket nobody listens on: mmapd serves, reloads and stops as usual
   and logs the failed send once.
+- WATCHDOG_USEC set: one line saying no WATCHDOG=1 is sent; none when WATCHDOG_PID is another
+  process's.
 - systemd-socket-activate -l 127.0.0.1:PORT: the request that starts mmapd is answered, the
   first log line names 127.0.0.1:PORT, a --listen given as well is not bound and gets a line.
 - Two sockets (-l twice): exit 2 and one line. LISTEN_PID of another process: the variables
@@ -120,6 +122,24 @@ with Server(root, env={"NOTIFY_SOCKET": p("nobody")}) as s:
     failed = [x for x in s.read_log().splitlines() if "NOTIFY_SOCKET" in x]
     check(len(failed) == 1 and "cannot notify systemd" in failed[0],
           f"a failed send is logged once (8 sends failed): {failed}")
+
+
+# WatchdogSec= in the unit: mmapd sends no WATCHDOG=1 and says so, unless the variables are
+# another process's
+n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+n.bind(p("notify-watchdog"))
+for pid, lines in ((None, 1), (str(os.getpid()), 0)):
+    env = {"NOTIFY_SOCKET": p("notify-watchdog"), "WATCHDOG_USEC": "2000000"}
+    if pid:
+        env["WATCHDOG_PID"] = pid
+    with Server(root, env=env) as s:
+        check(recv(n, "READY=1").get("READY") == "1", "READY=1 with WATCHDOG_USEC set")
+        said = [x for x in s.read_log().splitlines() if "WATCHDOG" in x]
+        check(len(said) == lines and all("sends no WATCHDOG=1" in x for x in said),
+              f"WATCHDOG_USEC with WATCHDOG_PID={pid}: {lines} line(s) saying no WATCHDOG=1 "
+              f"comes: {said}")
+    recv(n, "STOPPING=1")
+n.close()
 
 
 # --- socket activation ---------------------------------------------------------------------
