@@ -14,7 +14,8 @@
 3. Real systemd in a podman container (--systemd=always, /sbin/init, image
    localhost/mmapd-systemd-test built once from the base image with systemd added): install
    the .deb, `systemctl start mmapd`, a range through curl, `systemctl reload mmapd` (the
-   journal shows the reload), `systemctl stop mmapd` (result success). While the binary sends
+   journal shows the reload), `systemctl stop mmapd` (result success), then `dpkg --purge` of
+   a running mmapd (prerm stops it; no process, user or file left). While the binary sends
    no READY=1 (the sd_notify code is not merged yet) a drop-in sets Type=exec, and the test
    says so.
 
@@ -129,7 +130,7 @@ def start_container(name, image, tmp, extra=(), cmd=("sleep", "infinity")):
 def fetch_range(name, data_len, want):
     """curl a range inside the container; compares it with the bytes of the file."""
     p = subprocess.run(["podman", "exec", name, "curl", "-fsS", "--retry", "20", "--retry-connrefused",
-                        "--retry-delay", "0", "-r", "1000-5999", "http://127.0.0.1:8080/files/data.bin"],
+                        "--retry-delay", "1", "--retry-max-time", "15", "-r", "1000-5999", "http://127.0.0.1:8080/files/data.bin"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     check(p.returncode == 0 and p.stdout == want[1000:6000],
           f"curl -r 1000-5999 in the container: rc {p.returncode}, {len(p.stdout)} bytes")
@@ -250,7 +251,18 @@ def under_systemd(debs, tmp):
     left = sh(SD_NAME, "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = mmapd ] && "
                        "echo ${p#/proc/}; done; true").stdout.strip()
     check(left == "", f"mmapd processes left after systemctl stop: {left}")
-    print("systemd: start, range, reload, stop: " + ("ok" if "Result=success" in p.stdout else "failed"))
+    # purge of a running service: prerm stops it, postrm removes the user
+    stopped = "Result=success" in p.stdout
+    p = sh(SD_NAME, "systemctl start mmapd && rm /srv/mmapd/data.bin && dpkg --purge mmapd && "
+                    "systemctl daemon-reload; "
+                    "systemctl is-active mmapd; getent passwd mmapd; ls /lib/systemd/system/mmapd.* "
+                    "/etc/mmapd /srv/mmapd 2>&1; true")
+    left = sh(SD_NAME, "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = mmapd ] && "
+                       "echo ${p#/proc/}; done; true").stdout.strip()
+    check(left == "" and "mmapd:x:" not in p.stdout and p.stdout.count("No such file") == 3,
+          f"dpkg --purge of a running mmapd: processes {left!r}; {p.stdout}")
+    print("systemd: start, range, reload, stop, purge while running: "
+          + ("ok" if stopped and left == "" else "failed"))
 
 
 def main():
