@@ -14,8 +14,9 @@
 3. Real systemd in a podman container (--systemd=always, /sbin/init, image
    localhost/mmapd-systemd-test built once from the base image with systemd added): install
    the .deb, `systemctl start mmapd`, a range through curl, `systemctl reload mmapd` (the
-   journal shows the reload), `systemctl stop mmapd` (result success), then `dpkg --purge` of
-   a running mmapd (prerm stops it; no process, user or file left). While the binary sends
+   journal shows the reload), `systemctl stop mmapd` (result success); started again, an
+   upgrade to 0.1.0-2 restarts it (a new MainPID), then `dpkg --purge` of the running mmapd
+   (prerm stops it; no process, user or file left). While the binary sends
    no READY=1 (the sd_notify code is not merged yet) a drop-in sets Type=exec, and the test
    says so.
 
@@ -221,7 +222,7 @@ def under_systemd(debs, tmp):
     if not check(state in ("running", "degraded"), f"systemd in podman did not boot: {state!r}"):
         return
     print(f"systemd booted in podman: {state}, {sh(SD_NAME, 'systemctl --version').stdout.splitlines()[0]}")
-    p = sh(SD_NAME, f"dpkg -i /pkg/{os.path.basename(debs[1])}")
+    p = sh(SD_NAME, f"dpkg -i /pkg/{os.path.basename(debs[0])}")
     check(p.returncode == 0, f"dpkg -i under systemd: {p.stdout[-2000:]}")
     if sh(SD_NAME, "grep -c READY=1 /usr/sbin/mmapd").stdout.strip() in ("", "0"):
         print("NOTE: this mmapd sends no READY=1 yet: a drop-in sets Type=exec for the test")
@@ -251,9 +252,16 @@ def under_systemd(debs, tmp):
     left = sh(SD_NAME, "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = mmapd ] && "
                        "echo ${p#/proc/}; done; true").stdout.strip()
     check(left == "", f"mmapd processes left after systemctl stop: {left}")
-    # purge of a running service: prerm stops it, postrm removes the user
     stopped = "Result=success" in p.stdout
-    p = sh(SD_NAME, "systemctl start mmapd && rm /srv/mmapd/data.bin && dpkg --purge mmapd && "
+    # an upgrade restarts a running mmapd on the new binary (postinst try-restart)
+    pid = sh(SD_NAME, "systemctl start mmapd; systemctl show -p MainPID --value mmapd").stdout.strip()
+    p = sh(SD_NAME, f"dpkg -i /pkg/{os.path.basename(debs[1])} && systemctl is-active mmapd && "
+                    "systemctl show -p MainPID --value mmapd")
+    check(p.returncode == 0 and p.stdout.split()[-1:] != [pid] and pid not in ("", "0"),
+          f"upgrade under systemd: MainPID {pid} before, after: {p.stdout[-1000:]}")
+    fetch_range(SD_NAME, len(data), data)
+    # purge of a running service: prerm stops it, postrm removes the user
+    p = sh(SD_NAME, "rm /srv/mmapd/data.bin && dpkg --purge mmapd && "
                     "systemctl daemon-reload; "
                     "systemctl is-active mmapd; getent passwd mmapd; ls /lib/systemd/system/mmapd.* "
                     "/etc/mmapd /srv/mmapd 2>&1; true")
@@ -261,7 +269,7 @@ def under_systemd(debs, tmp):
                        "echo ${p#/proc/}; done; true").stdout.strip()
     check(left == "" and "mmapd:x:" not in p.stdout and p.stdout.count("No such file") == 3,
           f"dpkg --purge of a running mmapd: processes {left!r}; {p.stdout}")
-    print("systemd: start, range, reload, stop, purge while running: "
+    print("systemd: start, range, reload, stop, upgrade while running, purge while running: "
           + ("ok" if stopped and left == "" else "failed"))
 
 
