@@ -8,8 +8,9 @@ build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-de
 # wrk: the soak and drain-under-load tests. clang and libclang-rt-14-dev: the fuzz targets.
 # nginx, yamllint and python3-yaml: the deploy/ tests (scale-out balancer, manifest lint). The
 # container test installs podman, runc and debootstrap itself (deploy/podman-base-image.sh).
+# mandoc, man-db and groff-base: test_man_page.py lints docs/mmapd.8 with both formatters.
 test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget wrk
-           nginx yamllint python3-yaml clang libclang-rt-14-dev)
+           nginx yamllint python3-yaml clang libclang-rt-14-dev mandoc man-db groff-base)
 # `deps.sh bench`: the peers and the client of tests/bench/tls.sh (the other bench scripts
 # name theirs in their usage lines). lighttpd's TLS is a module package of its own.
 bench_pkgs=(wrk nginx lighttpd lighttpd-mod-openssl openssl curl python3)
