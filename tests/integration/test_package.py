@@ -16,9 +16,10 @@
    the .deb, `systemctl start mmapd`, a range through curl, `systemctl reload mmapd` (the
    journal shows the reload), `systemctl stop mmapd` (result success); started again, an
    upgrade to 0.1.0-2 restarts it (a new MainPID), then `dpkg --purge` of the running mmapd
-   (prerm stops it; no process, user or file left). While the binary sends
-   no READY=1 (the sd_notify code is not merged yet) a drop-in sets Type=exec, and the test
-   says so.
+   (prerm stops it; no process, user or file left). Type=notify: the start waits for READY=1,
+   and StatusText shows mmapd's STATUS= after the start and the reload. Socket activation:
+   `systemctl start mmapd.socket` alone, then a range through curl starts mmapd on systemd's
+   socket (its first line says so).
 
 Containers are removed even when a check fails; the images stay as caches.
 """
@@ -224,16 +225,16 @@ def under_systemd(debs, tmp):
     print(f"systemd booted in podman: {state}, {sh(SD_NAME, 'systemctl --version').stdout.splitlines()[0]}")
     p = sh(SD_NAME, f"dpkg -i /pkg/{os.path.basename(debs[0])}")
     check(p.returncode == 0, f"dpkg -i under systemd: {p.stdout[-2000:]}")
-    if sh(SD_NAME, "grep -c READY=1 /usr/sbin/mmapd").stdout.strip() in ("", "0"):
-        print("NOTE: this mmapd sends no READY=1 yet: a drop-in sets Type=exec for the test")
-        sh(SD_NAME, "mkdir -p /etc/systemd/system/mmapd.service.d && printf '[Service]\\nType=exec\\n'"
-                    " > /etc/systemd/system/mmapd.service.d/test.conf && systemctl daemon-reload")
     data = os.urandom(64 * 1024)
     put_file(SD_NAME, data)
     p = sh(SD_NAME, "systemctl start mmapd && systemctl is-active mmapd", timeout=120)
     check(p.returncode == 0, f"systemctl start mmapd: {p.stdout}\n"
           + sh(SD_NAME, "journalctl -u mmapd --no-pager | tail -20").stdout)
     fetch_range(SD_NAME, len(data), data)
+    # Type=notify: the start waited for READY=1, whose STATUS= systemctl shows
+    st = sh(SD_NAME, "systemctl show -p StatusText --value mmapd").stdout.strip()
+    check(st == "serving /srv/mmapd on http://127.0.0.1:8080",
+          f"systemctl show StatusText after start: {st!r}")
     # mincore must pass the filter: resident_bytes is a number, not null
     listing = sh(SD_NAME, "curl -fsS http://127.0.0.1:8080/files/").stdout
     check('"resident_bytes":65536' in listing, f"listing under systemd: {listing[:400]}")
@@ -244,6 +245,9 @@ def under_systemd(debs, tmp):
     p = sh(SD_NAME, "systemctl reload mmapd && sleep 0.5 && systemctl is-active mmapd")
     journal = sh(SD_NAME, "journalctl -u mmapd --no-pager").stdout
     check(p.returncode == 0 and "reload: done" in journal, f"systemctl reload: {p.stdout}\n{journal[-2000:]}")
+    st = sh(SD_NAME, "systemctl show -p StatusText --value mmapd").stdout.strip()
+    check(st.startswith("serving /srv/mmapd on http://127.0.0.1:8080; reload: done"),
+          f"systemctl show StatusText after reload (READY=1 with the outcome): {st!r}")
     fetch_range(SD_NAME, len(data), data)
     p = sh(SD_NAME, "systemctl stop mmapd; systemctl show -p Result -p ExecMainStatus mmapd")
     journal = sh(SD_NAME, "journalctl -u mmapd --no-pager").stdout
@@ -253,6 +257,17 @@ def under_systemd(debs, tmp):
                        "echo ${p#/proc/}; done; true").stdout.strip()
     check(left == "", f"mmapd processes left after systemctl stop: {left}")
     stopped = "Result=success" in p.stdout
+    # socket activation: systemd holds 127.0.0.1:8080, the first connection starts mmapd on it
+    p = sh(SD_NAME, "systemctl start mmapd.socket && systemctl is-active mmapd.socket; "
+                    "systemctl is-active mmapd; true")
+    check(p.stdout.split() == ["active", "inactive"], f"mmapd.socket started alone: {p.stdout}")
+    fetch_range(SD_NAME, len(data), data)
+    journal = sh(SD_NAME, "journalctl -u mmapd --no-pager").stdout
+    check("listening on http://127.0.0.1:8080 (socket passed by systemd)" in journal
+          and sh(SD_NAME, "systemctl is-active mmapd").stdout.strip() == "active",
+          f"socket activation under systemd: {journal[-2000:]}")
+    p = sh(SD_NAME, "systemctl stop mmapd.socket mmapd; systemctl show -p Result mmapd")
+    check("Result=success" in p.stdout, f"stop after socket activation: {p.stdout}")
     # an upgrade restarts a running mmapd on the new binary (postinst try-restart)
     pid = sh(SD_NAME, "systemctl start mmapd; systemctl show -p MainPID --value mmapd").stdout.strip()
     p = sh(SD_NAME, f"dpkg -i /pkg/{os.path.basename(debs[1])} && systemctl is-active mmapd && "
@@ -269,7 +284,7 @@ def under_systemd(debs, tmp):
                        "echo ${p#/proc/}; done; true").stdout.strip()
     check(left == "" and "mmapd:x:" not in p.stdout and p.stdout.count("No such file") == 3,
           f"dpkg --purge of a running mmapd: processes {left!r}; {p.stdout}")
-    print("systemd: start, range, reload, stop, upgrade while running, purge while running: "
+    print("systemd: start, range, reload, stop, socket activation, upgrade while running, purge while running: "
           + ("ok" if stopped and left == "" else "failed"))
 
 
