@@ -1,7 +1,7 @@
 /* main.c - mmapd entry point: configuration, demo directory, serve until SIGTERM/SIGINT,
- * reload on SIGHUP, reopen the access log on SIGUSR1, tell systemd about each (server/sd_notify.h).
- * Exit status: 0 after a clean stop or a
- * good --check-config, 2 for bad configuration or a failed start. */
+ * reload on SIGHUP, reopen the access log on SIGUSR1, tell systemd about each
+ * (server/sd_notify.h). Exit status: 0 after a clean stop or a good --check-config, 2 for bad
+ * configuration or a failed start. */
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>
