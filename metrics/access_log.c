@@ -52,6 +52,35 @@ static bool open_file(const char *path, int *fd, bool *regular, char *err, size_
     return true;
 }
 
+bool access_log_check(const char *dest, char *err, size_t errlen)
+{
+    if (strcmp(dest, "off") == 0 || strcmp(dest, "stdout") == 0 || strcmp(dest, "stderr") == 0)
+        return true;
+    int d = open(dest, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (d >= 0) {
+        close(d);
+        return true;
+    }
+    int e = errno;
+    if (e == ENXIO) /* a FIFO nobody reads yet: a start waits for its reader */
+        return true;
+    if (e == ENOENT) { /* would be created: its directory must exist and be writable */
+        char dir[4096];
+        const char *slash = strrchr(dest, '/');
+        size_t len = slash ? (size_t)(slash - dest) : 0;
+        if (len >= sizeof dir)
+            len = sizeof dir - 1;
+        memcpy(dir, dest, len);
+        dir[len] = '\0';
+        const char *where = !slash ? "." : len == 0 ? "/" : dir;
+        if (faccessat(AT_FDCWD, where, W_OK | X_OK, AT_EACCESS) == 0)
+            return true;
+        e = errno;
+    }
+    snprintf(err, errlen, "--access-log %s: cannot open for append: %s", dest, strerror(e));
+    return false;
+}
+
 struct access_log *access_log_open(const char *dest, enum access_format fmt, unsigned threads,
                                    char *err, size_t errlen)
 {

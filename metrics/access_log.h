@@ -15,6 +15,9 @@
  * lines formatted before it end up in the old or the new file, exactly once; stdout and
  * stderr are kept. A failed write (ENOSPC, EIO, a closed descriptor) is counted, its lines
  * dropped and counted, and serving goes on.
+ * access_log_check() is what --check-config asks: whether access_log_open() could open the
+ * destination, without creating or changing anything (an existing file is opened for append
+ * and closed; a missing one needs a directory this process may write to).
  * access_log_new_id() makes a request id unique to this process: a random prefix drawn at
  * open, the buffer's index and its count of ids.
  */
@@ -41,6 +44,7 @@ struct access_log_counts {
 /* `threads`: the threads expected to write (each gets its own buffer). */
 struct access_log *access_log_open(const char *dest, enum access_format fmt, unsigned threads,
                                    char *err, size_t errlen);
+bool access_log_check(const char *dest, char *err, size_t errlen);
 /* Flushes every buffer, closes a file, frees (NULL: nothing). */
 void access_log_close(struct access_log *l);
 

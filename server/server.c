@@ -135,7 +135,8 @@ bool server_check(const struct mmapd_config *cfg, const char *root, char *err, s
 {
     struct server s;
     struct listen_addr addr;
-    bool ok = start_checked(&s, cfg, root, &addr, err, errlen);
+    bool ok = start_checked(&s, cfg, root, &addr, err, errlen) &&
+              access_log_check(cfg->access_log, err, errlen);
     server_stop(&s);
     return ok;
 }

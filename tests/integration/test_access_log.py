@@ -11,7 +11,7 @@
 - SIGHUP beside it: the log's options need a restart and say so, the reloaded tokens show in
   the next lines, a SIGUSR1 after the reload loses nothing;
 - /dev/full: writes fail, they are counted, every request is still served;
-- bad values exit 2 with one line.
+- bad values exit 2 with one line; --check-config checks the destination without creating it.
 """
 import http.client
 import json
@@ -347,5 +347,24 @@ for label, args, env, needle in [
     err = p.stderr.decode()
     check(p.returncode == 2 and err.count("\n") == 1 and err.startswith("mmapd: error: ")
           and needle in err, f"[bad {label}] exit {p.returncode}: {err!r}")
+
+# ---- --check-config: the log's destination is checked, nothing is created ----------------------
+fresh = os.path.join(work, "not-yet.log")
+ro_dir = os.path.join(work, "read-only")
+os.makedirs(ro_dir)
+os.chmod(ro_dir, 0o555)
+for label, dest, ok in [("a file to be created", fresh, True), ("stdout", "stdout", True),
+                        ("no such directory", "/nonexistent-dir/a.log", False),
+                        ("a directory", work, False),
+                        ("a read-only directory", os.path.join(ro_dir, "a.log"), os.geteuid() == 0)]:
+    p = subprocess.run([BIN, "--check-config", "--root", root, "--access-log", dest],
+                       capture_output=True, timeout=30)
+    out = (p.stdout + p.stderr).decode()
+    if ok:
+        check(p.returncode == 0 and "configuration OK" in out, f"[check-config {label}] {out!r}")
+    else:
+        check(p.returncode == 2 and "cannot open for append" in out and out.count("\n") == 1,
+              f"[check-config {label}] exit {p.returncode}: {out!r}")
+check(not os.path.exists(fresh), "--check-config created the access log file")
 
 done()
