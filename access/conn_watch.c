@@ -1,6 +1,8 @@
 /* conn_watch.c - connection slots, and the watchdog that ends requests whose headers stall. */
 #include "access/conn_watch.h"
 
+#include "access/handshake_wait.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +16,7 @@ struct conn_slot {
     struct tls_creds *tls;        /* the credentials its TLS session uses, or NULL */
     int client_cert;              /* 1 + enum tls_client once verified; 0: not yet */
     struct live_settings *settings; /* the snapshot of its latest request, or NULL */
+    struct handshake_waiter handshake; /* with TLS: waits for the client off the loop */
     _Atomic uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
     int fd;
     uint64_t timeout_ns;
@@ -26,6 +29,7 @@ struct conn_watch {
     struct admission *admission;
     struct metrics *metrics;
     struct tls *tls; /* NULL: plain HTTP */
+    struct handshake_wait *handshakes; /* with TLS */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;          /* under lock */
@@ -107,6 +111,14 @@ struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
         free(w);
         return NULL;
     }
+    if (tls) {
+        char err[200];
+        w->handshakes = handshake_wait_create(err, sizeof err);
+        if (!w->handshakes) {
+            conn_watch_destroy(w);
+            return NULL;
+        }
+    }
     if (w->timeout_ns) {
         w->have_thread = pthread_create(&w->thread, NULL, watchdog, w) == 0;
         if (!w->have_thread) {
@@ -127,9 +139,16 @@ void conn_watch_destroy(struct conn_watch *w)
     pthread_mutex_unlock(&w->lock);
     if (w->have_thread)
         pthread_join(w->thread, NULL);
+    handshake_wait_free(w->handshakes);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
+}
+
+void conn_watch_stop_handshakes(struct conn_watch *w)
+{
+    if (w)
+        handshake_wait_stop(w->handshakes);
 }
 
 void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -150,8 +169,14 @@ void conn_watch_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         s->fd = ci->connect_fd;
         s->timeout_ns = w->timeout_ns;
         s->idle_ns = w->idle_ns;
-        if (!tls_connection_started(w->tls, c, &s->tls))
+        if (!tls_connection_started(w->tls, c, &s->tls)) {
             shutdown(s->fd, SHUT_RDWR); /* libmicrohttpd sees the end and closes it */
+        } else if (w->handshakes) {
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            if (ti && ti->tls_session)
+                handshake_wait_attach(w->handshakes, &s->handshake, c, ti->tls_session, s->fd);
+        }
         admission_notify(w->admission, c, &s->admission, code);
         arm(s, 0);
         pthread_mutex_lock(&w->lock);

@@ -38,12 +38,16 @@ struct conn_slot;
 /* Watches connections with a header deadline of `timeout_s` seconds (0: no deadline, no
  * thread; the slots still carry the admission decision); `idle_s` is libmicrohttpd's
  * connection timeout (0: never). With `tls`, each connection's TLS session is set up when it
- * starts (tls_connection_started(); a connection whose setup fails is shut down) and its
- * credentials released when it closes. NULL when out of memory or when the thread cannot
+ * starts (tls_connection_started(); a connection whose setup fails is shut down), its
+ * handshake waits for the client off libmicrohttpd's loop (access/handshake_wait.h), and its
+ * credentials are released when it closes. NULL when out of memory or when the thread cannot
  * start. */
 struct conn_watch *conn_watch_create(unsigned timeout_s, unsigned idle_s,
                                      struct admission *admission, struct metrics *metrics,
                                      struct tls *tls);
+/* Before MHD_stop_daemon(): resumes every TLS handshake waiting for its client
+ * (access/handshake_wait.h), which libmicrohttpd needs to stop. */
+void conn_watch_stop_handshakes(struct conn_watch *w);
 /* Call after libmicrohttpd stopped (it reports every connection closed before). */
 void conn_watch_destroy(struct conn_watch *w);
 

@@ -306,6 +306,7 @@ void server_stop(struct server *s)
     s->acceptor = NULL;
     prefetch_pool_destroy(s->handlers.prefetch);
     s->handlers.prefetch = NULL;
+    conn_watch_stop_handshakes(s->watch);
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;

@@ -18,6 +18,7 @@ real clients: curl, openssl s_client and Python's ssl module.
 import os
 import random
 import re
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -219,5 +220,46 @@ with Server(root, args=TLS) as s:
     check(counts["cut"] > 0, "no TLS download was cut short: the test did not truncate under one")
     check(curl(s.url("/healthz"), *CA)[0] == 200, "healthz after truncations under TLS")
     print(f"TLS truncation: {counts}")
+
+# ---- a stalled handshake waits off the HTTP thread ------------------------------------------
+# libmicrohttpd 0.9.75 polls a handshake that found the socket empty without sleeping; mmapd
+# suspends it instead (access/handshake_wait.c). A spin costs about 1 CPU-second per second;
+# waiting costs nothing, so the bound below is far from both.
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+with Server(root, args=TLS + ["--threads", "1", "--tls-client-ca", p("ca.pem")]) as s:
+    stalls = []
+    partial = socket.create_connection(("127.0.0.1", s.port))
+    partial.sendall(b"\x16\x03\x01")  # three bytes of a ClientHello, then nothing
+    stalls.append(partial)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    half = ctx.wrap_bio(inc, out)
+    try:
+        half.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = socket.create_connection(("127.0.0.1", s.port))
+    hello.sendall(out.read())  # a whole ClientHello, then no answer to the server's flight
+    stalls.append(hello)
+    time.sleep(0.5)
+    before = cpu_seconds(s.proc.pid)
+    served = [curl(s.url("/files/small.txt"), *CA, "--cert", p("client.pem"), "--key",
+                   p("client.key"))[0] for _ in range(5)]
+    time.sleep(2)
+    used = cpu_seconds(s.proc.pid) - before
+    check(served == [200] * 5, f"requests beside two stalled handshakes: {served}")
+    check(used < 0.6, f"two stalled handshakes cost {used:.2f} s of CPU in 2 s: the HTTP "
+                      "thread polls them")
+    s.stop()  # with both handshakes still waiting: suspended connections are resumed first
+    check(s.proc.returncode == 0, f"stop with handshakes waiting: exit {s.proc.returncode}")
+    for sock in stalls:
+        sock.close()
+    print(f"stalled handshakes: {used:.2f} s of CPU in 2 s")
 
 done()
