@@ -150,6 +150,8 @@ def test_resume_in_process(srv):
     rest = [index(r) for r in ds2]
     check(first + rest == full, f"in-process resume: {len(first)} + {len(rest)} records, "
           f"the epoch has {len(full)} (or another order)")
+    ds2.set_epoch(1)                     # a new epoch starts every shard from its beginning
+    check(len(list(ds2)) == len(full), "the epoch after a resumed one is not whole")
 
 
 def test_replaced(srv):
