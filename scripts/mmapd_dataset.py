@@ -1,12 +1,15 @@
 """mmapd_dataset.py - read mmapd's /sample from Python: a PyTorch IterableDataset over it.
 
-Copy this file next to your training script or put it on PYTHONPATH. What a user writes:
+Copy this file next to your training script or put it on PYTHONPATH. What a user writes
+(docs/sample.md, "Reading it from Python", says more):
 
+    import torch
     from mmapd_dataset import MmapdDataset
     ds = MmapdDataset("http://127.0.0.1:8080", "records.bin", record_size=64, seed=42, tensors=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=4)
     for epoch in range(10):
-        ds.set_epoch(epoch); [train(batch) for batch in loader]
+        ds.set_epoch(epoch)
+        for batch in loader: ...     # batch: a 256 x 64 uint8 tensor
 
 - Shards: DataLoader worker w of W on distributed rank r of R reads mmapd's shard r*W+w of
   R*W (`rank=`/`world=` on /sample). R and r come from torch.distributed when it is
