@@ -13,11 +13,15 @@ read names itself and its bytes can be compared with the file's.
 - A file replaced by rename during an epoch raises FileChanged in the training loop, and no
   record of the new version was yielded before; so does a version replaced between the
   dataset's creation and its first page; set_epoch() then reads the new version.
-- SampleClient without torch's Dataset: a bearer token and extra headers are sent (mmapd
-  ignores them), a 400 is a SampleError.
+- SampleClient without torch's Dataset: a token and extra headers on a server without
+  --auth-token-file, a 400 is a SampleError, the kept-alive connection goes on.
+- HTTPS with a certificate made here (ssl_context) and --auth-token-file: without the token
+  a SampleError (401), with it an epoch over 2 workers reads every record once.
 """
 import json
 import os
+import ssl
+import subprocess
 import sys
 import tempfile
 
@@ -196,8 +200,35 @@ def test_client(srv):
     c.close()
 
 
+def test_https_token():
+    """HTTPS (a self-signed certificate, trusted through ssl_context) and a bearer token."""
+    d = tempfile.mkdtemp(prefix="mmapd-dataset-tls-")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
+                    "-days", "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], cwd=d, check=True, capture_output=True)
+    with open(os.path.join(d, "tokens"), "w") as f:
+        f.write("s3cret-token\n")
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "c.pem"))
+    args = ["--tls-cert", os.path.join(d, "c.pem"), "--tls-key", os.path.join(d, "k.pem"),
+            "--auth-token-file", os.path.join(d, "tokens")]
+    with Server(root=ROOT, args=args) as srv:
+        check(srv.base.startswith("https://"), f"not https: {srv.base}")
+        try:
+            MmapdDataset(srv.base, "rec.bin", S, ssl_context=ctx)
+            check(False, "no token: no error")
+        except SampleError as e:
+            check(" 401 " in str(e), f"no token: {e}")
+        ds = MmapdDataset(srv.base, "rec.bin", S, seed=5, page=500, ssl_context=ctx,
+                          token="s3cret-token")
+        got = [index(bytes(r)) for b in DataLoader(ds, batch_size=100, num_workers=2,
+                                                   collate_fn=list) for r in b]
+        check(sorted(got) == list(range(N)), f"https + token: {len(got)} records, not each once")
+
+
 with Server(root=ROOT) as srv:
     for t in (test_shards, test_order, test_resume_workers, test_resume_in_process,
               test_replaced, test_client):
         t(srv)
+test_https_token()
 done()
