@@ -17,7 +17,8 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   the file exactly once per epoch (without replacement, mmapd's default).
 - Pages: each worker asks for `page` records at a time on one keep-alive connection and
   follows `Sample-Next` to the end of its shard. `seed` and `epoch` are sent with every page;
-  `set_epoch(e)` works as DistributedSampler's: call it before each epoch.
+  `set_epoch(e)` works as DistributedSampler's: call it before each epoch (not with
+  DataLoader(persistent_workers=True), whose workers keep the dataset of the first epoch).
 - One version of the file: the dataset pins the file's ETag (a HEAD when it is made and when
   the epoch changes) and every page must carry it; a page of another version raises
   `FileChanged`, so records of two versions are never mixed. (mmapd does not evaluate
@@ -105,13 +106,15 @@ class SampleClient:
         nxt = h.get("Sample-Next")
         nxt = None if nxt in (None, "end") else int(nxt)
         if status == 204:
-            return [], nxt, h["ETag"]
-        if fmt == "raw":
+            recs = []
+        elif fmt == "raw":
             if len(body) % size:
                 raise SampleError(f"raw body of {len(body)} bytes is not whole records of {size}")
             recs = [body[i:i + size] for i in range(0, len(body), size)]
         else:
             recs = parse_multipart(body, h["Content-Type"])
+        if not recs and nxt is not None:
+            raise SampleError(f"an empty page whose Sample-Next is {nxt}, not end")
         if len(recs) != int(h["Sample-Records"]):
             raise SampleError(f"{len(recs)} records in a page announced as {h['Sample-Records']}")
         return recs, nxt, h["ETag"]

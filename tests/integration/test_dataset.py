@@ -154,6 +154,9 @@ def test_resume_in_process(srv):
     rest = [index(r) for r in ds2]
     check(first + rest == full, f"in-process resume: {len(first)} + {len(rest)} records, "
           f"the epoch has {len(full)} (or another order)")
+    ds3 = MmapdDataset(srv.base, "rec.bin", S, seed=7, page=100, rank=1, world=2)
+    ds3.load_state_dict(dict(state, start={"1": len(full)}))   # a checkpoint at the shard's end
+    check(list(ds3) == [], "a resume at the end of the shard read records")
     ds2.set_epoch(1)                     # a new epoch starts every shard from its beginning
     check(len(list(ds2)) == len(full), "the epoch after a resumed one is not whole")
 
