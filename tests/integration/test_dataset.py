@@ -13,13 +13,17 @@ read names itself and its bytes can be compared with the file's.
 - A file replaced by rename during an epoch raises FileChanged in the training loop, and no
   record of the new version was yielded before; so does a version replaced between the
   dataset's creation and its first page; set_epoch() then reads the new version.
+- torch.distributed: 2 processes of a gloo group, no rank/world given, 2 workers each: rank r
+  reads shards 2r and 2r+1 of 4, together every record once.
 - SampleClient without torch's Dataset: a token and extra headers on a server without
   --auth-token-file, a 400 is a SampleError, the kept-alive connection goes on.
 - HTTPS with a certificate made here (ssl_context) and --auth-token-file: without the token
   a SampleError (401), with it an epoch over 2 workers reads every record once.
 """
 import json
+import multiprocessing
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -203,6 +207,42 @@ def test_client(srv):
     c.close()
 
 
+def distributed_rank(rank, world, port, base, out):
+    """One rank of a gloo process group: the dataset takes rank and world from it."""
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
+                                         rank=rank, world_size=world)
+    ds = MmapdDataset(base, "rec.bin", S, seed=11, page=256, positions=True)
+    got = []
+    for batch in DataLoader(ds, batch_size=64, num_workers=2):
+        got += list(zip(batch["shard"].tolist(), [index(d) for d in batch["data"]]))
+    with open(out, "w") as f:
+        json.dump(got, f)
+    torch.distributed.destroy_process_group()
+
+
+def test_distributed(srv):
+    """2 processes in a torch.distributed group (gloo) x 2 workers, no rank/world given."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outs = [os.path.join(ROOT, f"rank{r}.json") for r in (0, 1)]
+    ctx = multiprocessing.get_context("fork")     # spawn would run this file again
+    procs = [ctx.Process(target=distributed_rank, args=(r, 2, port, srv.base, outs[r])) for r in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        check(p.exitcode == 0, f"a distributed rank exited with {p.exitcode}")
+    if any(p.exitcode != 0 for p in procs):
+        return
+    got = [json.load(open(o)) for o in outs]
+    for r in (0, 1):
+        check({s for s, _ in got[r]} == {2 * r, 2 * r + 1}, f"distributed rank {r}: shards "
+              f"{sorted({s for s, _ in got[r]})}, expected {2 * r} and {2 * r + 1}")
+    check(sorted(i for g in got for _, i in g) == list(range(N)),
+          "torch.distributed 2 ranks x 2 workers: not every record exactly once")
+
+
 def test_https_token():
     """HTTPS (a self-signed certificate, trusted through ssl_context) and a bearer token."""
     d = tempfile.mkdtemp(prefix="mmapd-dataset-tls-")
@@ -231,7 +271,7 @@ def test_https_token():
 
 with Server(root=ROOT) as srv:
     for t in (test_shards, test_order, test_resume_workers, test_resume_in_process,
-              test_replaced, test_client):
+              test_replaced, test_client, test_distributed):
         t(srv)
 test_https_token()
 done()
