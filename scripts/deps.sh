@@ -13,7 +13,8 @@ build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-de
 # mandoc, man-db and groff-base: test_man_page.py lints docs/mmapd.8 with both formatters.
 test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget wrk
            nginx yamllint python3-yaml clang libclang-rt-14-dev dpkg-dev file systemd strace
-           mandoc man-db groff-base)
+           mandoc man-db groff-base
+           python3-torch)  # tests/integration/test_dataset.py: a real DataLoader over /sample
 # `deps.sh bench`: the peers and the client of tests/bench/tls.sh (the other bench scripts
 # name theirs in their usage lines). lighttpd's TLS is a module package of its own.
 bench_pkgs=(wrk nginx lighttpd lighttpd-mod-openssl openssl curl python3)

@@ -1,0 +1,238 @@
+"""mmapd_dataset.py - read mmapd's /sample from Python: a PyTorch IterableDataset over it.
+
+Copy this file next to your training script or put it on PYTHONPATH. What a user writes
+(docs/sample.md, "Reading it from Python", says more):
+
+    import torch
+    from mmapd_dataset import MmapdDataset
+    ds = MmapdDataset("http://127.0.0.1:8080", "records.bin", record_size=64, seed=42, tensors=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=4)
+    for epoch in range(10):
+        ds.set_epoch(epoch)
+        for batch in loader: ...     # batch: a 256 x 64 uint8 tensor
+
+- Shards: DataLoader worker w of W on distributed rank r of R reads mmapd's shard r*W+w of
+  R*W (`rank=`/`world=` on /sample). R and r come from torch.distributed when it is
+  initialized, or from the `rank`/`world` arguments. Together the shards read every record of
+  the file exactly once per epoch (without replacement, mmapd's default).
+- Pages: each worker asks for `page` records at a time on one keep-alive connection and
+  follows `Sample-Next` to the end of its shard. `seed` and `epoch` are sent with every page;
+  `set_epoch(e)` works as DistributedSampler's: call it before each epoch (not with
+  DataLoader(persistent_workers=True), whose workers keep the dataset of the first epoch).
+- One version of the file: the dataset pins the file's ETag (a HEAD when it is made and when
+  the epoch changes) and every page must carry it; a page of another version raises
+  `FileChanged`, so records of two versions are never mixed. (mmapd does not evaluate
+  If-Match on /sample, so the client compares.)
+- Records: `bytes` by default; `tensors=True` gives uint8 tensors (torch.frombuffer);
+  `transform` is applied to each record last. `format="raw"` asks for the records back to
+  back instead of multipart (smaller answers, but mmapd refuses pages whose offsets do not fit
+  in an 8000-byte header).
+- Checkpoints: `state_dict()` holds the epoch, seed, ETag and, per shard, the number of its
+  records consumed (the `start` of its next page); `load_state_dict()` resumes there and
+  reads exactly the remaining records. When the dataset is iterated in this process
+  (num_workers=0) positions are kept by themselves; with workers, make the dataset with
+  `positions=True` (each item is then `{"data": ..., "shard": s, "index": i}`, which
+  DataLoader collates to tensors) and call `ds.advance(batch)` for every batch consumed.
+- `token=` sends `Authorization: Bearer ...`, `headers=` adds any others; an https URL uses
+  `ssl_context` (default: ssl.create_default_context()).
+
+The HTTP part (`SampleClient`) needs only the standard library; torch is imported only for
+the Dataset.
+"""
+import http.client
+import re
+import ssl
+import urllib.parse
+
+__all__ = ["SampleClient", "FileChanged", "SampleError", "MmapdDataset"]
+
+
+class SampleError(RuntimeError):
+    """mmapd answered a /sample request with an error (the JSON body is in the message)."""
+
+
+class FileChanged(RuntimeError):
+    """A page came from another version of the file than the one pinned (ETag differs)."""
+
+
+class SampleClient:
+    """GET /sample/<path> pages on one keep-alive connection (standard library only)."""
+
+    def __init__(self, url, *, token=None, headers=None, ssl_context=None, timeout=60):
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {url}")
+        self.scheme, self.host, self.port = u.scheme, u.hostname, u.port
+        self.prefix = u.path.rstrip("/")
+        self.headers = dict(headers or {})
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.ssl_context, self.timeout, self.conn = ssl_context, timeout, None
+
+    def _connect(self):
+        if self.scheme == "https":
+            ctx = self.ssl_context or ssl.create_default_context()
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=ctx)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def request(self, method, path, params):
+        """Returns (status, headers, body); retries once on a fresh connection if the kept-alive
+        one was closed by the server (GET and HEAD are idempotent)."""
+        target = (f"{self.prefix}/sample/{urllib.parse.quote(path.lstrip('/'))}?"
+                  + urllib.parse.urlencode(params))
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = self._connect()
+            try:
+                self.conn.request(method, target, headers=self.headers)
+                resp = self.conn.getresponse()
+                body = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt:
+                    raise
+        if resp.status not in (200, 204):
+            raise SampleError(f"{method} {target}: {resp.status} {body.decode('utf-8', 'replace')}")
+        return resp.status, resp.headers, body
+
+    def etag(self, path, size):
+        """The file's current ETag (a HEAD /sample, which reads no record)."""
+        return self.request("HEAD", path, {"n": 1, "size": size})[1]["ETag"]
+
+    def page(self, path, size, fmt="multipart", **params):
+        """One page: returns (records as bytes, next start or None at the end, ETag)."""
+        status, h, body = self.request("GET", path, dict(params, size=size, format=fmt))
+        nxt = h.get("Sample-Next")
+        nxt = None if nxt in (None, "end") else int(nxt)
+        if status == 204:
+            recs = []
+        elif fmt == "raw":
+            if len(body) % size:
+                raise SampleError(f"raw body of {len(body)} bytes is not whole records of {size}")
+            recs = [body[i:i + size] for i in range(0, len(body), size)]
+        else:
+            recs = parse_multipart(body, h["Content-Type"])
+        if not recs and nxt is not None:
+            raise SampleError(f"an empty page whose Sample-Next is {nxt}, not end")
+        if len(recs) != int(h["Sample-Records"]):
+            raise SampleError(f"{len(recs)} records in a page announced as {h['Sample-Records']}")
+        return recs, nxt, h["ETag"]
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def parse_multipart(body, content_type):
+    """The parts' data of a multipart/byteranges body, cut by Content-Range lengths."""
+    m = re.search(r'boundary="?([^";\s]+)"?', content_type)
+    if not m:
+        raise SampleError(f"not multipart: {content_type}")
+    delim = b"--" + m.group(1).encode()
+    out, pos = [], body.index(delim)
+    while True:
+        pos += len(delim)
+        if body.startswith(b"--", pos):
+            return out
+        end = body.index(b"\r\n\r\n", pos)
+        r = re.search(rb"Content-Range: bytes (\d+)-(\d+)/", body[pos:end], re.I)
+        if not r:
+            raise SampleError("multipart part without Content-Range")
+        n = int(r.group(2)) - int(r.group(1)) + 1
+        out.append(body[end + 4:end + 4 + n])
+        pos = body.index(delim, end + 4 + n)
+
+
+try:
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
+except ImportError:  # the HTTP part above works without torch
+    torch = None
+    IterableDataset = object
+
+
+class MmapdDataset(IterableDataset):
+    """An epoch of mmapd's /sample of one file, sharded over DataLoader workers and ranks."""
+
+    def __init__(self, url, path, record_size, *, seed=0, epoch=0, page=1024, align=None,
+                 rank=None, world=None, fmt="multipart", tensors=False, transform=None,
+                 positions=False, token=None, headers=None, ssl_context=None, timeout=60):
+        if torch is None:
+            raise ImportError("MmapdDataset needs torch; SampleClient works without it")
+        if (rank is None) != (world is None):
+            raise ValueError("give both rank and world, or neither")
+        if rank is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        self.rank, self.world = (rank or 0), (world or 1)
+        self.url, self.path, self.size, self.page, self.align = url, path, record_size, page, align
+        self.seed, self.epoch, self.fmt = seed, epoch, fmt
+        self.tensors, self.transform, self.positions = tensors, transform, positions
+        self.client_args = dict(token=token, headers=headers, ssl_context=ssl_context, timeout=timeout)
+        self.start = {}    # shard -> records of it consumed in this epoch
+        self.shards = None  # rank x worker shards of the run that consumed them
+        self.etag = self._head_etag()
+
+    def _client(self):
+        return SampleClient(self.url, **self.client_args)
+
+    def _head_etag(self):
+        c = self._client()
+        try:
+            return c.etag(self.path, self.size)
+        finally:
+            c.close()
+
+    def set_epoch(self, epoch):
+        """As DistributedSampler.set_epoch: a new epoch is another order, read from the start
+        (and pins the file's version again). The same epoch keeps a loaded checkpoint."""
+        if epoch != self.epoch:
+            self.epoch, self.start, self.shards = epoch, {}, None
+            self.etag = self._head_etag()
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "seed": self.seed, "etag": self.etag,
+                "shards": self.shards, "start": dict(self.start)}
+
+    def load_state_dict(self, state):
+        if state["seed"] != self.seed:
+            raise ValueError(f"checkpoint seed {state['seed']} != dataset seed {self.seed}")
+        self.epoch, self.etag, self.shards = state["epoch"], state["etag"], state["shards"]
+        self.start = {int(k): v for k, v in state["start"].items()}
+
+    def advance(self, batch):
+        """Records that a batch (of a dataset made with positions=True) has been consumed."""
+        self.shards = int(batch["shards"][0])
+        for s, i in zip(batch["shard"].tolist(), batch["index"].tolist()):
+            self.start[s] = max(self.start.get(s, 0), i + 1)
+
+    def __iter__(self):
+        info = get_worker_info()
+        w, nw = (info.id, info.num_workers) if info else (0, 1)
+        shard, world = self.rank * nw + w, self.world * nw
+        if self.start and self.shards not in (None, world):
+            raise ValueError(f"checkpoint of {self.shards} shards resumed with {world}: "
+                             "use the same ranks x workers")
+        start = self.start.get(shard, 0)
+        params = {"n": self.page, "seed": self.seed, "epoch": self.epoch, "rank": shard, "world": world}
+        if self.align:
+            params["align"] = self.align
+        client = self._client()
+        try:
+            while start is not None:
+                recs, nxt, etag = client.page(self.path, self.size, self.fmt, start=start, **params)
+                if etag != self.etag:
+                    raise FileChanged(f"{self.path} changed: page at start={start} of shard {shard} "
+                                      f"has ETag {etag}, the epoch began with {self.etag}")
+                for i, rec in enumerate(recs, start):
+                    item = torch.frombuffer(bytearray(rec), dtype=torch.uint8) if self.tensors else rec
+                    if self.transform:
+                        item = self.transform(item)
+                    if info is None:       # iterated in this process: keep the position here
+                        self.start[shard], self.shards = i + 1, world
+                    yield ({"data": item, "shard": shard, "index": i, "shards": world}
+                           if self.positions else item)
+                start = nxt
+        finally:
+            client.close()
