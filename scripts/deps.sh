@@ -11,10 +11,10 @@ build_pkgs=(cmake make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-de
 # dpkg-dev (cpack's dpkg-shlibdeps), file, systemd (systemd-analyze, systemd-socket-activate;
 # mmapd itself needs no libsystemd) and strace: the package, unit, system call and systemd tests.
 # mandoc, man-db and groff-base: test_man_page.py lints docs/mmapd.8 with both formatters.
+# python3-torch: test_dataset.py runs a real DataLoader over /sample (scripts/mmapd_dataset.py).
 test_pkgs=(libcmocka-dev curl python3 procps prometheus python3-prometheus-client util-linux wget wrk
            nginx yamllint python3-yaml clang libclang-rt-14-dev dpkg-dev file systemd strace
-           mandoc man-db groff-base
-           python3-torch)  # tests/integration/test_dataset.py: a real DataLoader over /sample
+           mandoc man-db groff-base python3-torch)
 # `deps.sh bench`: the peers and the client of tests/bench/tls.sh (the other bench scripts
 # name theirs in their usage lines). lighttpd's TLS is a module package of its own.
 bench_pkgs=(wrk nginx lighttpd lighttpd-mod-openssl openssl curl python3)
