@@ -19,6 +19,27 @@ BIN = os.environ.get("MMAPD_BIN", os.path.join(os.path.dirname(__file__), "../..
 FAILURES = []
 
 
+def read_help():
+    """mmapd --help, parsed: (text, options, aliases, envs). options maps each long flag to its
+    argument name ("" when none), aliases each short flag to its long one, envs each long flag
+    to its MMAPD_ variable."""
+    text = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10).stdout
+    options, aliases, envs = {}, {}, {}
+    last = None
+    for line in text.splitlines():
+        m = re.match(r"^  (--[a-z][a-z-]*)(?:, (-[a-zA-Z]))?(?: (\S+))?$", line)
+        if m:
+            last = m.group(1)
+            options[last] = m.group(3) or ""
+            if m.group(2):
+                aliases[m.group(2)] = last
+            continue
+        e = re.match(r"^      \[(MMAPD_[A-Z_]+)\]$", line)
+        if e and last:
+            envs[last] = e.group(1)
+    return text, options, aliases, envs
+
+
 def check(cond, what):
     """Records a failed expectation (and prints it) without stopping the test."""
     if not cond:

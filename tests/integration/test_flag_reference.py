@@ -8,25 +8,12 @@ written by hand; this keeps it from drifting from the option table in server/con
 """
 import os
 import re
-import subprocess
 
-from harness import BIN, check, done
+from harness import check, done, read_help
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../docs/operating.md")
 
-helptext = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10).stdout
-options = {}  # flag -> argument name ("" when none)
-envs = {}
-last = None
-for line in helptext.splitlines():
-    m = re.match(r"^  (--[a-z][a-z-]*)(?:, -[a-zA-Z])?(?: (\S+))?$", line)
-    if m:
-        last = m.group(1)
-        options[last] = m.group(2) or ""
-        continue
-    e = re.match(r"^      \[(MMAPD_[A-Z_]+)\]$", line)
-    if e and last:
-        envs[last] = e.group(1)
+helptext, options, _, envs = read_help()  # flag -> argument name ("" when none)
 check(len(options) >= 20, f"--help lists only {len(options)} options: {helptext[:300]!r}")
 
 text = open(DOC).read()

@@ -25,7 +25,7 @@ import re
 import shutil
 import subprocess
 
-from harness import BIN, check, done
+from harness import check, done, read_help
 
 PAGE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                      "../../docs/mmapd.8"))
@@ -37,22 +37,9 @@ SYSTEMD_VARS = {"LISTEN_PID", "LISTEN_FDS", "NOTIFY_SOCKET"}
 # and the words left, joined without spaces, must be the argument of --help.
 ARG_MACROS = {"Ar", "Cm", "Ns", "Li", "Op", "Oo", "Oc", "Ql"}
 
-# --help, read as test_flag_reference.py reads it, with the short aliases too.
-helptext = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10).stdout
-options = {}  # flag -> argument name ("" when none); short aliases too
-envs = {}     # flag -> its variable
-last = None
-for line in helptext.splitlines():
-    m = re.match(r"^  (--[a-z][a-z-]*)(?:, (-[a-zA-Z]))?(?: (\S+))?$", line)
-    if m:
-        last = m.group(1)
-        options[last] = m.group(3) or ""
-        if m.group(2):
-            options[m.group(2)] = ""
-        continue
-    e = re.match(r"^      \[(MMAPD_[A-Z_]+)\]$", line)
-    if e and last:
-        envs[last] = e.group(1)
+# --help (harness.read_help, as test_flag_reference.py reads it), with the short aliases too.
+helptext, options, aliases, envs = read_help()
+options.update({short: "" for short in aliases})  # flag -> argument name; short aliases too
 check(len(options) >= 20, f"--help lists only {len(options)} options: {helptext[:300]!r}")
 check("-h" in options and "-V" in options, "--help names no short aliases -h and -V")
 
