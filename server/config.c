@@ -150,8 +150,9 @@ static const struct option_def options[] = {
      "read options from a JSON object whose keys are the option names", NULL},
     {"check-config", OPT_FLAG, FIELD(check_config), 0, 0, "",
      "check the configuration as a start would (options, config file, token file, TLS "
-     "files, root, listen address) without listening: print 'configuration OK' and exit 0, "
-     "or one error line and exit 2 (the variable takes 1 or 0; not a config file key)",
+     "files, root, listen address, access log file) without listening: print "
+     "'configuration OK' and exit 0, or one error line and exit 2 (the variable takes 1 or "
+     "0; not a config file key)",
      NULL},
 };
 
