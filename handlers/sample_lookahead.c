@@ -95,10 +95,12 @@ static void free_slot(struct sample_lookahead *la, struct slot *sl)
     sl->bytes = 0;
 }
 
-/* Entries whose hints were given more than the expiry ago: wasted. At most once a second. */
+/* Entries whose hints were given more than the expiry ago: wasted. At most once a second (or
+ * half an expiry, if shorter). */
 static void sweep(struct sample_lookahead *la, uint64_t now)
 {
-    if (now - la->last_sweep_ns < 1000000000ull && la->last_sweep_ns)
+    uint64_t every = la->cfg.expiry_ns / 2 < 1000000000ull ? la->cfg.expiry_ns / 2 : 1000000000ull;
+    if (la->last_sweep_ns && now - la->last_sweep_ns < every)
         return;
     la->last_sweep_ns = now;
     for (size_t i = 0; i < LOOKAHEAD_SLOTS; i++) {
