@@ -2,6 +2,7 @@
 #include "handlers/sample_lookahead.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct sample_lookahead {
     struct prefetch_pool *pool;
     struct metrics *metrics;
     size_t window;
+    _Atomic size_t used; /* slots not free */
     uint64_t next_id;
     uint64_t last_sweep_ns;
     struct sample_lookahead_stats st; /* outstanding_bytes: the sum of the slots' bytes */
@@ -93,6 +95,7 @@ static void free_slot(struct sample_lookahead *la, struct slot *sl)
     la->st.outstanding_bytes -= sl->bytes;
     sl->state = SLOT_FREE;
     sl->bytes = 0;
+    atomic_fetch_sub_explicit(&la->used, 1, memory_order_relaxed);
 }
 
 /* Entries whose hints were given more than the expiry ago: wasted. At most once a second (or
@@ -115,11 +118,19 @@ static void sweep(struct sample_lookahead *la, uint64_t now)
     }
 }
 
+/* A page lives in one of the LOOKAHEAD_PROBES slots from key % LOOKAHEAD_SLOTS on. */
+static struct slot *probe(struct sample_lookahead *la, uint64_t key, size_t i)
+{
+    return &la->slots[(key + i) % LOOKAHEAD_SLOTS];
+}
+
 static struct slot *find(struct sample_lookahead *la, uint64_t key)
 {
-    for (size_t i = 0; i < LOOKAHEAD_SLOTS; i++)
-        if (la->slots[i].state != SLOT_FREE && la->slots[i].key == key)
-            return &la->slots[i];
+    for (size_t i = 0; i < LOOKAHEAD_PROBES; i++) {
+        struct slot *sl = probe(la, key, i);
+        if (sl->state != SLOT_FREE && sl->key == key)
+            return sl;
+    }
     return NULL;
 }
 
@@ -131,21 +142,21 @@ static enum reserve reserve(struct sample_lookahead *la, uint64_t key, uint64_t 
 {
     if (find(la, key))
         return ALREADY;
-    uint64_t mine = 0;
     struct slot *free_one = NULL;
-    for (size_t i = 0; i < LOOKAHEAD_SLOTS; i++) {
-        struct slot *sl = &la->slots[i];
-        if (sl->state == SLOT_FREE && !free_one)
-            free_one = sl;
-        else if (sl->state != SLOT_FREE && sl->client == client)
-            mine += sl->bytes;
-    }
+    for (size_t i = 0; i < LOOKAHEAD_PROBES && !free_one; i++)
+        if (probe(la, key, i)->state == SLOT_FREE)
+            free_one = probe(la, key, i);
+    uint64_t mine = 0;
+    for (size_t i = 0; free_one && i < LOOKAHEAD_SLOTS; i++)
+        if (la->slots[i].state != SLOT_FREE && la->slots[i].client == client)
+            mine += la->slots[i].bytes;
     if (!free_one || la->st.outstanding_bytes + bytes > la->cfg.total_bytes ||
         mine + bytes > la->cfg.client_bytes)
         return NO_BUDGET;
     *free_one = (struct slot){.key = key, .client = client, .bytes = bytes,
                               .id = ++la->next_id, .state = SLOT_PENDING};
     la->st.outstanding_bytes += bytes;
+    atomic_fetch_add_explicit(&la->used, 1, memory_order_relaxed);
     *slot = (size_t)(free_one - la->slots);
     *id = free_one->id;
     return RESERVED;
@@ -153,8 +164,8 @@ static enum reserve reserve(struct sample_lookahead *la, uint64_t key, uint64_t 
 
 enum lookahead_claim sample_lookahead_claim(struct sample_lookahead *la, uint64_t key)
 {
-    if (!la)
-        return LOOKAHEAD_NONE;
+    if (!la || atomic_load_explicit(&la->used, memory_order_relaxed) == 0)
+        return LOOKAHEAD_NONE; /* nothing read ahead: a warm file's request takes no lock */
     pthread_mutex_lock(&la->lock);
     sweep(la, metrics_now_ns());
     enum lookahead_claim c = LOOKAHEAD_NONE;

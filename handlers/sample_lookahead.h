@@ -17,9 +17,12 @@
  * counted as wasted, with its cold bytes. Lookahead is dropped, and counted, when the
  * helpers' background lane is full ("busy") or a budget or the table is spent ("budget").
  *
- * The table has LOOKAHEAD_SLOTS entries under one mutex; every call is O(LOOKAHEAD_SLOTS)
- * at most and never blocks on I/O. Pages are keyed by a 64-bit hash of the file's ETag and
- * the sampler's inputs (size, align, n, seed, epoch, rank, world, start).
+ * The table has LOOKAHEAD_SLOTS entries under one mutex, open addressing over
+ * LOOKAHEAD_PROBES slots (a page whose slots are all taken is dropped as "budget"). A claim
+ * looks at those slots only, and takes no lock while the table is empty (a warm file); a
+ * reservation also sums its client's entries, and the expiry sweep (at most once a second)
+ * walks the table. Nothing here blocks on I/O. Pages are keyed by a 64-bit hash of the
+ * file's ETag and the sampler's inputs (size, align, n, seed, epoch, rank, world, start).
  */
 #ifndef MMAPD_SAMPLE_LOOKAHEAD_H
 #define MMAPD_SAMPLE_LOOKAHEAD_H
@@ -34,6 +37,7 @@
 
 #define SAMPLE_LOOKAHEAD_DEFAULT 1         /* --sample-lookahead (docs/sample.md: why) */
 #define LOOKAHEAD_SLOTS 1024
+#define LOOKAHEAD_PROBES 8                 /* slots a page may take, from its key on */
 #define LOOKAHEAD_EXPIRY_NS 60000000000ull /* a page read ahead and not asked for: wasted */
 #define LOOKAHEAD_BATCH 64                 /* records hinted between two yields */
 
