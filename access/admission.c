@@ -120,10 +120,9 @@ enum MHD_Result admission_accept(void *cls, const struct sockaddr *addr, socklen
     return MHD_NO;
 }
 
-/* The address key of connection `c`; false when it has none (not IPv4 or IPv6).
- * libmicrohttpd keeps the address as accept() gave it, in a buffer of its family's size, but
+/* libmicrohttpd keeps the address as accept() gave it, in a buffer of its family's size, but
  * does not say that size: the family tells it, so the length passed only has to be enough. */
-static bool connection_key(struct MHD_Connection *c, struct ip_key *key)
+bool admission_connection_key(struct MHD_Connection *c, struct ip_key *key)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -133,7 +132,7 @@ static bool connection_key(struct MHD_Connection *c, struct ip_key *key)
 static uintptr_t started(struct admission *a, struct MHD_Connection *conn)
 {
     struct ip_key key;
-    bool keyed = a->ips && connection_key(conn, &key);
+    bool keyed = a->ips && admission_connection_key(conn, &key);
     struct admission_counts c;
     pthread_mutex_lock(&a->lock);
     struct ip_counts *ip = keyed ? ip_table_get(a->ips, &key) : NULL;
@@ -163,7 +162,7 @@ static void closed(struct admission *a, struct MHD_Connection *conn, uintptr_t c
 {
     bool serve = (ctx & CTX_REASON_MASK) == 1u + ADMISSION_OK;
     struct ip_key key;
-    bool keyed = (ctx & CTX_HAS_IP) && connection_key(conn, &key);
+    bool keyed = (ctx & CTX_HAS_IP) && admission_connection_key(conn, &key);
     pthread_mutex_lock(&a->lock);
     if (serve)
         a->served--;

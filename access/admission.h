@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
+#include "access/ip_table.h"
 #include "metrics/metrics.h"
 
 struct admission_limits {
@@ -69,6 +70,10 @@ struct admission *admission_create(const struct admission_limits *limits,
                                    unsigned mhd_connection_limit, struct metrics *metrics);
 /* Call after libmicrohttpd stopped (it reports every connection closed before). */
 void admission_destroy(struct admission *a);
+
+/* The address key of connection `c` (the client's IP address); false when it has none (not
+ * IPv4 or IPv6). */
+bool admission_connection_key(struct MHD_Connection *c, struct ip_key *key);
 
 /* MHD_AcceptPolicyCallback (cls: the admission): MHD_NO, counted, for a connection to close. */
 enum MHD_Result admission_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);

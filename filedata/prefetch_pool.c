@@ -17,6 +17,9 @@ struct prefetch_pool {
     pthread_cond_t wake;
     struct prefetch_job *queue; /* ring of `cap` jobs */
     size_t cap, head, count;
+    struct prefetch_task *tasks; /* ring of `tcap` background tasks */
+    size_t tcap, thead, tcount;
+    unsigned trunning, tmax; /* background tasks running, and how many may */
     bool stopping;
     unsigned nthreads;
     pthread_t *threads;
@@ -113,24 +116,70 @@ done:
         MHD_resume_connection(job->conn);
 }
 
+/* Called with the lock held: runs the oldest queued job, the lock released meanwhile. */
+static void run_next_job(struct prefetch_pool *p)
+{
+    struct prefetch_job job = p->queue[p->head];
+    p->head = (p->head + 1) % p->cap;
+    p->count--;
+    pthread_mutex_unlock(&p->lock);
+    run_job(p, &job);
+    pthread_mutex_lock(&p->lock);
+}
+
+static bool task_ready(const struct prefetch_pool *p)
+{
+    return p->tcount > 0 && p->trunning < p->tmax && !p->stopping;
+}
+
 static void *worker(void *arg)
 {
     struct prefetch_pool *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->count == 0 && !p->stopping)
+        while (p->count == 0 && !task_ready(p) && !p->stopping)
             pthread_cond_wait(&p->wake, &p->lock);
-        if (p->count == 0)
-            break; /* stopping, and nothing left */
-        struct prefetch_job job = p->queue[p->head];
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
+        if (p->count > 0) {
+            run_next_job(p);
+            continue;
+        }
+        if (!task_ready(p))
+            break; /* stopping, and no job left */
+        struct prefetch_task task = p->tasks[p->thead];
+        p->thead = (p->thead + 1) % p->tcap;
+        p->tcount--;
+        p->trunning++;
         pthread_mutex_unlock(&p->lock);
-        run_job(p, &job);
+        task.run(task.arg, p);
         pthread_mutex_lock(&p->lock);
+        p->trunning--;
+        if (task_ready(p))
+            pthread_cond_signal(&p->wake);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+bool prefetch_pool_submit_background(struct prefetch_pool *p, const struct prefetch_task *t)
+{
+    pthread_mutex_lock(&p->lock);
+    bool ok = !p->stopping && p->tcount < p->tcap;
+    if (ok) {
+        p->tasks[(p->thead + p->tcount) % p->tcap] = *t;
+        p->tcount++;
+        if (task_ready(p))
+            pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+void prefetch_pool_yield(struct prefetch_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->count > 0)
+        run_next_job(p);
+    pthread_mutex_unlock(&p->lock);
 }
 
 struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
@@ -142,14 +191,18 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
         return NULL;
     p->queue = calloc(queue_cap, sizeof *p->queue);
     p->threads = calloc(threads, sizeof *p->threads);
-    if (!p->queue || !p->threads || pthread_mutex_init(&p->lock, NULL) != 0) {
+    p->tcap = (size_t)threads * PREFETCH_BACKGROUND_CAP;
+    p->tasks = calloc(p->tcap, sizeof *p->tasks);
+    if (!p->queue || !p->threads || !p->tasks || pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p->queue);
         free(p->threads);
+        free(p->tasks);
         free(p);
         return NULL;
     }
     pthread_cond_init(&p->wake, NULL);
     p->cap = queue_cap;
+    p->tmax = threads > 1 ? threads - 1 : 1;
     p->metrics = metrics;
     p->window = window;
     p->delay_ns[0] = delay_ns ? delay_ns[0] : 0;
@@ -202,9 +255,12 @@ void prefetch_pool_destroy(struct prefetch_pool *p)
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
+    for (; p->tcount > 0; p->tcount--, p->thead = (p->thead + 1) % p->tcap)
+        p->tasks[p->thead].drop(p->tasks[p->thead].arg);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p->threads);
+    free(p->tasks);
     free(p->queue);
     free(p);
 }

@@ -14,6 +14,12 @@
  * prefetch_pool_submit() never blocks: false when the queue is full (the caller serves the
  * request at once, as without a pool). prefetch_pool_destroy() finishes every queued job,
  * resuming its connection, before it returns: call it before MHD_stop_daemon().
+ *
+ * Background tasks (the /sample lookahead) have a lane of their own, of PREFETCH_BACKGROUND_CAP
+ * per helper: a helper takes one only when no job waits, and at most max(1, helpers - 1) run
+ * at once, so with two helpers or more one is always free for a cold request. A running task
+ * calls prefetch_pool_yield() between its steps, which runs the jobs that came in meanwhile
+ * first. Tasks still queued at prefetch_pool_destroy() are dropped, not run.
  */
 #ifndef MMAPD_PREFETCH_POOL_H
 #define MMAPD_PREFETCH_POOL_H
@@ -29,6 +35,7 @@
 #define PREFETCH_BUDGET (64u << 20)       /* bytes read in per job, at most */
 #define PREFETCH_SPAN_MIN (1u << 20)      /* read in per span: this, or a window if larger */
 #define PREFETCH_DEADLINE_NS 5000000000ull /* serve anyway after this long */
+#define PREFETCH_BACKGROUND_CAP 2u        /* background tasks queued per helper, at most */
 
 struct metrics;
 struct prefetch_pool;
@@ -73,5 +80,16 @@ bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *jo
  * took the job (libmicrohttpd calls the handler or content reader again once it is done). */
 bool prefetch_pool_suspend_for(struct prefetch_pool *p, const struct prefetch_job *job);
 void prefetch_pool_destroy(struct prefetch_pool *p);
+
+struct prefetch_task {
+    void (*run)(void *arg, struct prefetch_pool *p); /* on a helper; owns and frees arg */
+    void (*drop)(void *arg);                         /* frees arg of a task never run */
+    void *arg;
+};
+/* Queues a background task; never blocks. False when the lane is full or the pool stops:
+ * the task was not taken (arg is still the caller's). */
+bool prefetch_pool_submit_background(struct prefetch_pool *p, const struct prefetch_task *t);
+/* From a background task: runs the jobs waiting in the queue, on the calling helper. */
+void prefetch_pool_yield(struct prefetch_pool *p);
 
 #endif

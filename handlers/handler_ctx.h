@@ -22,6 +22,8 @@
 #include "filedata/prefetch_pool.h"
 #include "metrics/access_log.h"
 
+struct sample_lookahead;
+
 struct handler_ctx {
     int root_fd;             /* O_DIRECTORY descriptor of the served root */
     bool allow_dotfiles;
@@ -39,6 +41,7 @@ struct handler_ctx {
     struct path_watch *paths;       /* watches that make a stat per request unneeded, or NULL */
     struct metrics *metrics;
     struct prefetch_pool *prefetch; /* helper threads for cold requests, or NULL */
+    struct sample_lookahead *lookahead; /* /sample pages read ahead, or NULL: off */
     struct admission *admission;    /* open connections against the connection limits */
     struct access_log *access_log;  /* --access-log, or NULL: off (no X-Request-Id either) */
     bool tls; /* HTTPS: bodies stream in smaller blocks; the access log names the version */

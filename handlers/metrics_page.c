@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "handlers/reply.h"
+#include "handlers/sample_lookahead.h"
 
 enum MHD_Result metrics_page(struct request *req)
 {
@@ -24,6 +25,17 @@ enum MHD_Result metrics_page(struct request *req)
     in.access_log_lines = al.lines;
     in.access_log_write_failures = al.write_failures;
     in.access_log_dropped = al.dropped;
+    struct sample_lookahead_stats la;
+    sample_lookahead_stats(ctx->lookahead, &la);
+    in.lookahead.pages = la.pages;
+    in.lookahead.bytes = la.bytes;
+    in.lookahead.hits = la.hits;
+    in.lookahead.late = la.late;
+    in.lookahead.wasted_pages = la.wasted_pages;
+    in.lookahead.wasted_bytes = la.wasted_bytes;
+    in.lookahead.dropped_busy = la.dropped_busy;
+    in.lookahead.dropped_budget = la.dropped_budget;
+    in.lookahead.outstanding_bytes = la.outstanding_bytes;
     for (int c = 0; c < ACCESS_CLASS_COUNT && ctx->auto_advice; c++) {
         struct advice_auto_state st;
         advice_auto_read(ctx->auto_advice, (enum access_class)c, &st);

@@ -10,11 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/admission.h"
+#include "base/fnv.h"
 #include "filedata/file_lookup.h"
 #include "filedata/page_size.h"
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
 #include "handlers/reply.h"
+#include "handlers/sample_lookahead.h"
 #include "http/url_path.h"
 #include "sampling/prng.h"
 #include "sampling/sample_layout.h"
@@ -67,8 +70,11 @@ static void sample_answer_free(void *p)
 /* Residency of every record of a GET not yet handed off (counted as miss bytes), then the
  * cold records in one hand-off (request_hand_off(): with helper threads, they give the
  * WILLNEED hints, all of them before reading, so the device has them all in flight, and read
- * the records in while the connection waits). True when a helper took them. */
-static bool hand_off_cold(struct request *req, struct sample_answer *a)
+ * the records in while the connection waits). True when a helper took them. `exact`: a page
+ * read ahead, whose records may still be in flight: mincore(2), which counts a page being
+ * read as missing, instead of cachestat(2), which counts it as resident, so that the request
+ * waits for them on a helper and not on its HTTP thread. */
+static bool hand_off_cold(struct request *req, struct sample_answer *a, bool exact)
 {
     struct handler_ctx *ctx = req->ctx;
     const struct file_info *fi = mapped_file_info(a->m);
@@ -82,13 +88,13 @@ static bool hand_off_cold(struct request *req, struct sample_answer *a)
     /* A file of at most 8 pages per record: one cachestat over all of it costs less than
      * one per record, and when every page is in, no record is cold. */
     uint64_t page = page_size();
-    if ((fi->size + page - 1) / page <= 8 * (uint64_t)n &&
+    if (!exact && (fi->size + page - 1) / page <= 8 * (uint64_t)n &&
         residency_file_cached(fi->fd, fi->size))
         return false;
     struct prefetch_span *cold = malloc(n * sizeof *cold);
     size_t ncold = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t missing = residency_missing(base, fi->fd, a->offsets[i], size,
+        uint64_t missing = residency_missing(base, exact ? -1 : fi->fd, a->offsets[i], size,
                                              ctx->prefetch_window);
         req->rec.miss_bytes += missing;
         if (missing && cold)
@@ -195,6 +201,45 @@ static enum MHD_Result resume_sample(struct request *req, void *state)
     return respond(req, state);
 }
 
+/* A hash of the client's address: the lookahead budget's key (0 when it has none). */
+static uint64_t client_of(struct request *req)
+{
+    struct ip_key key;
+    if (!admission_connection_key(req->conn, &key))
+        return 0;
+    return fnv1a(FNV1A_START, key.bytes, key.len);
+}
+
+/* The page's records, after the lookahead entry of the page (if any) was claimed: handed
+ * off when cold, then the following pages read ahead when this one was cold or read ahead
+ * (a page found resident on its own means a warm file: no lookahead). True when handed off
+ * (the answer belongs to the request's resume state). */
+static bool fetch_and_look_ahead(struct request *req, struct sample_answer *a,
+                                 const struct sample_spec *spec)
+{
+    struct handler_ctx *ctx = req->ctx;
+    bool get = req->rec.method != MM_HEAD;
+    enum lookahead_claim claim = LOOKAHEAD_NONE;
+    if (ctx->lookahead && get && !spec->replace)
+        claim = sample_lookahead_claim(ctx->lookahead,
+                                       sample_lookahead_key(mapped_file_info(a->m)->etag, spec));
+    bool read_ahead = claim == LOOKAHEAD_COLD || claim == LOOKAHEAD_PENDING;
+    unsigned depth = sample_lookahead_depth(ctx->lookahead);
+    if (a->q.has_lookahead && a->q.lookahead < depth)
+        depth = a->q.lookahead;
+    /* kept apart from `a`, which a helper's hand-off makes the request's */
+    struct mapped_file *m = depth && get ? file_map_retain(a->m) : NULL;
+    struct sampler s = a->s;
+    bool taken = hand_off_cold(req, a, read_ahead);
+    bool resident = req->rec.miss_bytes == 0;
+    sample_lookahead_served(ctx->lookahead, claim, resident);
+    if (m && (!resident || read_ahead))
+        sample_lookahead_after(ctx->lookahead, m, spec, &s, depth, client_of(req));
+    if (m)
+        file_map_release(m);
+    return taken;
+}
+
 /* Everything after the file is mapped: the sampler, the offsets, the hand-off of cold
  * records. Consumes the mapping reference. */
 static enum MHD_Result serve(struct request *req, const char *rel, const struct sample_query *q,
@@ -239,7 +284,7 @@ static enum MHD_Result serve(struct request *req, const char *rel, const struct 
                          "format=json");
         return reply_bad_parameter(req, err.param, err.reason);
     }
-    if (hand_off_cold(req, a)) {
+    if (fetch_and_look_ahead(req, a, &spec)) {
         request_set_resume(req, resume_sample, a, sample_answer_free);
         return MHD_YES;
     }

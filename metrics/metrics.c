@@ -400,7 +400,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
 /* Sample and label storage for one render, allocated once at full capacity (never moved),
  * freed together. */
 struct render {
-    struct metric_family fam[48];
+    struct metric_family fam[64];
     size_t nfam;
     struct metric_sample *samples;
     size_t nsamples, cap;
@@ -614,6 +614,41 @@ static void build(struct render *r, const struct totals *t, const struct metrics
     family(r, "mmapd_sample_records_total", "Records served by /sample.", METRIC_COUNTER,
            NULL, 0);
     sample(r, (double)t->sample_records, NULL, 0);
+
+    family(r, "mmapd_sample_lookahead_pages_total",
+           "/sample pages read ahead (--sample-lookahead) that had cold records.", METRIC_COUNTER,
+           NULL, 0);
+    sample(r, (double)in->lookahead.pages, NULL, 0);
+    family(r, "mmapd_sample_lookahead_bytes_total",
+           "Bytes of cold records that /sample lookahead gave MADV_WILLNEED for.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->lookahead.bytes, NULL, 0);
+    family(r, "mmapd_sample_lookahead_hits_total",
+           "/sample requests for a page read ahead whose records were then all resident.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->lookahead.hits, NULL, 0);
+    family(r, "mmapd_sample_lookahead_late_total",
+           "/sample requests for a page read ahead with records still being read in.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->lookahead.late, NULL, 0);
+    family(r, "mmapd_sample_lookahead_wasted_pages_total",
+           "/sample pages read ahead that nobody asked for within the expiry.", METRIC_COUNTER,
+           NULL, 0);
+    sample(r, (double)in->lookahead.wasted_pages, NULL, 0);
+    family(r, "mmapd_sample_lookahead_wasted_bytes_total",
+           "Bytes read ahead for /sample pages that nobody asked for within the expiry.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)in->lookahead.wasted_bytes, NULL, 0);
+    family(r, "mmapd_sample_lookahead_dropped_total",
+           "/sample pages not read ahead: the helpers' background lane was full (busy), or "
+           "the total or per-client budget was spent (budget).",
+           METRIC_COUNTER, L_REASON, 1);
+    sample(r, (double)in->lookahead.dropped_busy, NULL, 1, "busy");
+    sample(r, (double)in->lookahead.dropped_budget, NULL, 1, "budget");
+    family(r, "mmapd_sample_lookahead_outstanding_bytes",
+           "Bytes of /sample pages read ahead and not yet asked for (charged to the budget).",
+           METRIC_GAUGE, NULL, 0);
+    sample(r, (double)in->lookahead.outstanding_bytes, NULL, 0);
 
     family(r, "mmapd_read_errors_total", "Reads of mapped data that failed and were survived.",
            METRIC_COUNTER, L_REASON, 1);

@@ -74,6 +74,10 @@ struct metrics_inputs {
     uint64_t open_files;                     /* file descriptors held by file entries */
     uint64_t file_cache_entries, file_cache_capacity;
     uint64_t access_log_lines, access_log_write_failures, access_log_dropped; /* 0: off */
+    struct {                  /* the /sample lookahead (handlers/sample_lookahead.h); 0: off */
+        uint64_t pages, bytes, hits, late, wasted_pages, wasted_bytes;
+        uint64_t dropped_busy, dropped_budget, outstanding_bytes;
+    } lookahead;
     struct {                  /* the `auto` advice of each access class (filedata/advice_auto.h) */
         bool used;            /* the class's policy is `auto` */
         double cost_ns[2];    /* [willneed]: average ns per MiB of cold requests, 0: none yet */

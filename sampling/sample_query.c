@@ -6,12 +6,12 @@
 #include "http/query.h"
 
 enum param_id { P_N, P_SIZE, P_ALIGN, P_SEED, P_EPOCH, P_RANK, P_WORLD, P_START, P_REPLACE,
-                P_FORMAT, P_COUNT };
+                P_FORMAT, P_LOOKAHEAD, P_COUNT };
 
 static const char *const param_names[P_COUNT] = {
     [P_N] = "n",         [P_SIZE] = "size",   [P_ALIGN] = "align",     [P_SEED] = "seed",
     [P_EPOCH] = "epoch", [P_RANK] = "rank",   [P_WORLD] = "world",     [P_START] = "start",
-    [P_REPLACE] = "replace", [P_FORMAT] = "format",
+    [P_REPLACE] = "replace", [P_FORMAT] = "format", [P_LOOKAHEAD] = "lookahead",
 };
 
 static const char *const format_names[] = {
@@ -118,6 +118,12 @@ static bool parse_element(const char *b, const char *e, struct sample_query *q,
     case P_RANK: q->rank = x; break;
     case P_WORLD: q->world = x; break;
     case P_START: q->start = x; break;
+    case P_LOOKAHEAD:
+        if (x > SAMPLE_LOOKAHEAD_MAX)
+            return fail_id(err, id, "must be at most " SAMPLE_LOOKAHEAD_MAX_TEXT);
+        q->lookahead = (unsigned)x;
+        q->has_lookahead = true;
+        break;
     default: break;
     }
     return true;

@@ -17,7 +17,9 @@
  * Parameters: n (required, >= 1), size (required, >= 1), align (>= 1; default: size),
  * seed (any; default: the handler's), epoch (default 0), rank and world (both or neither;
  * world >= 1, rank < world; default 0 and 1), start (default 0), replace (0 or 1; default 0),
- * format (multipart | json | raw; default multipart).
+ * format (multipart | json | raw; default multipart), lookahead (0 to SAMPLE_LOOKAHEAD_MAX:
+ * pages of the shard read ahead after this one, at most the server's --sample-lookahead;
+ * default: the server's).
  *
  * The first problem found is reported, scanning elements left to right and checking, in each:
  *   name encoding        "bad percent-encoding"    (param: the name as received, sanitised)
@@ -28,7 +30,7 @@
  *   value encoding       "bad percent-encoding"
  *   numbers: "-" then digits "must not be negative"; other non-digits "not a number";
  *            more than 2^64 - 1 "too large"; n, size, align, world of 0 "must be > 0"
- *   replace: "must be 0 or 1"; format: "unknown format"
+ *   replace: "must be 0 or 1"; format: "unknown format"; lookahead over 16 "must be at most 16"
  * then, after the last element:
  *   n, size absent       "missing"
  *   rank without world   param world, "missing (rank given)"
@@ -48,6 +50,9 @@
 
 #include "sampling/sampler.h"
 
+#define SAMPLE_LOOKAHEAD_MAX 16
+#define SAMPLE_LOOKAHEAD_MAX_TEXT "16"
+
 enum sample_format {
     SAMPLE_FORMAT_MULTIPART,
     SAMPLE_FORMAT_JSON,
@@ -61,6 +66,8 @@ struct sample_query {
     bool sharded;   /* rank and world were given; otherwise rank 0, world 1 */
     bool replace;
     enum sample_format format;
+    unsigned lookahead;  /* lookahead=, <= SAMPLE_LOOKAHEAD_MAX */
+    bool has_lookahead;  /* lookahead was given; otherwise the server's --sample-lookahead */
 };
 
 /* Parses `query` (NULL or "" means no parameters: n is then missing). true fills `q` with

@@ -10,6 +10,8 @@
 
 #include "handlers/file_body.h"
 #include "handlers/multipart.h"
+#include "handlers/sample_lookahead.h"
+#include "sampling/sample_query.h"
 #include "sampling/sample_response.h"
 #include "server/listen_addr.h"
 
@@ -86,6 +88,19 @@ static const struct option_def options[] = {
      "helper threads that read a cold request's pages in while its connection is suspended, "
      "so that warm requests never wait behind it; 0 = cold requests are served on the HTTP "
      "thread (default 2)", NULL},
+    {"sample-lookahead", OPT_UINT, FIELD(sample_lookahead), 0, SAMPLE_LOOKAHEAD_MAX, "PAGES",
+     "after answering a /sample page (without replacement) that was cold or read ahead, read "
+     "the next PAGES pages of its shard in on the prefetch helpers (MADV_WILLNEED over their "
+     "cold records; after the last page of an epoch, the next epoch's first); a request's "
+     "lookahead=N lowers it; 0 = off (default " XSTR(SAMPLE_LOOKAHEAD_DEFAULT) ", at most "
+     SAMPLE_LOOKAHEAD_MAX_TEXT "; needs --prefetch-threads)", NULL},
+    {"sample-lookahead-bytes", OPT_SIZE, FIELD(sample_lookahead_bytes), 1,
+     64 * KIB * KIB * KIB * KIB, "BYTES",
+     "bytes of /sample pages read ahead and not yet asked for, all clients together; "
+     "lookahead beyond it is dropped (default 1G)", NULL},
+    {"sample-lookahead-client-bytes", OPT_SIZE, FIELD(sample_lookahead_client_bytes), 1,
+     64 * KIB * KIB * KIB * KIB, "BYTES",
+     "the same, per client IP address (default 256M)", NULL},
     {"map-cache", OPT_UINT, FIELD(map_cache), 1, 1000000, "N",
      "files kept open (each with at most one mapping per access class) by the file cache; "
      "a file enters on its second miss, or while there is room, and CLOCK evicts (default: "
@@ -225,6 +240,9 @@ void config_defaults(struct mmapd_config *c)
     c->drain_timeout = 10;
     c->map_cache = 0; /* as many as the limits allow (server/file_limits.h) */
     c->prefetch_threads = 2;
+    c->sample_lookahead = SAMPLE_LOOKAHEAD_DEFAULT;
+    c->sample_lookahead_bytes = KIB * KIB * KIB;
+    c->sample_lookahead_client_bytes = 256 * KIB * KIB;
     c->allow_dotfiles = 0;
     c->instrument = INSTRUMENT_FULL;
     advice_policy_defaults(&c->advice);

@@ -50,12 +50,17 @@ struct mmapd_config {
     unsigned drain_timeout;          /* seconds */
     unsigned map_cache;              /* file cache entries; 0: as many as the limits allow */
     unsigned prefetch_threads;       /* 0: no cold path off the HTTP threads */
+    unsigned sample_lookahead;       /* /sample pages read ahead after each, 0: off */
+    size_t sample_lookahead_bytes;   /* read ahead and not yet asked for, all clients */
+    size_t sample_lookahead_client_bytes; /* the same, per client address */
     int allow_dotfiles;              /* 0 deny, 1 allow */
     int instrument;                  /* enum instrument_level */
     int metrics_auth;                /* 0 open, 1 token */
     int revalidate;                  /* enum revalidate_mode */
     int check_config;                /* --check-config: check, then exit */
     uint64_t test_hint_delay_ns[2];  /* [willneed]: MMAPD_TEST_HINT_DELAY_MS, tests only */
+    uint64_t test_lookahead_expiry_ns; /* MMAPD_TEST_LOOKAHEAD_EXPIRY_MS, tests only; 0: the
+                                          default */
     struct cors_policy cors;
     struct advice_policy advice;
 };

@@ -217,6 +217,23 @@ static bool apply_test_knob(struct mmapd_config *c, const char *v, char *err, si
     return true;
 }
 
+/* MMAPD_TEST_LOOKAHEAD_EXPIRY_MS=MS, for tests of the /sample lookahead only: a page read
+ * ahead counts as wasted after MS milliseconds instead of LOOKAHEAD_EXPIRY_NS. */
+static bool apply_expiry_knob(struct mmapd_config *c, const char *v, char *err, size_t errlen)
+{
+    if (!v)
+        return true;
+    char *end = NULL;
+    unsigned long ms = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
+    if (!end || *end != '\0' || ms == 0 || ms > 3600000) {
+        snprintf(err, errlen,
+                 "MMAPD_TEST_LOOKAHEAD_EXPIRY_MS: expected MS from 1 to 3600000, got '%s'", v);
+        return false;
+    }
+    c->test_lookahead_expiry_ns = (uint64_t)ms * 1000000u;
+    return true;
+}
+
 enum config_result config_load(struct mmapd_config *c, int argc, char *const argv[],
                                char *const envp[], char *err, size_t errlen)
 {
@@ -247,7 +264,8 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
     }
     struct env_ctx e = {c, envp, err, errlen, true};
     config_each_option(apply_env_option, &e);
-    if (!e.ok || !apply_test_knob(c, env_lookup(envp, "MMAPD_TEST_HINT_DELAY_MS"), err, errlen))
+    if (!e.ok || !apply_test_knob(c, env_lookup(envp, "MMAPD_TEST_HINT_DELAY_MS"), err, errlen) ||
+        !apply_expiry_knob(c, env_lookup(envp, "MMAPD_TEST_LOOKAHEAD_EXPIRY_MS"), err, errlen))
         return CONFIG_ERROR;
     for (int i = 1; i < argc; i++) {
         char source[80];

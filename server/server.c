@@ -15,6 +15,7 @@
 #include "access/admission.h"
 #include "access/conn_watch.h"
 #include "handlers/router.h"
+#include "handlers/sample_lookahead.h"
 #include "metrics/metrics.h"
 #include "server/acceptor.h"
 #include "server/file_limits.h"
@@ -230,6 +231,18 @@ bool server_start(struct server *s, const struct mmapd_config *cfg, const char *
             goto fail;
         }
     }
+    if (s->handlers.prefetch && cfg->sample_lookahead) {
+        const struct sample_lookahead_config la = {
+            cfg->sample_lookahead, cfg->sample_lookahead_bytes,
+            cfg->sample_lookahead_client_bytes, cfg->test_lookahead_expiry_ns};
+        s->handlers.lookahead = sample_lookahead_create(&la, s->handlers.prefetch,
+                                                        s->handlers.metrics,
+                                                        s->handlers.prefetch_window);
+        if (!s->handlers.lookahead) {
+            snprintf(err, errlen, "out of memory for the /sample lookahead table");
+            goto fail;
+        }
+    }
     if (!s->socket_activated &&
         !listen_socket_open(&addr, SOMAXCONN, &s->listen_fd, s->bound, sizeof s->bound, err,
                             errlen))
@@ -306,6 +319,8 @@ void server_stop(struct server *s)
     s->acceptor = NULL;
     prefetch_pool_destroy(s->handlers.prefetch);
     s->handlers.prefetch = NULL;
+    sample_lookahead_destroy(s->handlers.lookahead); /* its tasks ran or were dropped */
+    s->handlers.lookahead = NULL;
     conn_watch_stop_handshakes(s->watch);
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);

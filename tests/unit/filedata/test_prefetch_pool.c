@@ -4,7 +4,9 @@
  * mapping reference; a job with a connection reads its span into the response's buffer (or
  * says it could not) and resumes the connection, which is then served; a full queue refuses a
  * job at once (dropping its reference) and prefetch_pool_suspend_for() then leaves the
- * connection running; prefetch_pool_destroy() runs every queued job before it returns. */
+ * connection running; prefetch_pool_destroy() runs every queued job before it returns.
+ * Background tasks: jobs go first, a task's yield runs the jobs that wait, the lane is
+ * bounded, one helper of two stays free, and tasks still queued at the end are dropped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -319,6 +321,118 @@ static void test_destroy_finishes_queued_jobs(void **state)
     assert_int_equal(atomic_load(&f->resumed_calls), 1);
 }
 
+/* A background task that holds its helper until the test releases it, and notes the hints
+ * given by then (jobs that ran before it, or inside its prefetch_pool_yield()). */
+struct bg_task {
+    struct fixture *f;
+    bool yield;
+    atomic_bool running, release, done, dropped;
+    uint64_t hints_at_start, hints_before_yield, hints_after_yield;
+};
+
+static void bg_run(void *arg, struct prefetch_pool *p)
+{
+    struct bg_task *t = arg;
+    t->hints_at_start = willneed_hints(t->f);
+    atomic_store(&t->running, true);
+    uint64_t until = unit_now_ms() + WAIT_MS;
+    while (!atomic_load(&t->release) && unit_now_ms() < until)
+        unit_sleep_ms(1);
+    t->hints_before_yield = willneed_hints(t->f);
+    if (t->yield)
+        prefetch_pool_yield(p);
+    t->hints_after_yield = willneed_hints(t->f);
+    atomic_store(&t->done, true);
+}
+
+static void bg_drop(void *arg)
+{
+    atomic_store(&((struct bg_task *)arg)->dropped, true);
+}
+
+static bool submit_bg(struct fixture *f, struct bg_task *t)
+{
+    t->f = f;
+    struct prefetch_task task = {bg_run, bg_drop, t};
+    return prefetch_pool_submit_background(f->pool, &task);
+}
+
+static void wait_flag(atomic_bool *flag)
+{
+    uint64_t until = unit_now_ms() + WAIT_MS;
+    while (!atomic_load(flag) && unit_now_ms() < until)
+        unit_sleep_ms(1);
+    assert_true(atomic_load(flag));
+}
+
+/* A running task's prefetch_pool_yield() runs the jobs that came in meanwhile, on its own
+ * helper, before the task goes on. */
+static void test_background_yields_to_jobs(void **state)
+{
+    struct fixture *f = *state;
+    start(f, 1, 8, 0);
+    struct bg_task a = {.yield = true};
+    assert_true(submit_bg(f, &a));
+    wait_flag(&a.running);
+    assert_true(submit_hints(f, false, true));
+    assert_true(submit_hints(f, false, true));
+    unit_sleep_ms(20);
+    assert_int_equal(willneed_hints(f), 0); /* the one helper is in the task */
+    atomic_store(&a.release, true);
+    wait_flag(&a.done);
+    assert_int_equal(a.hints_before_yield, 0);
+    assert_int_equal(a.hints_after_yield, 2 * ADVICE_PREFETCH_WINDOWS);
+    expect_all_released(f);
+}
+
+/* Jobs go before queued tasks; the lane holds PREFETCH_BACKGROUND_CAP tasks per helper and
+ * refuses the next; prefetch_pool_destroy() drops the tasks still queued. */
+static void test_background_lane_order_cap_and_drop(void **state)
+{
+    struct fixture *f = *state;
+    start(f, 1, 8, 0);
+    struct bg_task a = {0}, b = {0}, c = {0}, d = {0};
+    assert_true(submit_bg(f, &a));
+    wait_flag(&a.running);
+    assert_true(submit_bg(f, &b));
+    assert_true(submit_hints(f, false, true)); /* queued after b, run before it */
+    assert_true(submit_bg(f, &c));
+    assert_false(submit_bg(f, &d)); /* 2 queued: the lane of one helper is full */
+    atomic_store(&b.release, true);
+    atomic_store(&a.release, true);
+    wait_flag(&b.done);
+    assert_int_equal(b.hints_at_start, ADVICE_PREFETCH_WINDOWS);
+    wait_flag(&c.running); /* c holds the helper: queue d again, then stop the pool */
+    assert_true(submit_bg(f, &d));
+    atomic_store(&c.release, true);
+    prefetch_pool_destroy(f->pool);
+    f->pool = NULL;
+    assert_true(atomic_load(&c.done));
+    assert_true(atomic_load(&d.dropped) && !atomic_load(&d.running));
+    expect_all_released(f);
+}
+
+/* With two helpers only one runs background tasks: the other serves a job at once. */
+static void test_background_leaves_a_helper_free(void **state)
+{
+    struct fixture *f = *state;
+    start(f, 2, 8, 0);
+    struct bg_task a = {0}, b = {0};
+    assert_true(submit_bg(f, &a));
+    assert_true(submit_bg(f, &b));
+    wait_flag(&a.running);
+    assert_true(submit_hints(f, false, true));
+    uint64_t until = unit_now_ms() + WAIT_MS;
+    while (willneed_hints(f) == 0 && unit_now_ms() < until)
+        unit_sleep_ms(1);
+    assert_int_equal(willneed_hints(f), ADVICE_PREFETCH_WINDOWS); /* while a holds its helper */
+    assert_false(atomic_load(&b.running));
+    atomic_store(&a.release, true);
+    atomic_store(&b.release, true);
+    wait_flag(&b.done);
+    expect_all_released(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +440,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_reads_and_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_finishes_queued_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_yields_to_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_lane_order_cap_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_leaves_a_helper_free, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
