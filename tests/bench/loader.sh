@@ -37,8 +37,9 @@
 # run is marked not-cold), start the server, wait for an idle machine (CPUs >= IDLE_PCT % idle,
 # default 90, disk quiet; IDLE_WAIT tries, default 60), run the epoch. Bytes read = sectors
 # read from the file's device (/proc/diskstats) over the epoch; for mmapd, the /sample pages
-# its `random,auto` advice served without WILLNEED (from /metrics after the epoch: a new
-# process tries both ways on its first cold pages). Before the timed runs, one
+# its `random,auto` advice served without WILLNEED (a new process tries both ways on its
+# first cold pages) and its lookahead counters (pages read ahead, hits, late, dropped), from
+# /metrics after the epoch. Before the timed runs, one
 # epoch per arm and record size is checked: every record's bytes against the file at the
 # offset sample_reference.py computes, each (shard, index) exactly once, parts in the order
 # asked. The arms are interleaved within each repetition.
@@ -142,7 +143,7 @@ epoch_batches() {
 }
 
 csv=$work/loader.csv
-echo "kind,rep,record,align,step_ms,arm,epoch_s,records,read_bytes,resident_evicted,resident_before,auto_pages_without_willneed,loadavg,idle,status" > "$csv"
+echo "kind,rep,record,align,step_ms,arm,epoch_s,records,read_bytes,resident_evicted,resident_before,auto_pages_without_willneed,lookahead_pages,lookahead_hits,lookahead_late,lookahead_dropped,loadavg,idle,status" > "$csv"
 
 # The disk: fio for each record size, REPS times; the steps follow from the QD32 medians.
 fio_s() { # RECORD BYTES QD REP: seconds for BYTES of random RECORD-sized reads at depth QD
@@ -160,7 +161,7 @@ for c in "${configs[@]}"; do
     for qd in 32 1; do
       bench_wait_idle || true
       s=$(fio_s "$rec" $((n * rec)) "$qd" "$r")
-      echo "fio,$r,$rec,$align,,disk-qd$qd,$s,$n,,,,,,,ok" >> "$csv"
+      echo "fio,$r,$rec,$align,,disk-qd$qd,$s,$n,,,,,,,,,,,ok" >> "$csv"
       [ "$qd" = 32 ] && qd32+=("$s")
       echo "loader.sh: fio $((rec / 1024)) KiB x $n QD$qd: $s s" >&2
     done
@@ -194,6 +195,17 @@ start_server() { # ARM
   bench_wait_http "http://127.0.0.1:$port/files/ping.txt" "$pid" || { echo "$1 did not start" >&2; exit 1; }
 }
 stop_server() { [ -z "$pid" ] || bench_stop "$pid"; pid=; }
+# mmapd_counters: from the running mmapd's /metrics, "/sample pages served without WILLNEED by
+# the auto advice,pages read ahead,hits,late,dropped" (the last four empty without lookahead).
+mmapd_counters() {
+  curl -s "http://127.0.0.1:$port/metrics" | awk '
+    /^mmapd_advice_auto_requests_total\{class="random",willneed="no"\}/ {n = $2}
+    /^mmapd_sample_lookahead_pages_total / {p = $2}
+    /^mmapd_sample_lookahead_hits_total / {h = $2}
+    /^mmapd_sample_lookahead_late_total / {l = $2}
+    /^mmapd_sample_lookahead_dropped_total\{/ {d += $2; dd = 1}
+    END {printf "%s,%s,%s,%s,%s\n", n, p, h, l, dd ? d : ""}'
+}
 
 declare -A per_req
 for a in nginx nginx-auto lighttpd; do
@@ -225,7 +237,7 @@ client_args() { # ARM: the loader_client.py subcommand and its server arguments
 
 run_one() { # KIND(run|check) ARM RECORD ALIGN STEP_MS REP: one epoch, one CSV row
   local kind=$1 arm=$2 rec=$3 align=$4 step=$5 r=$6
-  local res res2 idle=yes load d0 d1 out t n status epoch=$r nowill=
+  local res res2 idle=yes load d0 d1 out t n status epoch=$r counters=,,,,
   local -a args extra=()
   [ "$kind" = run ] || { epoch=0; extra=(--check); }
   stop_server
@@ -250,15 +262,14 @@ run_one() { # KIND(run|check) ARM RECORD ALIGN STEP_MS REP: one epoch, one CSV r
     out="0 0 bad:client_failed_$(tail -1 "$work/client.err" | tr -c 'A-Za-z0-9_.:\n' _ | cut -c1-80)"
   [ -z "$devname" ] || for _ in $(seq 40); do [ "$(in_flight)" = 0 ] && break; sleep 0.05; done
   d1=$(sectors_read)
-  case $arm in mmapd-*|compute) nowill=$(curl -s "http://127.0.0.1:$port/metrics" |
-    awk '/^mmapd_advice_auto_requests_total\{class="random",willneed="no"\}/ {print $2}') ;; esac
+  case $arm in mmapd-*|compute) counters=$(mmapd_counters) ;; esac
   read -r t n status <<<"$out"
   if [ "$status" = ok ]; then
     if [ "$arm" = compute ]; then [ "$res2" -ge "$min_warm" ] || status=not-warm
     else [ "$res" -le "$max_resident" ] && [ "$res2" -le "$max_resident" ] || status=not-cold
     fi
   fi
-  echo "$kind,$r,$rec,$align,$step,$arm,$t,$n,$(((d1 - d0) * 512)),$res,$res2,$nowill,$load,$idle,$status" >> "$csv"
+  echo "$kind,$r,$rec,$align,$step,$arm,$t,$n,$(((d1 - d0) * 512)),$res,$res2,$counters,$load,$idle,$status" >> "$csv"
   printf 'loader.sh: %-5s rep %s %2s KiB step %7s ms %-18s %7s s  read %5s MiB  resident %s/%s B  %s\n' \
     "$kind" "$r" $((rec / 1024)) "$step" "$arm" "$t" $(((d1 - d0) / 2048)) "$res" "$res2" "$status" >&2
 }

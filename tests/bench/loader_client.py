@@ -268,7 +268,9 @@ def cmd_report(a):
       "depth 32 and 1. `bound` = max(compute, disk QD32); `x` = epoch / bound. Pages without "
       "WILLNEED: the /sample pages of the epoch that mmapd's `random,auto` advice served "
       "without its WILLNEED batch (`mmapd_advice_auto_requests_total{class=\"random\","
-      "willneed=\"no\"}`; a new process tries both ways on its first cold pages), per run.\n")
+      "willneed=\"no\"}`; a new process tries both ways on its first cold pages), per run; "
+      "lookahead: mmapd's `mmapd_sample_lookahead_*` counters after the epoch (pages read "
+      "ahead, pages asked for that were all in, late ones, dropped ones), per run.\n")
     if a.notes.strip():
         w("Notes:\n")
         for n in a.notes.strip().split("\n"):
@@ -321,8 +323,8 @@ def cmd_report(a):
             f.write("\n".join(plot) + "\n")
         w("<details><summary>every arm and step: min..max, disk read, runs</summary>\n")
         w("| arm | step ms | median s | min..max s | read MiB | read / epoch bytes | "
-          "pages without WILLNEED | runs ok |")
-        w("|---|---|---|---|---|---|---|---|")
+          "pages without WILLNEED | lookahead pages/hits/late/dropped | runs ok |")
+        w("|---|---|---|---|---|---|---|---|---|")
         for x in arms:
             for st in steps:
                 g = [r for r in allr if r["arm"] == x and float(r["step_ms"]) == st]
@@ -333,10 +335,13 @@ def cmd_report(a):
                 readm = med([int(r["read_bytes"]) for r in ok])
                 nowill = [r["auto_pages_without_willneed"] for r in ok
                           if r["auto_pages_without_willneed"]]
+                la = [f"{r['lookahead_pages']}/{r['lookahead_hits']}/{r['lookahead_late']}/"
+                      f"{r['lookahead_dropped']}" for r in ok if r["lookahead_pages"]]
                 w(f"| {label.get(x, x)} | {st:g} | {med(t) or 0:.3f} | "
                   + (f"{min(t):.3f}..{max(t):.3f}" if t else "-") + " | "
                   + (f"{readm / 2**20:.1f} | {readm / (nrec * rec):.2f}" if readm is not None else "- | -")
-                  + f" | {','.join(nowill) or '-'} | {len(ok)} of {len(g)} |")
+                  + f" | {', '.join(nowill) or '-'} | {', '.join(la) or '-'} | "
+                  f"{len(ok)} of {len(g)} |")
         w("\n</details>\n")
     w("## Runs\n")
     checks = [r for r in rows if r["kind"] == "check"]
