@@ -17,13 +17,17 @@
 # k x (disk QD32 epoch time / batches) for k in 0.5 1 1.5 2 (LOADER_STEPS), from the fio
 # figures measured first in the same run.
 # Arms (tests/bench/loader_client.py runs one epoch and prints its time):
-#   mmapd-lookahead     MmapdDataset (scripts/mmapd_dataset.py), page=1024 records (4 batches)
-#                       per GET /sample, mmapd's default --sample-lookahead (skipped, with a
-#                       note, by a build without that flag)
+#   mmapd-lookahead     MmapdDataset (scripts/mmapd_dataset.py), page=${LOADER_PAGE:-1024} records (4 batches;
+#                       LOADER_PAGE) per GET /sample, mmapd's default --sample-lookahead
+#                       (skipped, with a note, by a build without that flag)
 #   mmapd-nolookahead   the same with --sample-lookahead 0 (no flag on a build without it)
+#   mmapd-willneed      (only when named in LOADER_ARMS) --sample-lookahead 0 --advice
+#                       random=random,willneed: every cold page gets its WILLNEED batch, where
+#                       the default `auto` serves some of a new process's first cold pages
+#                       without it; tells lookahead's own gain from that
 #   nginx, nginx-auto   the same records in the same order per worker as multi-range GETs of
 #                       /files/FILE, a page of records per request (1 worker and auto;
-#                       tcp_nopush off, large_client_header_buffers 4 64k for the Range header)
+#                       tcp_nopush off, large_client_header_buffers 4 256k for the Range header)
 #   lighttpd            the same; it answers at most 10 unsorted ranges per request (more are
 #                       dropped, probed here), so 10 records per request
 #   python-mmap         no server: mmap.mmap of the file, madvise(MADV_RANDOM), slice copies
@@ -48,7 +52,8 @@
 # machine, the command, the mmapd commit) and loader.png (gnuplot); RESULTS =
 # tests/bench/results (LOADER_RESULTS).
 # Environment: LOADER_SMOKE=1 (one repetition, steps k = 0 and 1, for a check end to end),
-# LOADER_ARMS (the arms above, space-separated), LOADER_STEPS (the k list, "0 0.5 1 1.5 2").
+# LOADER_ARMS (the arms above, space-separated), LOADER_STEPS (the k list, "0 0.5 1 1.5 2"),
+# LOADER_PAGE (records per /sample page and per multi-range request, 1024).
 # Needs: apt-get install python3-torch fio curl util-linux gnuplot-nox nginx lighttpd (torch
 # through Debian's /usr/bin/python3; peers that are missing are skipped and fio's figures left
 # out, each with a note). On demand only: never part of the test suite.
@@ -61,11 +66,15 @@ ks=${LOADER_STEPS:-0 0.5 1 1.5 2}
 if [ "$smoke" = 1 ]; then reps=1; ks=${LOADER_STEPS:-0 1}; fi
 read -r -a arms <<<"${LOADER_ARMS:-mmapd-lookahead mmapd-nolookahead nginx nginx-auto lighttpd python-mmap compute}"
 results=${LOADER_RESULTS:-tests/bench/results}
-command_line="$( [ "$smoke" = 1 ] && echo "LOADER_SMOKE=1 ")tests/bench/loader.sh $*"
+command_line=
+for v in LOADER_SMOKE LOADER_ARMS LOADER_STEPS LOADER_PAGE; do
+  [ -z "${!v:-}" ] || command_line+="$v=\"${!v}\" "
+done
+command_line+="tests/bench/loader.sh $*"
 size_mb=2048
 configs=("4096 131072" "65536 262144")   # record bytes, alignment
 batch=256
-page=1024
+page=${LOADER_PAGE:-1024}
 seed=1
 max_resident=$((256 * 1024))
 py=python3
@@ -95,7 +104,7 @@ for a in "${arms[@]}"; do
       fi ;;
     nginx|nginx-auto|lighttpd)
       command -v "${a%-auto}" >/dev/null || { notes+=("${a%-auto} is not installed: $a skipped"); continue; } ;;
-    mmapd-nolookahead|python-mmap|compute) ;;
+    mmapd-nolookahead|mmapd-willneed|python-mmap|compute) ;;
     *) echo "unknown arm $a" >&2; exit 1 ;;
   esac
   picked+=("$a")
@@ -177,14 +186,15 @@ done
 port=
 start_server() { # ARM
   case $1 in
-    mmapd-lookahead|compute) bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1 ;;
-    mmapd-nolookahead)
-      if [ "$have_la" = 1 ]; then bench_start_mmapd "$work/mmapd.log" "$work/www/files" --sample-lookahead 0 || exit 1
-      else bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1; fi ;;
+    mmapd-*|compute)
+      local -a flags=()
+      [ "$have_la" = 0 ] || case $1 in mmapd-nolookahead|mmapd-willneed) flags+=(--sample-lookahead 0) ;; esac
+      [ "$1" != mmapd-willneed ] || flags+=(--advice "random=random,willneed")
+      bench_start_mmapd "$work/mmapd.log" "$work/www/files" "${flags[@]}" || exit 1 ;;
     nginx|nginx-auto)
       port=$(bench_free_port)
       bench_start_nginx "$work" nginx "$([ "$1" = nginx ] && echo 1 || echo auto)" "$port" "$work/www" off "" \
-        "large_client_header_buffers 4 64k;" ;;
+        "large_client_header_buffers 4 256k;" ;;
     lighttpd)
       port=$(bench_free_port)
       bench_start_lighttpd "$work" lighttpd "$port" "$work/www" "server.max-request-field-size = 65536" ;;
@@ -304,6 +314,7 @@ arm_text=$(for a in "${arms[@]}"; do
   case $a in
     mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults ($la_default of lookahead)" ;;
     mmapd-nolookahead) echo "mmapd-nolookahead: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0" || echo "a build without lookahead, no flag")" ;;
+    mmapd-willneed) echo "mmapd-willneed: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0 ")--advice random=random,willneed (a WILLNEED batch on every cold page, where auto tries a new process's first cold pages both ways)" ;;
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;
     lighttpd) echo "lighttpd: defaults, multi-range GETs of ${per_req[$a]} records" ;;
     python-mmap) echo "python-mmap: no server, mmap.mmap + madvise(MADV_RANDOM), slice copies in the same DataLoader" ;;
@@ -326,7 +337,7 @@ gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term=pngcairo
   echo "set output \"$results/loader.png\""
   echo "set multiplot layout 1,${#configs[@]} title \"DataLoader epoch over a cold $size_mb MiB file (median of $reps)\""
   echo 'set datafile missing "?"; set xlabel "training step per batch (ms)"; set ylabel "epoch (s)"'
-  echo 'set yrange [0:*]; set key top left; set grid'
+  echo 'set yrange [0:*]; set key top left opaque box; set grid'
   for c in "${configs[@]}"; do
     read -r rec _ <<<"$c"
     dat=$work/plot/$rec.dat
