@@ -15,6 +15,8 @@ read names itself and its bytes can be compared with the file's.
   dataset's creation and its first page; set_epoch() then reads the new version.
 - torch.distributed: 2 processes of a gloo group, no rank/world given, 2 workers each: rank r
   reads shards 2r and 2r+1 of 4, together every record once.
+- Tensors kept past later pages keep their records (the client reuses a page's buffer only
+  when no view of it is alive), and a client whose pages nobody keeps reuses its buffers.
 - SampleClient without torch's Dataset: a token and extra headers on a server without
   --auth-token-file, a 400 is a SampleError, the kept-alive connection goes on.
 - HTTPS with a certificate made here (ssl_context) and --auth-token-file: without the token
@@ -193,6 +195,21 @@ def test_replaced(srv):
           "after set_epoch the new version is read whole")
 
 
+def test_views_kept(srv):
+    """Tensors are views into the buffer a page was read into, which the client reuses only
+    once no view of it is alive: every tensor kept to the end still holds its record."""
+    ds = MmapdDataset(srv.base, "rec.bin", S, seed=3, page=100, tensors=True)
+    kept = list(ds)
+    check(len(kept) == N, f"{len(kept)} records kept, the file has {N}")
+    check(sorted(index(t.numpy().tobytes()) for t in kept) == list(range(N)),
+          "a kept tensor changed when a later page was read")
+    client = SampleClient(srv.base)
+    for start in (0, 100, 200, 300):  # nothing kept: the client reads into its old buffers
+        client.page("rec.bin", S, views=True, n=100, seed=3, start=start)
+    check(len(client.buffers) <= 3, f"{len(client.buffers)} buffers kept for pages nobody holds")
+    client.close()
+
+
 def test_client(srv):
     c = SampleClient(srv.base + "/", token="t0ken", headers={"X-Job": "test"})
     recs, nxt, etag = c.page("rec.bin", S, n=3, seed=1, start=0)
@@ -271,7 +288,7 @@ def test_https_token():
 
 with Server(root=ROOT) as srv:
     for t in (test_shards, test_order, test_resume_workers, test_resume_in_process,
-              test_replaced, test_client, test_distributed):
+              test_replaced, test_views_kept, test_client, test_distributed):
         t(srv)
 test_https_token()
 done()
