@@ -30,7 +30,8 @@
 #                       tcp_nopush off, large_client_header_buffers 4 256k for the Range header)
 #   lighttpd            the same; it answers at most 10 unsorted ranges per request (more are
 #                       dropped, probed here), so 10 records per request
-#   python-mmap         no server: mmap.mmap of the file, madvise(MADV_RANDOM), slice copies
+#   python-mmap         no server: mmap.mmap of the file, madvise(MADV_RANDOM), a slice copy
+#                       per record
 #   compute             mmapd with the file cached first (cat; fincore must show >= 99 % of it
 #                       resident, as pages of a cached file may drift out meanwhile): the bound
 #                       set by the DataLoader, the client and the steps
@@ -317,7 +318,7 @@ arm_text=$(for a in "${arms[@]}"; do
     mmapd-willneed) echo "mmapd-willneed: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0 ")--advice random=random,willneed (a WILLNEED batch on every cold page, where auto tries a new process's first cold pages both ways)" ;;
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;
     lighttpd) echo "lighttpd: defaults, multi-range GETs of ${per_req[$a]} records" ;;
-    python-mmap) echo "python-mmap: no server, mmap.mmap + madvise(MADV_RANDOM), slice copies in the same DataLoader" ;;
+    python-mmap) echo "python-mmap: no server, mmap.mmap + madvise(MADV_RANDOM), a slice copy per record, in the same DataLoader" ;;
     compute) echo "compute: mmapd's defaults, the file cached first (the bound)" ;;
   esac
 done)

@@ -18,11 +18,12 @@ gives (slower: not a timed run).
   peer --url URL --path /files/NAME --per-req K ...
                                     the same records as multi-range GETs of /files/NAME,
                                     K consecutive records of the shard per request (one
-                                    keep-alive connection per worker, http.client as
-                                    mmapd_dataset.py); every part must come back in the
-                                    order asked
-  local ...                         no server: mmap.mmap of FILE with MADV_RANDOM, a slice
-                                    copy per record
+                                    keep-alive connection per worker; each answer read into
+                                    a reused buffer and the records tensors over views of
+                                    it, as MmapdDataset does); every part must come back in
+                                    the order asked
+  local ...                         no server: mmap.mmap of FILE with MADV_RANDOM, one copy
+                                    per record out of the mapping
   probe --url URL --path /files/NAME --size FILESIZE --record S --ranges N
                                     one GET of N unsorted ranges: prints how many parts
                                     came back and whether in the order asked
@@ -40,7 +41,6 @@ import re
 import statistics
 import sys
 import time
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../unit/sampling"))
@@ -62,7 +62,8 @@ def shards(file_size, record, align, seed, epoch):
 
 
 def ranged_parts(status, headers, body):
-    """(first byte, data) of every part of a 206 answer, single range or multipart."""
+    """(first byte, data) of every part of a 206 answer, single range or multipart; body is a
+    memoryview of a bytearray (Http.get), the data memoryviews into it."""
     ctype = headers.get("Content-Type", "")
     if status != 206:
         raise ValueError(f"status {status}")
@@ -72,49 +73,52 @@ def ranged_parts(status, headers, body):
             raise ValueError("206 without Content-Range")
         return [(int(m.group(1)), body)]
     delim = b"--" + re.search(r'boundary="?([^";\s]+)"?', ctype).group(1).encode()
-    out, pos = [], body.index(delim)
+    raw, size = body.obj, len(body)  # search the bytearray itself: no copy
+    out, pos = [], raw.index(delim, 0, size)
     while True:
         pos += len(delim)
-        if body.startswith(b"--", pos):
+        if raw[pos:pos + 2] == b"--":
             return out
-        end = body.index(b"\r\n\r\n", pos)
-        r = CR_RE.search(body, pos, end)
+        end = raw.index(b"\r\n\r\n", pos, size)
+        r = CR_RE.search(raw, pos, end)
         first, n = int(r.group(1)), int(r.group(2)) - int(r.group(1)) + 1
         out.append((first, body[end + 4:end + 4 + n]))
-        pos = body.index(delim, end + 4 + n)
+        pos = raw.index(delim, end + 4 + n, size)
 
 
 class Http:
-    """GETs on one keep-alive connection, reconnecting when the server closes it."""
+    """GETs on one keep-alive connection (reconnecting when the server closes it), each answer
+    read the way mmapd_dataset.py reads a /sample page: straight into one of the client's
+    reused buffers (SampleClient._read_body), so the peers' records reach the DataLoader by
+    the same path as mmapd's."""
 
     def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port, self.conn = u.hostname, u.port, None
+        from mmapd_dataset import SampleClient
+        self.client = SampleClient(url, timeout=120)
 
     def get(self, path, headers):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
-        self.conn.request("GET", path, headers=headers)
-        r = self.conn.getresponse()
-        body = r.read()
+        c = self.client
+        if c.conn is None:
+            c.conn = c._connect()
+        c.conn.request("GET", path, headers=headers)
+        r = c.conn.getresponse()
+        body = c._read_body(r)
         if r.will_close:
-            self.close()
+            c.close()
         return r.status, r.headers, body
 
     def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        self.client.close()
 
 
 def datasets():
     """The two datasets of the arms without /sample (torch imported only here)."""
     import mmap
+    import numpy
     import torch
     from torch.utils.data import IterableDataset, get_worker_info
 
-    def item(rec, shard, index, positions):
-        t = torch.frombuffer(bytearray(rec), dtype=torch.uint8)
+    def item(t, shard, index, positions):
         return {"data": t, "shard": shard, "index": index} if positions else t
 
     class PeerDataset(IterableDataset):
@@ -135,8 +139,8 @@ def datasets():
                     if [p[0] for p in parts] != group or any(len(p[1]) != s for p in parts):
                         raise RuntimeError(f"worker {w}, records {i}..: {len(parts)} parts not "
                                            f"the {len(group)} ranges asked, in order")
-                    for k, (_, rec) in enumerate(parts, i):
-                        yield item(rec, w, k, self.positions)
+                    for k, (_, rec) in enumerate(parts, i):  # views, as MmapdDataset's
+                        yield item(torch.frombuffer(rec, dtype=torch.uint8), w, k, self.positions)
             finally:
                 client.close()
 
@@ -153,8 +157,9 @@ def datasets():
             try:
                 mm.madvise(mmap.MADV_RANDOM)
                 s = self.record
-                for i, o in enumerate(self.offsets[w]):
-                    yield item(mm[o:o + s], w, i, self.positions)
+                for i, o in enumerate(self.offsets[w]):  # one copy out of the mapping
+                    rec = torch.from_numpy(numpy.frombuffer(mm, numpy.uint8, s, o).copy())
+                    yield item(rec, w, i, self.positions)
             finally:
                 mm.close()
 
