@@ -93,8 +93,9 @@ have_la=0
 la_default="not in this build"
 if build/bench/mmapd --help | grep -q -- --sample-lookahead; then
   have_la=1
-  la_default="default $(build/bench/mmapd --help | sed -n '/--sample-lookahead/,/^  --/p' |
-    grep -o 'default [0-9]*' | head -1 | cut -d' ' -f2) pages"
+  la_default=$(build/bench/mmapd --help | sed -n '/--sample-lookahead/,/^  --/p' |
+    grep -o 'default [0-9]*' | head -1 | cut -d' ' -f2)
+  la_default="$la_default page$([ "$la_default" = 1 ] || echo s), the default"
 fi
 picked=()
 for a in "${arms[@]}"; do
@@ -313,7 +314,7 @@ for a in "${arms[@]}"; do
 done
 arm_text=$(for a in "${arms[@]}"; do
   case $a in
-    mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults ($la_default of lookahead)" ;;
+    mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults (lookahead: $la_default)" ;;
     mmapd-nolookahead) echo "mmapd-nolookahead: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0" || echo "a build without lookahead, no flag")" ;;
     mmapd-willneed) echo "mmapd-willneed: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0 ")--advice random=random,willneed (a WILLNEED batch on every cold page, where auto tries a new process's first cold pages both ways)" ;;
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;
@@ -334,11 +335,11 @@ python3 tests/bench/loader_client.py report "$csv" --out "$results/loader.md" --
 term=png
 gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term=pngcairo
 {
-  echo "set terminal $term size 1400,600 noenhanced"
+  echo "set terminal $term size 1600,600 noenhanced"
   echo "set output \"$results/loader.png\""
   echo "set multiplot layout 1,${#configs[@]} title \"DataLoader epoch over a cold $size_mb MiB file (median of $reps)\""
   echo 'set datafile missing "?"; set xlabel "training step per batch (ms)"; set ylabel "epoch (s)"'
-  echo 'set yrange [0:*]; set key top left opaque box; set grid'
+  echo 'set yrange [0:*]; set key outside right top; set grid'
   for c in "${configs[@]}"; do
     read -r rec _ <<<"$c"
     dat=$work/plot/$rec.dat
@@ -347,7 +348,11 @@ gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term=pngcairo
     plot="plot"
     i=2
     for a in "${arms[@]}" disk-qd32; do
-      case $a in compute|disk-qd32) style="with lines dt 2 lw 2" ;; *) style="with linespoints lw 2" ;; esac
+      case $a in
+        compute) style="with lines dt 2 lw 2 lc rgb \"#c00000\"" ;;
+        disk-qd32) style="with lines dt 2 lw 2 lc rgb \"black\"" ;;
+        *) style="with linespoints lw 2" ;;
+      esac
       plot+=" \"$dat\" using 1:$i $style title \"$a\","
       i=$((i + 1))
     done
