@@ -32,9 +32,10 @@
 #                       dropped, probed here), so 10 records per request
 #   python-mmap         no server: mmap.mmap of the file, madvise(MADV_RANDOM), a slice copy
 #                       per record
-#   compute             mmapd with the file cached first (cat; fincore must show >= 99 % of it
-#                       resident, as pages of a cached file may drift out meanwhile): the bound
-#                       set by the DataLoader, the client and the steps
+#   compute             mmapd with the file cached right before the epoch (cat after the idle
+#                       wait, as cached pages that nothing touches drift out of the page cache
+#                       on these machines within seconds; fincore must show >= 99 % of it
+#                       resident): the bound set by the DataLoader, the client and the steps
 # disk QD32 / QD1: fio, O_DIRECT, --readonly, libaio, randread, bs = the record, io_size = the
 # epoch's bytes, queue depth 32 and 1, REPS times each (medians).
 # Every run: stop the server (a mapping keeps pages cached), evict the file (fsync +
@@ -253,17 +254,18 @@ run_one() { # KIND(run|check) ARM RECORD ALIGN STEP_MS REP: one epoch, one CSV r
   local -a args extra=()
   [ "$kind" = run ] || { epoch=0; extra=(--check); }
   stop_server
-  if [ "$arm" = compute ]; then
-    cat "$file" > /dev/null
-    res=$(bench_resident "$file")
-    [ "$res" -ge "$min_warm" ] || { cat "$file" > /dev/null; res=$(bench_resident "$file"); }
-  else
+  if [ "$arm" != compute ]; then
     bench_evict "$file"
     res=$(bench_resident "$file")
     [ "$res" -le "$max_resident" ] || { bench_evict "$file"; res=$(bench_resident "$file"); }
   fi
   start_server "$arm"
   bench_wait_idle || idle=no
+  if [ "$arm" = compute ]; then # warmed last: cached pages that nothing touches drift out here
+    cat "$file" > /dev/null
+    res=$(bench_resident "$file")
+    [ "$res" -ge "$min_warm" ] || { cat "$file" > /dev/null; res=$(bench_resident "$file"); }
+  fi
   res2=$(bench_resident "$file")
   load=$(cut -d' ' -f1 /proc/loadavg)
   read -r -a args <<<"$(client_args "$arm")"
