@@ -329,7 +329,8 @@ def cmd_report(a):
             f.write(f"# {rec // 1024} KiB records ({nrec * rec / 2**20:g} MiB per epoch)\n")
             f.write("# step_ms " + " ".join(arms) + " disk_qd32\n")
             f.write("\n".join(plot) + "\n")
-        w("<details><summary>every arm and step: min..max, disk read, runs</summary>\n")
+        w("<details><summary>every arm and step: min..max, disk read (sectors read from the "
+          "file's device over the epoch, machine-wide), mmapd's counters, runs</summary>\n")
         w("| arm | step ms | median s | min..max s | read MiB | read / epoch bytes | "
           "pages without WILLNEED | lookahead pages/hits/late/dropped | runs ok |")
         w("|---|---|---|---|---|---|---|---|---|")
