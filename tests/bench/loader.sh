@@ -322,7 +322,7 @@ arm_text=$(for a in "${arms[@]}"; do
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;
     lighttpd) echo "lighttpd: defaults, multi-range GETs of ${per_req[$a]} records" ;;
     python-mmap) echo "python-mmap: no server, mmap.mmap + madvise(MADV_RANDOM), a slice copy per record, in the same DataLoader" ;;
-    compute) echo "compute: mmapd's defaults, the file cached first (the bound)" ;;
+    compute) echo "compute: mmapd's defaults, the file cached right before the epoch (the bound)" ;;
   esac
 done)
 smoke_flag=()
