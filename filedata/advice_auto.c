@@ -44,12 +44,14 @@ static bool warmed_up(const struct arms *s)
     return s->costs[0] >= ADVICE_AUTO_WARMUP && s->costs[1] >= ADVICE_AUTO_WARMUP;
 }
 
-bool advice_auto_pick(struct advice_auto *a, enum access_class c)
+bool advice_auto_pick(struct advice_auto *a, enum access_class c, uint64_t cold_bytes)
 {
     struct arms *s = &a->cls[c];
     bool arm;
     pthread_mutex_lock(&s->lock);
-    if (!warmed_up(s)) { /* alternate, the first arm on a tie */
+    if (c == ACCESS_RANDOM && cold_bytes > ADVICE_AUTO_RANDOM_EXPLORE_MAX) {
+        arm = warmed_up(s) ? s->serving : s->first; /* too large to explore */
+    } else if (!warmed_up(s)) { /* alternate, the first arm on a tie */
         arm = s->picked[!s->first] < s->picked[s->first] ? !s->first : s->first;
         s->picked[arm]++;
     } else {

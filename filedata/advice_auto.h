@@ -18,7 +18,12 @@
  *     weighted, the newest cost counting ADVICE_AUTO_WEIGHT;
  *   - when the two averages are within ADVICE_AUTO_MARGIN of each other, the arm without
  *     WILLNEED serves: it makes fewer system calls, and a device too fast to tell the arms
- *     apart gains nothing from them.
+ *     apart gains nothing from them;
+ *   - a cold request of the random class with more than ADVICE_AUTO_RANDOM_EXPLORE_MAX cold
+ *     bytes never explores: it takes the serving arm (the first during the warm-up, without
+ *     counting as one of its requests). Without WILLNEED such a request reads its records one
+ *     page fault at a time (MADV_RANDOM), so trying that arm on a /sample page of 64 MiB cost
+ *     1.5 s here; smaller requests measure it at a bounded price.
  * advice_auto_read() reports a class's figures (for /metrics and the log line that says why
  * the serving arm changed). Thread safe: one mutex per class, taken by cold requests only.
  */
@@ -36,6 +41,7 @@
 #define ADVICE_AUTO_MARGIN 0.10
 #define ADVICE_AUTO_WEIGHT 0.25
 #define ADVICE_AUTO_MIN_BYTES (64u << 10)
+#define ADVICE_AUTO_RANDOM_EXPLORE_MAX (1u << 20)
 /* The arm each class starts with, in enum access_class order (stream, random, range): what
  * measured best where mmapd was developed (docs/operating.md, Hints). */
 #define ADVICE_AUTO_FIRST {false, true, true}
@@ -46,8 +52,8 @@ struct advice_auto;
 struct advice_auto *advice_auto_create(const bool first[ACCESS_CLASS_COUNT]);
 void advice_auto_destroy(struct advice_auto *a);
 
-/* Whether this cold request of class c gives WILLNEED. */
-bool advice_auto_pick(struct advice_auto *a, enum access_class c);
+/* Whether this cold request of class c, with `cold_bytes` found missing, gives WILLNEED. */
+bool advice_auto_pick(struct advice_auto *a, enum access_class c, uint64_t cold_bytes);
 
 /* A cold request of class c that ran under `willneed` completed after `ns`, having sent
  * `bytes` body bytes. */

@@ -15,7 +15,8 @@ bool request_willneed(struct request *req, enum access_class c)
         req->hints.decided = true;
         req->hints.cls = c;
         req->hints.automatic = ctx->policy.automatic[c] && ctx->auto_advice;
-        req->hints.willneed = req->hints.automatic ? advice_auto_pick(ctx->auto_advice, c)
+        req->hints.willneed = req->hints.automatic ? advice_auto_pick(ctx->auto_advice, c,
+                                                                     req->rec.miss_bytes)
                                                    : advice_wants(&ctx->policy, c, ADVICE_WILLNEED);
     }
     return req->hints.willneed;

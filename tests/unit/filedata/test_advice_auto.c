@@ -24,7 +24,7 @@ static struct advice_auto *make(bool first_willneed)
  * Returns the arm. */
 static bool request(struct advice_auto *a, enum access_class c, const double ms_per_mib[2])
 {
-    bool arm = advice_auto_pick(a, c);
+    bool arm = advice_auto_pick(a, c, ADVICE_AUTO_RANDOM_EXPLORE_MAX);
     advice_auto_record(a, c, arm, (uint64_t)(ms_per_mib[arm] * 4e6), 4 * MIB);
     return arm;
 }
@@ -120,11 +120,37 @@ static void test_switches_when_an_arm_gets_slower(void **state)
     advice_auto_destroy(a);
 }
 
+/* A random-class request with more cold bytes than ADVICE_AUTO_RANDOM_EXPLORE_MAX never runs
+ * under the other arm: not in the warm-up (the first arm), not when exploring (the serving
+ * arm); smaller ones still warm up and explore. */
+static void test_large_random_requests_never_explore(void **state)
+{
+    (void)state;
+    struct advice_auto *a = make(true);
+    const uint64_t big = ADVICE_AUTO_RANDOM_EXPLORE_MAX + 1;
+    for (int i = 0; i < 10; i++)
+        assert_true(advice_auto_pick(a, ACCESS_RANDOM, big));
+    bool s1 = advice_auto_pick(a, ACCESS_STREAM, big); /* other classes: the warm-up */
+    assert_true(s1 != advice_auto_pick(a, ACCESS_STREAM, big));
+    const double ms[2] = {100, 10}; /* WILLNEED 10x cheaper */
+    for (int i = 0; i < 2 * ADVICE_AUTO_WARMUP; i++)
+        request(a, ACCESS_RANDOM, ms);
+    assert_true(serving(a, ACCESS_RANDOM));
+    int other_small = 0, other_big = 0;
+    for (int i = 0; i < 4 * ADVICE_AUTO_EXPLORE_FAR; i++) {
+        other_big += !advice_auto_pick(a, ACCESS_RANDOM, big);
+        other_small += !request(a, ACCESS_RANDOM, ms);
+    }
+    assert_int_equal(other_big, 0);
+    assert_true(other_small > 0);
+    advice_auto_destroy(a);
+}
+
 static void test_small_requests_do_not_count(void **state)
 {
     (void)state;
     struct advice_auto *a = make(false);
-    bool arm = advice_auto_pick(a, ACCESS_STREAM);
+    bool arm = advice_auto_pick(a, ACCESS_STREAM, 4 * MIB);
     advice_auto_record(a, ACCESS_STREAM, arm, 1000, ADVICE_AUTO_MIN_BYTES - 1);
     struct advice_auto_state st;
     advice_auto_read(a, ACCESS_STREAM, &st);
@@ -135,6 +161,7 @@ static void test_small_requests_do_not_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_random_requests_never_explore),
         cmocka_unit_test(test_warmup_alternates_from_the_first_arm),
         cmocka_unit_test(test_the_cheaper_arm_serves),
         cmocka_unit_test(test_within_the_margin_no_willneed),
