@@ -35,7 +35,7 @@
 #include "filedata/prefetch_pool.h"
 #include "sampling/sampler.h"
 
-#define SAMPLE_LOOKAHEAD_DEFAULT 1         /* --sample-lookahead (docs/sample.md: why) */
+#define SAMPLE_LOOKAHEAD_DEFAULT 0         /* --sample-lookahead: off (docs/sample.md: why) */
 #define LOOKAHEAD_SLOTS 1024
 #define LOOKAHEAD_PROBES 8                 /* slots a page may take, from its key on */
 #define LOOKAHEAD_EXPIRY_NS 60000000000ull /* a page read ahead and not asked for: wasted */

@@ -1,10 +1,11 @@
-"""test_lookahead.py - /sample lookahead (--sample-lookahead) against a real mmapd and files
-evicted from the page cache: after a cold page the next page of the shard is read in on the
-helpers, so asking for it finds every record resident (a hit, no cold request) and gets the
-right bytes; lookahead=0, --sample-lookahead 0 and a warm file read nothing ahead; the
-per-client budget drops it; a page nobody asks for is counted as wasted after the expiry (the
-test knob MMAPD_TEST_LOOKAHEAD_EXPIRY_MS); the last page of an epoch reads the next epoch's
-first; a full background lane drops it as busy; bad values get 400 or exit 2."""
+"""test_lookahead.py - /sample lookahead (--sample-lookahead, off by default) against a real
+mmapd and files evicted from the page cache: after a cold page the next page of the shard is
+read in on the helpers, so asking for it finds every record resident (a hit, no cold request)
+and gets the right bytes; lookahead=0, --sample-lookahead 0, the default and a warm file read
+nothing ahead; the per-client budget drops it; a page nobody asks for is counted as wasted
+after the expiry (the test knob MMAPD_TEST_LOOKAHEAD_EXPIRY_MS); the last page of an epoch
+reads the next epoch's first; a full background lane drops it as busy; bad values get 400 or
+exit 2."""
 import os
 import subprocess
 import threading
@@ -75,7 +76,7 @@ def cold_requests(s):
 data = cold_file("a.bin")
 
 # A cold page reads the next one ahead; asking for it then is a hit, not a cold request.
-with Server(root, args=["--threads", "1"]) as s:
+with Server(root, args=["--threads", "1", "--sample-lookahead", "1"]) as s:
     nxt = get_page(s, data, "a.bin", 0)
     check(wait_for(s, "pages_total", 1) == 1, "the page after a cold page was not read ahead")
     check(la(s, "bytes_total") == N * REC, f"read-ahead bytes: {la(s, 'bytes_total')}")
@@ -92,8 +93,10 @@ with Server(root, args=["--threads", "1"]) as s:
     check(la(s, "outstanding_bytes") == N * REC, "claimed pages were not given back")
     check(la(s, "wasted_pages_total") == 0, "a page asked for counted as wasted")
 
-# lookahead=0 on a request, --sample-lookahead 0, a warm file: nothing is read ahead.
-for args, extra in ((["--threads", "1"], "&lookahead=0"), (["--sample-lookahead", "0"], "")):
+# lookahead=0 on a request, --sample-lookahead 0, the default (off), a warm file: nothing is
+# read ahead.
+for args, extra in ((["--threads", "1", "--sample-lookahead", "1"], "&lookahead=0"),
+                    (["--sample-lookahead", "0"], ""), (["--threads", "1"], "")):
     evict("a.bin")
     with Server(root, args=args) as s:
         nxt = get_page(s, data, "a.bin", 0, extra)
@@ -104,7 +107,7 @@ for args, extra in ((["--threads", "1"], "&lookahead=0"), (["--sample-lookahead"
               f"not cold: {cold_requests(s)}")
 with open(os.path.join(root, "a.bin"), "rb") as f:
     f.read()  # every page of a.bin in the page cache
-with Server(root, args=["--threads", "1"]) as s:
+with Server(root, args=["--threads", "1", "--sample-lookahead", "1"]) as s:
     for start in (0, N, 2 * N):
         get_page(s, data, "a.bin", start)
     time.sleep(0.3)
@@ -113,7 +116,8 @@ with Server(root, args=["--threads", "1"]) as s:
 
 # The budgets: a page larger than the client's budget is dropped and counted.
 evict("a.bin")
-with Server(root, args=["--sample-lookahead-client-bytes", str(N * REC - 1)]) as s:
+with Server(root, args=["--sample-lookahead", "1",
+                        "--sample-lookahead-client-bytes", str(N * REC - 1)]) as s:
     get_page(s, data, "a.bin", 0)
     check(wait_for(s, "pages_total", 1, 1) == 0, "read ahead past the client budget")
     text = s.metrics_text()
@@ -133,7 +137,7 @@ with Server(root, args=["--sample-lookahead", "2"],
 
 # The last page of an epoch reads the next epoch's first page ahead.
 small = cold_file("b.bin")
-with Server(root) as s:
+with Server(root, args=["--sample-lookahead", "1"]) as s:
     # rank 0 of 2 holds 512 of the 1024 slots: its last page starts at 512 - N
     st, h, _, _ = curl(s.url(page_url("b.bin", 512 - N)))
     check(st == 200 and h.get("sample-next") == "end", f"not the last page: {st} {h}")
@@ -145,7 +149,7 @@ with Server(root) as s:
 # A full background lane drops lookahead as busy: one helper (a lane of 2), each cold request
 # held 400 ms on it (the test knob), 6 shards asked for at once.
 cold_file("c.bin")
-with Server(root, args=["--prefetch-threads", "1", "--threads", "4"],
+with Server(root, args=["--prefetch-threads", "1", "--threads", "4", "--sample-lookahead", "1"],
             env={"MMAPD_TEST_HINT_DELAY_MS": "willneed=400"}) as s:
     def shard(r):
         curl(s.url(f"/sample/c.bin?n={N}&size={REC}&align={ALIGN}&seed=1&rank={r}&world=6"))
