@@ -75,17 +75,7 @@ file_size=$(stat -c %s "$file")
 file_sha=$(sha256sum "$file" | cut -d' ' -f1)
 
 # The device that holds the file: its sectors read are the machine-wide read counter.
-devname="" ra_kb="?" model="not visible"
-sysdev=/sys/dev/block/$(stat -c '%Hd:%Ld' "$file")
-if [ -e "$sysdev/uevent" ]; then
-  devname=$(sed -n 's/^DEVNAME=//p' "$sysdev/uevent")
-  top=$sysdev
-  [ -e "$sysdev/partition" ] && top=$(readlink -f "$sysdev/..")
-  ra_kb=$(cat "$top/queue/read_ahead_kb" 2>/dev/null || echo "?")
-  if [ -s "$top/device/model" ]; then model=$(xargs < "$top/device/model")
-  elif [ -s "$top/device/vendor" ]; then model="no model; vendor $(xargs < "$top/device/vendor")"
-  fi
-fi
+bench_device_of "$file"
 sectors_read() { awk -v d="$devname" '$3 == d {print $6}' /proc/diskstats; }
 in_flight() { awk -v d="$devname" '$3 == d {print $12}' /proc/diskstats; }
 pgpgin_kb() { awk '$1 == "pgpgin" {print $2}' /proc/vmstat; }

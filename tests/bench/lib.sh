@@ -354,3 +354,20 @@ bench_disk_quiet() {
   b=$(awk '$1 == "pgpgin" {print $2}' /proc/vmstat)
   [ $((b - a)) -lt 1024 ]
 }
+
+# bench_device_of FILE: sets devname (the block device under FILE, "" when not found), ra_kb
+# (its read_ahead_kb, "?") and model (its model, or vendor, or "not visible") from sysfs.
+# shellcheck disable=SC2034  # devname, ra_kb and model are for the caller
+bench_device_of() {
+  local sysdev top
+  devname="" ra_kb="?" model="not visible"
+  sysdev=/sys/dev/block/$(stat -c '%Hd:%Ld' "$1")
+  [ -e "$sysdev/uevent" ] || return 0
+  devname=$(sed -n 's/^DEVNAME=//p' "$sysdev/uevent")
+  top=$sysdev
+  [ -e "$sysdev/partition" ] && top=$(readlink -f "$sysdev/..")
+  ra_kb=$(cat "$top/queue/read_ahead_kb" 2>/dev/null || echo "?")
+  if [ -s "$top/device/model" ]; then model=$(xargs < "$top/device/model")
+  elif [ -s "$top/device/vendor" ]; then model="no model; vendor $(xargs < "$top/device/vendor")"
+  fi
+}

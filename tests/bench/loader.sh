@@ -132,17 +132,7 @@ file_size=$(stat -c %s "$file")
 min_warm=$((file_size * 99 / 100))
 
 # The device that holds the file: its sectors read count the bytes an epoch read.
-devname="" ra_kb="?" model="not visible"
-sysdev=/sys/dev/block/$(stat -c '%Hd:%Ld' "$file")
-if [ -e "$sysdev/uevent" ]; then
-  devname=$(sed -n 's/^DEVNAME=//p' "$sysdev/uevent")
-  top=$sysdev
-  [ -e "$sysdev/partition" ] && top=$(readlink -f "$sysdev/..")
-  ra_kb=$(cat "$top/queue/read_ahead_kb" 2>/dev/null || echo "?")
-  if [ -s "$top/device/model" ]; then model=$(xargs < "$top/device/model")
-  elif [ -s "$top/device/vendor" ]; then model="no model; vendor $(xargs < "$top/device/vendor")"
-  fi
-fi
+bench_device_of "$file"
 sectors_read() { if [ -n "$devname" ]; then awk -v d="$devname" '$3 == d {print $6}' /proc/diskstats; else echo 0; fi; }
 in_flight() { awk -v d="$devname" '$3 == d {print $12}' /proc/diskstats; }
 BENCH_IDLE_CHECK=bench_disk_quiet

@@ -235,6 +235,26 @@ def parse_multipart(body, content_type):
         pos = after + 2
 
 
+def write_evicted(path, data):
+    """Writes `data` to `path`, flushes it to the disk and drops it from the page cache;
+    returns the bytes of it still resident (fincore), -1 when that cannot be told."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    evict(path)
+    out = subprocess.run(["fincore", "-b", "-n", "-o", "RES", path], capture_output=True,
+                         text=True)
+    return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.split() else -1
+
+
+def evict(path):
+    """Drops the clean pages of `path` from the page cache (posix_fadvise DONTNEED)."""
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+
+
 def make_root():
     """A temporary served root with a few files; returns (path, {name: bytes})."""
     root = tempfile.mkdtemp(prefix="mmapd-root-")

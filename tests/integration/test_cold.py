@@ -5,11 +5,10 @@ served inline. Timing is checked only with a generous bound."""
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 
-from harness import Server, check, curl, done, make_root, metric_value
+from harness import Server, check, curl, done, make_root, metric_value, write_evicted
 
 root, files = make_root()
 SIZE = 32 * 1024 * 1024
@@ -17,18 +16,8 @@ SIZE = 32 * 1024 * 1024
 
 def fresh_cold_file(name):
     """A file never mapped by the server, written, flushed and evicted."""
-    path = os.path.join(root, name)
     data = os.urandom(SIZE)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
-    out = subprocess.run(["fincore", "-b", "-n", "-o", "RES", path], capture_output=True, text=True)
-    resident = int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.split() else -1
-    return data, resident
+    return data, write_evicted(os.path.join(root, name), data)
 
 
 check(shutil.which("fincore") is not None, "fincore not found: install the Debian package 'util-linux'")

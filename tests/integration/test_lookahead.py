@@ -11,7 +11,8 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, Server, check, curl, done, make_root, metric_total, metric_value
+from harness import (BIN, Server, check, curl, done, evict, make_root, metric_total,
+                     metric_value, write_evicted)
 
 root, _ = make_root()
 SIZE = 64 * 1024 * 1024
@@ -22,20 +23,9 @@ N = 64              # records per page
 
 def cold_file(name):
     """A file written, flushed and evicted; returns its bytes."""
-    path = os.path.join(root, name)
     data = os.urandom(SIZE)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    evict(name)
+    write_evicted(os.path.join(root, name), data)
     return data
-
-
-def evict(name):
-    fd = os.open(os.path.join(root, name), os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
 
 
 def page_url(name, start, extra=""):
@@ -97,7 +87,7 @@ with Server(root, args=["--threads", "1", "--sample-lookahead", "1"]) as s:
 # read ahead.
 for args, extra in ((["--threads", "1", "--sample-lookahead", "1"], "&lookahead=0"),
                     (["--sample-lookahead", "0"], ""), (["--threads", "1"], "")):
-    evict("a.bin")
+    evict(os.path.join(root, "a.bin"))
     with Server(root, args=args) as s:
         nxt = get_page(s, data, "a.bin", 0, extra)
         time.sleep(0.5)
@@ -115,7 +105,7 @@ with Server(root, args=["--threads", "1", "--sample-lookahead", "1"]) as s:
           f"a warm file was read ahead: {la(s, 'pages_total')}")
 
 # The budgets: a page larger than the client's budget is dropped and counted.
-evict("a.bin")
+evict(os.path.join(root, "a.bin"))
 with Server(root, args=["--sample-lookahead", "1",
                         "--sample-lookahead-client-bytes", str(N * REC - 1)]) as s:
     get_page(s, data, "a.bin", 0)
@@ -125,7 +115,7 @@ with Server(root, args=["--sample-lookahead", "1",
           "a page over the budget was not counted as dropped")
 
 # A page nobody asks for is wasted after the expiry; depth 2 reads two pages ahead.
-evict("a.bin")
+evict(os.path.join(root, "a.bin"))
 with Server(root, args=["--sample-lookahead", "2"],
             env={"MMAPD_TEST_LOOKAHEAD_EXPIRY_MS": "300"}) as s:
     get_page(s, data, "a.bin", 0)
