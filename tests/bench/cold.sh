@@ -91,10 +91,7 @@ evict() { bench_evict "$file"; }
 device_csv=$work/device.csv
 echo "rep,test,ms" > "$device_csv"
 fio_ms() { # NAME FIO-ARGS...: the job's read time in ms (bytes / bandwidth)
-  local name=$1; shift
-  fio --name="$name" --filename="$file" --readonly --direct=1 --ioengine=libaio \
-    --output-format=json "$@" 2>/dev/null |
-    python3 -c 'import json, sys; r = json.load(sys.stdin)["jobs"][0]["read"]; print("%.1f" % (r["io_bytes"] / r["bw_bytes"] * 1000))'
+  bench_fio_s "$file" "$@" | awk '{printf "%.1f\n", $1 * 1000}'
 }
 measure_device() { # REP
   command -v fio >/dev/null || return 0

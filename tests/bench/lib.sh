@@ -371,3 +371,13 @@ bench_device_of() {
   elif [ -s "$top/device/vendor" ]; then model="no model; vendor $(xargs < "$top/device/vendor")"
   fi
 }
+
+# bench_fio_s FILE NAME FIO-ARGS...: seconds fio takes to read what FIO-ARGS say from FILE
+# (O_DIRECT, read-only, libaio): the bytes read over the bandwidth.
+bench_fio_s() {
+  local file=$1 name=$2
+  shift 2
+  fio --name="$name" --filename="$file" --readonly --direct=1 --ioengine=libaio \
+    --output-format=json "$@" 2>/dev/null |
+    python3 -c 'import json, sys; r = json.load(sys.stdin)["jobs"][0]["read"]; print("%.6f" % (r["io_bytes"] / r["bw_bytes"]))'
+}

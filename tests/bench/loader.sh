@@ -149,9 +149,8 @@ echo "kind,rep,record,align,step_ms,arm,epoch_s,records,read_bytes,resident_evic
 
 # The disk: fio for each record size, REPS times; the steps follow from the QD32 medians.
 fio_s() { # RECORD BYTES QD REP: seconds for BYTES of random RECORD-sized reads at depth QD
-  fio --name=loader --filename="$file" --readonly --direct=1 --ioengine=libaio --rw=randread \
-    --bs="$1" --io_size="$2" --iodepth="$3" --randseed="$4" --output-format=json 2>/dev/null |
-    python3 -c 'import json, sys; r = json.load(sys.stdin)["jobs"][0]["read"]; print("%.4f" % (r["io_bytes"] / r["bw_bytes"]))'
+  bench_fio_s "$file" loader --rw=randread --bs="$1" --io_size="$2" --iodepth="$3" \
+    --randseed="$4" | awk '{printf "%.4f\n", $1}'
 }
 declare -A steps
 for c in "${configs[@]}"; do

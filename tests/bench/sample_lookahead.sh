@@ -33,9 +33,8 @@ page=1024
 
 fio_s() { # RECORD N DEPTH: seconds for N random reads of RECORD bytes at DEPTH
   bench_evict "$file"
-  fio --name=la --filename="$file" --readonly --direct=1 --ioengine=libaio --rw=randread \
-    --bs="$1" --io_size=$(($1 * $2)) --iodepth="$3" --randseed=7 --output-format=json |
-    python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; print(j["io_bytes"]/j["bw_bytes"])'
+  bench_fio_s "$file" la --rw=randread --bs="$1" --io_size=$(($1 * $2)) --iodepth="$3" \
+    --randseed=7
 }
 
 : > "$work/raw.txt"
@@ -79,7 +78,7 @@ PY
 )
         hits=$(curl -s "http://127.0.0.1:$BENCH_PORT/metrics" |
                awk '$1 == "mmapd_sample_lookahead_hits_total" {print $2}')
-        kill "$pid"; wait "$pid" || true; pid=
+        bench_stop "$pid"; pid=
         echo "run $rec $r $k $step $depth $secs $hits $resident" >> "$work/raw.txt"
         echo "sample_lookahead.sh: $rec B k=$k depth=$depth rep $r: $secs s, hits $hits" >&2
       done

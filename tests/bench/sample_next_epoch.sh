@@ -34,7 +34,7 @@ start() { # $@: extra flags
   bench_start_mmapd "$work/log" "$work" "$@" || exit 1
   pid=$BENCH_PID port=$BENCH_PORT
 }
-stop() { kill "$pid"; wait "$pid" || true; pid=; }
+stop() { bench_stop "$pid"; pid=; }
 url() { # SIZE EPOCH START
   echo "http://127.0.0.1:$port/sample/epoch.bin?n=$n&size=$1&align=$align&seed=9&epoch=$2&rank=0&world=2&start=$3"
 }
