@@ -262,34 +262,28 @@ static bool next_page(struct sample_spec *spec, const struct sampler *cur, struc
     return sampler_init(next, spec, NULL) == SAMPLE_OK && next->count > 0;
 }
 
-void sample_lookahead_after(struct sample_lookahead *la, struct mapped_file *m,
-                            const struct sample_spec *spec, const struct sampler *s,
-                            unsigned depth, uint64_t client)
+/* Reserves the page `spec` / `next` and hands its task to the helpers, unless it is in the
+ * table already. False when it was dropped (budget or busy, counted): read no further. */
+static bool read_ahead_page(struct sample_lookahead *la, struct mapped_file *m,
+                            const struct sample_spec *spec, const struct sampler *next,
+                            uint64_t client)
 {
-    if (!la || spec->replace || !mapped_file_base(m))
-        return;
-    const char *etag = mapped_file_info(m)->etag;
-    struct sample_spec page = *spec;
-    struct sampler cur = *s, next;
-    for (unsigned d = 0; d < depth && next_page(&page, &cur, &next); d++, cur = next) {
-        uint64_t key = sample_lookahead_key(etag, &page);
-        size_t slot = 0;
-        uint64_t id = 0;
-        pthread_mutex_lock(&la->lock);
-        enum reserve r = reserve(la, key, client, next.count * page.size, &slot, &id);
-        if (r == NO_BUDGET)
-            la->st.dropped_budget++;
-        pthread_mutex_unlock(&la->lock);
-        if (r == ALREADY)
-            continue;
-        if (r == NO_BUDGET)
-            return;
-        struct task *t = malloc(sizeof *t);
-        if (t)
-            *t = (struct task){la, file_map_retain(m), next, page.size, slot, id};
-        struct prefetch_task pt = {task_run, task_drop, t};
-        if (t && prefetch_pool_submit_background(la->pool, &pt))
-            continue;
+    uint64_t key = sample_lookahead_key(mapped_file_info(m)->etag, spec);
+    size_t slot = 0;
+    uint64_t id = 0;
+    pthread_mutex_lock(&la->lock);
+    enum reserve r = reserve(la, key, client, next->count * spec->size, &slot, &id);
+    if (r == NO_BUDGET)
+        la->st.dropped_budget++;
+    pthread_mutex_unlock(&la->lock);
+    if (r != RESERVED)
+        return r == ALREADY;
+    struct task *t = malloc(sizeof *t);
+    if (t)
+        *t = (struct task){la, file_map_retain(m), *next, spec->size, slot, id};
+    struct prefetch_task pt = {task_run, task_drop, t};
+    bool queued = t && prefetch_pool_submit_background(la->pool, &pt);
+    if (!queued) {
         if (t)
             task_drop(t);
         pthread_mutex_lock(&la->lock);
@@ -297,6 +291,19 @@ void sample_lookahead_after(struct sample_lookahead *la, struct mapped_file *m,
             free_slot(la, &la->slots[slot]);
         la->st.dropped_busy++;
         pthread_mutex_unlock(&la->lock);
-        return;
     }
+    return queued;
+}
+
+void sample_lookahead_after(struct sample_lookahead *la, struct mapped_file *m,
+                            const struct sample_spec *spec, const struct sampler *s,
+                            unsigned depth, uint64_t client)
+{
+    if (!la || spec->replace || !mapped_file_base(m))
+        return;
+    struct sample_spec page = *spec;
+    struct sampler cur = *s, next;
+    for (unsigned d = 0; d < depth && next_page(&page, &cur, &next); d++, cur = next)
+        if (!read_ahead_page(la, m, &page, &next, client))
+            break;
 }
