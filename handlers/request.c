@@ -48,9 +48,15 @@ bool request_hand_off(struct request *req, struct mapped_file *m, enum access_cl
         return true;
     }
     const unsigned char *base = mapped_file_base(m);
-    for (size_t i = 0; i < n && willneed && base; i++)
-        advice_willneed(ctx->metrics, cls, base, spans[i].off, spans[i].len,
-                        ctx->prefetch_window);
+    int fd = mapped_file_info(m)->fd;
+    for (size_t i = 0; i < n && willneed && (base || by_read); i++) {
+        if (by_read)
+            advice_willneed_fd(ctx->metrics, cls, fd, spans[i].off, spans[i].len,
+                               ctx->prefetch_window);
+        else
+            advice_willneed(ctx->metrics, cls, base, spans[i].off, spans[i].len,
+                            ctx->prefetch_window);
+    }
     return false;
 }
 

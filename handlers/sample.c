@@ -52,6 +52,7 @@ struct sample_answer {
     uint64_t seed;
     uint64_t *offsets;     /* s.count of them */
     char *offsets_header;  /* Sample-Offsets (format=raw), or NULL */
+    bool through_fd;       /* records were cold: the body reads them with pread(2) */
     char rel[];            /* the path, as decoded from the URL */
 };
 
@@ -70,7 +71,11 @@ static void sample_answer_free(void *p)
 /* Residency of every record of a GET not yet handed off (counted as miss bytes), then the
  * cold records in one hand-off (request_hand_off(): with helper threads, they give the
  * WILLNEED hints, all of them before reading, so the device has them all in flight, and read
- * the records in while the connection waits). True when a helper took them. `exact`: a page
+ * the records in while the connection waits). The hints and the reads go through the file's
+ * descriptor, and so does the body of a page with cold records (`through_fd`): a record that
+ * came in for this request is in the page cache but not in mmapd's page tables, and mapping
+ * it costs a page fault per page (about 15 us on a VM, several times a pread of the page).
+ * True when a helper took them. `exact`: a page
  * read ahead, whose records may still be in flight: mincore(2), which counts a page being
  * read as missing, instead of cachestat(2), which counts it as resident, so that the request
  * waits for them on a helper and not on its HTTP thread. */
@@ -104,7 +109,8 @@ static bool hand_off_cold(struct request *req, struct sample_answer *a, bool exa
             advice_willneed(ctx->metrics, ACCESS_RANDOM, base, a->offsets[i], size,
                             ctx->prefetch_window);
     }
-    bool taken = ncold && request_hand_off(req, a->m, ACCESS_RANDOM, MH_SAMPLE, false, cold,
+    a->through_fd = ncold > 0;
+    bool taken = ncold && request_hand_off(req, a->m, ACCESS_RANDOM, MH_SAMPLE, true, cold,
                                            ncold, NULL);
     free(cold);
     return taken;
@@ -146,15 +152,19 @@ static bool add_sample_headers(struct MHD_Response *r, const struct sample_heade
            (h->seed_given || add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store"));
 }
 
-/* The page's body as a response holding `m`; NULL (m still the caller's) when out of memory. */
+/* The page's body as a response holding `m`; NULL (m still the caller's) when out of memory.
+ * `through_fd`: its records are read with pread(2), not copied out of the mapping. */
 static struct MHD_Response *page_response(struct request *req, const struct sample_page *page,
-                                          struct mapped_file *m, char *content_type,
-                                          uint64_t *len)
+                                          struct mapped_file *m, bool through_fd,
+                                          char *content_type, uint64_t *len)
 {
     struct record_body body;
     if (!sample_layout(page, &body, content_type))
         return NULL; /* the offsets went with it */
-    bool zero_copy = page->format != SAMPLE_FORMAT_JSON && page->n <= req->ctx->sample_iovec_max;
+    if (through_fd)
+        record_body_read_through(&body, mapped_file_info(m)->fd);
+    bool zero_copy = page->format != SAMPLE_FORMAT_JSON && !through_fd &&
+                     page->n <= req->ctx->sample_iovec_max;
     *len = body.length;
     struct MHD_Response *r = sample_response_create(
         &body, m, zero_copy ? SAMPLE_SHAPE_IOVEC : SAMPLE_SHAPE_READER, req->ctx->metrics);
@@ -181,7 +191,7 @@ static enum MHD_Result respond(struct request *req, struct sample_answer *a)
     } else {
         struct sample_page page = {a->q.format, a->rel, fi, mapped_file_base(a->m), a->seed,
                                    a->q.size, a->offsets, n};
-        r = page_response(req, &page, a->m, content_type, &len);
+        r = page_response(req, &page, a->m, a->through_fd, content_type, &len);
         a->offsets = NULL; /* the page's body took them */
         if (r) /* the response took the reference: it keeps fi valid until it is destroyed */
             a->m = NULL;

@@ -1,11 +1,13 @@
 /* record_body.c - layout of text pieces and records; the iovec view and the copying reader. */
 #include "sampling/record_body.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/base64.h"
 
@@ -19,6 +21,7 @@ bool record_body_init(struct record_body *b, const unsigned char *base, uint64_t
     b->record_size = record_size;
     b->data_len = enc == RECORD_BASE64 ? base64_encoded_len(record_size) : record_size;
     b->enc = enc;
+    b->fd = -1;
     b->n = n;
     b->offsets = offsets;
     b->text_end = malloc((n + 1) * sizeof *b->text_end);
@@ -35,6 +38,11 @@ void record_body_free(struct record_body *b)
     free(b->text_end);
     strbuf_free(&b->text);
     memset(b, 0, sizeof *b);
+}
+
+void record_body_read_through(struct record_body *b, int fd)
+{
+    b->fd = fd;
 }
 
 void record_body_text(struct record_body *b, const char *s, size_t len)
@@ -89,7 +97,29 @@ size_t record_body_iovec(const struct record_body *b, struct MHD_IoVec *iov)
     return k;
 }
 
-/* Encoded bytes [q, q + take) of record i into out; false after a SIGBUS. */
+/* File bytes [off, off + len) into dst: from the descriptor when the body reads through it,
+ * else out of the mapping through `copy`. False when the file did not hold them all. */
+static bool file_bytes(const struct record_body *b, struct held_copy *copy, void *dst,
+                       uint64_t off, size_t len)
+{
+    if (b->fd < 0)
+        return held_copy(copy, dst, off, len);
+    char *to = dst;
+    while (len > 0) {
+        ssize_t k = pread(b->fd, to, len, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        to += k;
+        off += (uint64_t)k;
+        len -= (size_t)k;
+    }
+    return true;
+}
+
+/* Encoded bytes [q, q + take) of record i into out; false when its bytes could not be
+ * read. */
 static bool read_base64(const struct record_body *b, struct held_copy *copy, size_t i,
                         uint64_t q, char *out, size_t take)
 {
@@ -101,7 +131,7 @@ static bool read_base64(const struct record_body *b, struct held_copy *copy, siz
         if (skip || take < 4) { /* a piece of one group */
             size_t inlen = (size_t)(size - at < 3 ? size - at : 3);
             char enc[4];
-            if (!held_copy(copy, in, src + at, inlen))
+            if (!file_bytes(b, copy, in, src + at, inlen))
                 return false;
             base64_encode(in, inlen, enc);
             size_t k = (size_t)(4 - skip) < take ? (size_t)(4 - skip) : take;
@@ -113,7 +143,7 @@ static bool read_base64(const struct record_body *b, struct held_copy *copy, siz
         }
         size_t groups = take / 4 < B64_CHUNK_GROUPS ? take / 4 : B64_CHUNK_GROUPS;
         size_t inlen = (size_t)(size - at < 3 * (uint64_t)groups ? size - at : 3 * groups);
-        if (!held_copy(copy, in, src + at, inlen))
+        if (!file_bytes(b, copy, in, src + at, inlen))
             return false;
         size_t w = base64_encode(in, inlen, out);
         out += w;
@@ -156,7 +186,7 @@ ssize_t record_body_read(const struct record_body *b, struct held_copy *copy, ui
         if (piece % 2 == 0)
             memcpy(buf + done, b->text.data + text_begin(b, i) + q, take);
         else if (b->enc == RECORD_RAW) {
-            if (!held_copy(copy, buf + done, b->offsets[i] + q, take))
+            if (!file_bytes(b, copy, buf + done, b->offsets[i] + q, take))
                 return -1;
         } else if (!read_base64(b, copy, i, q, buf + done, take)) {
             return -1;

@@ -13,6 +13,9 @@
  *                        (`copy`, over the same mapping), so a file truncated under the body
  *                        makes the read fail, never the process die; the caller then asks
  *                        held_copy_done() whether the file still holds what was copied.
+ *                        After record_body_read_through(), records are read with pread(2)
+ *                        from the file's descriptor instead, and a read that comes short
+ *                        (the file shrank) or fails makes record_body_read() fail.
  *                        Stateless: any position, any order, any thread.
  *
  * Building: record_body_init() takes ownership of `offsets` (malloc'd, n entries; freed by
@@ -40,6 +43,7 @@ struct record_body {
     uint64_t record_size;  /* S: bytes of each record in the mapping */
     uint64_t data_len;     /* bytes of each D_i in the body: S, or 4 * ceil(S / 3) */
     enum record_encoding enc;
+    int fd;                /* >= 0: records are read from this descriptor, not the mapping */
     size_t n;
     uint64_t *offsets;
     struct strbuf text;    /* T_0 .. T_n back to back */
@@ -57,6 +61,13 @@ void record_body_printf(struct record_body *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool record_body_end_piece(struct record_body *b);
 
+/* Reads the records with pread(2) from `fd` (the mapped file's descriptor, which must
+ * outlive the body) instead of copying them out of the mapping: for records that are in the
+ * page cache but not in this process's page tables (a request that was cold), one read
+ * costs a fraction of the page faults a copy takes. record_body_iovec() must not be used
+ * then. */
+void record_body_read_through(struct record_body *b, int fd);
+
 /* True when all n + 1 pieces are closed and nothing failed. */
 bool record_body_complete(const struct record_body *b);
 
@@ -66,7 +77,8 @@ bool record_body_complete(const struct record_body *b);
 size_t record_body_iovec(const struct record_body *b, struct MHD_IoVec *iov);
 
 /* Copies body bytes [pos, pos + k) to buf with k = min(max, length - pos) and returns k
- * (0 when pos >= length); -1 when reading the mapping raised SIGBUS. */
+ * (0 when pos >= length); -1 when reading the mapping raised SIGBUS, or a read through the
+ * descriptor failed or came short. */
 ssize_t record_body_read(const struct record_body *b, struct held_copy *copy, uint64_t pos,
                          char *buf, size_t max);
 

@@ -25,6 +25,8 @@ static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n = record_body_read(&h->body, &copy, pos, buf, max);
     if (n > 0 && held_copy_done(&copy)) /* counted when not */
         return n;
+    if (n < 0 && h->body.fd >= 0) /* a read through the descriptor failed or came short */
+        metrics_read_error(h->metrics, MRE_SHORT);
     return MHD_CONTENT_READER_END_WITH_ERROR; /* 0 cannot happen before the end */
 }
 
@@ -51,7 +53,7 @@ struct MHD_Response *sample_response_create(struct record_body *body, struct map
     struct MHD_Response *r;
     if (body->length == 0) /* still holds the mapping: the caller reads its file_info */
         r = MHD_create_response_from_buffer_with_free_callback_cls(0, (void *)"", held_free, h);
-    else if (shape == SAMPLE_SHAPE_IOVEC && body->enc == RECORD_RAW)
+    else if (shape == SAMPLE_SHAPE_IOVEC && body->enc == RECORD_RAW && body->fd < 0)
         r = iovec_response(h);
     else
         r = MHD_create_response_from_callback(body->length, SAMPLE_READER_BLOCK, held_read, h,

@@ -21,7 +21,10 @@
  *                        A SIGBUS or a shrunk file counts
  *                        mmapd_read_errors_total{reason="sigbus"|"short"} in `metrics` and
  *                        ends the response with an error: MHD closes the connection, the
- *                        client sees a short body.
+ *                        client sees a short body. A body that reads its records through
+ *                        the descriptor (record_body_read_through()) always takes this
+ *                        shape; a read of it that fails or comes short counts
+ *                        mmapd_read_errors_total{reason="short"}.
  *
  * An empty body (length 0) always becomes an empty buffer response, which also holds both.
  */

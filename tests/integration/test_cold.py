@@ -2,13 +2,14 @@
 pages are read in by a helper thread, and it resumes with the right bytes; warm requests on
 the same (single) HTTP thread are served meanwhile; without helpers the same request is
 served inline. Timing is checked only with a generous bound."""
+import json
 import os
 import re
 import shutil
 import threading
 import time
 
-from harness import Server, check, curl, done, make_root, metric_value, write_evicted
+from harness import Server, check, curl, done, evict, make_root, metric_value, write_evicted
 
 root, files = make_root()
 SIZE = 32 * 1024 * 1024
@@ -154,6 +155,61 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
     check(st in (0, 200), f"the in-flight cold request got {st}")
     if st == 200:
         check(out["r"][2] == data5, "the in-flight cold request's bytes")
+
+# A cold /sample reads its records through the file's descriptor: hints and reads by a
+# helper with posix_fadvise and pread, the body with pread, not copied out of the mapping (a
+# record that came in for this request is not in mmapd's page tables: copying it would take a
+# page fault per page). So the request takes far fewer page faults than it has records, its
+# records are the file's, and a file truncated while the helper holds the request makes the
+# body's read come short (counted as reason="short", not as a SIGBUS of the mapping).
+REC, NREC = 4096, 512
+with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
+                        "--advice", "random=random,willneed"],
+            env={"MMAPD_TEST_HINT_DELAY_MS": "willneed=1500"}) as s:
+    recs = os.urandom(128 << 20)  # sparse records: no two share a fault-around window
+    write_evicted(os.path.join(root, "records.bin"), recs)
+
+    def faults(text):
+        return sum(metric_value(text, f'mmapd_page_faults_total{{handler="sample",type="{t}"}}', 0.0)
+                   for t in ("minor", "major"))
+
+    def sample_cold(text):
+        return metric_value(text, 'mmapd_cold_requests_total{handler="sample"}', 0.0)
+
+    before = s.metrics_text()
+    st, h, body, _ = curl(s.url(f"/sample/records.bin?n={NREC}&size={REC}&seed=5&format=raw"))
+    after = s.metrics_text()
+    offs = json.loads(h.get("sample-offsets", "[]"))
+    check(st == 200 and len(offs) == NREC and body == b"".join(recs[o:o + REC] for o in offs),
+          f"cold /sample through the descriptor: {st}, {len(offs)} offsets, {len(body)} bytes")
+    check(sample_cold(after) - sample_cold(before) == 1, "the cold /sample was not handed off")
+    took = faults(after) - faults(before)
+    check(took < NREC / 4, f"a cold /sample of {NREC} records took {took:.0f} page faults "
+          f"(its records were copied out of the mapping, not read through the descriptor)")
+    print(f"cold /sample of {NREC} x {REC} B: {took:.0f} page faults")
+
+    evict(os.path.join(root, "records.bin"))
+    before = s.metrics_text()
+    got = {}
+    t = threading.Thread(target=lambda: got.update(r=curl(
+        s.url(f"/sample/records.bin?n={NREC}&size={REC}&seed=6&format=raw"), timeout=60)))
+    t.start()
+    limit = time.time() + 20
+    while sample_cold(s.metrics_text()) < sample_cold(before) + 1 and time.time() < limit:
+        time.sleep(0.01)
+    os.truncate(os.path.join(root, "records.bin"), 0)  # while the helper holds the request
+    t.join(60)
+    after = s.metrics_text()
+    st, h, body, _ = got.get("r", (0, {}, b"", ""))
+    offs = json.loads(h.get("sample-offsets", "[]"))
+    whole = b"".join(recs[o:o + REC] for o in offs)
+    check(st == 200 and len(body) < NREC * REC and whole.startswith(body),
+          f"a /sample whose file was truncated under it: {st}, {len(body)} bytes (a short "
+          f"body of the file's old bytes expected)")
+    short = metric_value(after, 'mmapd_read_errors_total{reason="short"}', 0.0) - \
+        metric_value(before, 'mmapd_read_errors_total{reason="short"}', 0.0)
+    check(short >= 1, f"read errors (short) +{short}: the body's failed read was not counted")
+    check(curl(s.url("/healthz"))[0] == 200, "healthz after a truncated /sample")
 
 shutil.rmtree(root)
 done()

@@ -289,6 +289,44 @@ static void test_reader_survives_sigbus(void **state)
     close(fd);
 }
 
+/* A body that reads through the descriptor gives the bytes of the file, not of the mapping
+ * it was laid out over (here a zeroed stand-in), in every format, and fails (-1) on a file
+ * that shrank under it. */
+static void test_read_through(void **state)
+{
+    (void)state;
+    struct file_info fi = fake_file();
+    char path[] = "/tmp/mmapd-test-through-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, file_bytes, FILE_SIZE), FILE_SIZE);
+    static const unsigned char zeros[FILE_SIZE];
+    const uint64_t o[] = {4990 - 490, 7, 1000, 0};
+    for (int f = SAMPLE_FORMAT_MULTIPART; f <= SAMPLE_FORMAT_RAW; f++) {
+        struct record_body want, got;
+        char ct[SAMPLE_CONTENT_TYPE_LEN];
+        build((enum sample_format)f, o, 4, 490, &fi, &want, ct);
+        struct sample_page p = {(enum sample_format)f, "dir/file.bin", &fi, zeros,
+                                18446744073709551615u, 490, offsets_of(o, 4), 4};
+        assert_true(sample_layout(&p, &got, ct));
+        record_body_read_through(&got, fd);
+        char *a = read_all(&want, 4096), *b = read_all(&got, 37);
+        assert_int_equal(got.length, want.length);
+        assert_memory_equal(a, b, want.length);
+        free(a);
+        free(b);
+        char buf[8192];
+        struct held_copy c = {zeros, NULL, NULL, 0};
+        assert_int_equal(ftruncate(fd, 4000), 0); /* the first record ends at 4990 */
+        assert_int_equal(record_body_read(&got, &c, 0, buf, sizeof buf), -1);
+        assert_int_equal(pwrite(fd, file_bytes, FILE_SIZE, 0), FILE_SIZE);
+        record_body_free(&want);
+        record_body_free(&got);
+    }
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_json_empty_and_names),
         cmocka_unit_test(test_offsets_header),
         cmocka_unit_test(test_reader_survives_sigbus),
+        cmocka_unit_test(test_read_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
