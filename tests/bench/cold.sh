@@ -26,7 +26,9 @@
 # answer is checked (status, Content-Range of every part, sha256 of every range; the whole
 # file by a second, warm download through sha256sum): a run with a wrong answer is marked
 # bad and left out of the table. A run slower than twice the median of its repetitions is
-# run once more, and the new run replaces it.
+# run once more, and the new run replaces it. After a valid cold run the same case runs once
+# more on the same server, warm (warm_ms): the client's and the transfer's own cost, so that
+# cold - warm is what the cold path added, set against the device.
 # Writes RESULTS/cold.csv (every run), cold_device.csv (every fio run), cold.md (medians, min..max, amplification, ratio to
 # mmapd default, the machine) and cold.png (gnuplot); RESULTS = tests/bench/results.
 # Environment, for development runs: COLD_SIZE_MB (1024), COLD_SAMPLES (4096),
@@ -191,10 +193,10 @@ for p in "${peers[@]}"; do
 done
 
 csv=$work/cold.csv
-echo "case,server,mode,rep,attempt,wall_ms,requests,ranges_per_request,bytes_requested,body_bytes,disk_read_bytes,pgpgin_bytes,read_bytes,amplification,resident_evicted,resident_before,loadavg,steal_wait_pct,steal_pct,idle,status" > "$csv"
+echo "case,server,mode,rep,attempt,wall_ms,requests,ranges_per_request,bytes_requested,body_bytes,disk_read_bytes,pgpgin_bytes,read_bytes,amplification,resident_evicted,resident_before,loadavg,steal_wait_pct,steal_pct,idle,status,warm_ms" > "$csv"
 run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
   local c=$1 srv=$2 mode=$3 r=$4 attempt=$5
-  local res res2 idle=yes load s0 t0 s1 t1 steal w0 u0 w1 u1 d0=0 d1=0 p0 p1 out wall nreq body status want
+  local res res2 idle=yes load s0 t0 s1 t1 steal w0 u0 w1 u1 d0=0 d1=0 p0 p1 out wall nreq body status want warm
   local k=${per[$srv]} disk=0 pgb readb amp code
   stop_server
   evict; res=$(resident)
@@ -231,6 +233,14 @@ run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
   fi
   p1=$(pgpgin_kb)
   steal=$(bench_pct "$s0" "$s1" "$t0" "$t1")
+  # The same case at once again, warm (same server, same requests): what the client and the
+  # transfer cost without the disk; cold - warm is what the cold path added.
+  warm=""
+  if [ "$status" = ok ] && [ "$c" = whole ]; then
+    warm=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port$path" | awk '{printf "%.1f", $1 * 1000}')
+  elif [ "$status" = ok ]; then
+    read -r warm _ < <(python3 tests/bench/cold_client.py run --port "$port" --plan "$work/plan$r.json" --case "$c" --per-req "$k")
+  fi
   if [ "$c" = whole ] && [ "$status" = ok ]; then # the bytes, by a second (warm) download
     [ "$(curl -s "http://127.0.0.1:$port$path" | sha256sum | cut -d' ' -f1)" = "$file_sha" ] || status=bad:sha256
   fi
@@ -241,9 +251,9 @@ run_one() { # CASE SERVER MODE REP ATTEMPT: one run, one CSV row
   [ -z "$devname" ] || readb=$disk
   amp=$(awk -v a="$readb" -v b="$want" 'BEGIN{printf "%.3f", a / b}')
   case $c in sample) k=$samples ;; big|whole) k=1 ;; esac
-  echo "$c,$srv,$mode,$r,$attempt,$wall,$nreq,$k,$want,$body,$disk,$pgb,$readb,$amp,$res,$res2,$load,$(bench_pct "$w0" "$w1" "$u0" "$u1"),$steal,$idle,$status" >> "$csv"
-  printf 'cold.sh: rep %s %-6s %-24s %8s ms  read %6s MiB  %sx  %s\n' "$r" "$c" "$srv $mode" "$wall" \
-    $((readb / 1048576)) "$amp" "$status" >&2
+  echo "$c,$srv,$mode,$r,$attempt,$wall,$nreq,$k,$want,$body,$disk,$pgb,$readb,$amp,$res,$res2,$load,$(bench_pct "$w0" "$w1" "$u0" "$u1"),$steal,$idle,$status,$warm" >> "$csv"
+  printf 'cold.sh: rep %s %-6s %-24s %8s ms (warm %s)  read %6s MiB  %sx  %s\n' "$r" "$c" "$srv $mode" "$wall" \
+    "${warm:--}" $((readb / 1048576)) "$amp" "$status" >&2
 }
 
 for r in $(seq "$reps"); do

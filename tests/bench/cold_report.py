@@ -111,7 +111,9 @@ def cmd_report(a):
       f"Read = {a.counter} over the run, machine-wide; amplification = read / bytes "
       "requested. Medians, min..max; ratio = median wall / median wall of mmapd default in the "
       "same case; vs device = median wall / the device's own time for the same reads (fio, "
-      "O_DIRECT, medians over the repetitions). mmapd modes: none = every class `none`; a "
+      "O_DIRECT, medians over the repetitions); warm = the same case run again at once on "
+      "the same server (the client's and the transfer's own cost), and cold - warm vs device "
+      "= (median wall - median warm) / the device's time: what the cold path added. mmapd modes: none = every class `none`; a "
       "hint alone = that hint for the case's class and none for the others (/files bodies "
       "over 1 MiB use the stream class, bodies read at once the range class, /sample the "
       "random class).\n")
@@ -133,8 +135,8 @@ def cmd_report(a):
         if dev:
             w(f"The device: {dev[0]:.0f} ms ({dev[1]}).\n")
         w("| case | mode/server | requests | median wall ms | min..max | read MiB | "
-          "amplification | ratio vs mmapd default | vs device | runs |")
-        w("|---|---|---|---|---|---|---|---|---|---|")
+          "amplification | ratio vs mmapd default | vs device | warm ms | cold - warm vs device | runs |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
         groups = {}
         for r in rs:
             groups.setdefault(key(r), []).append(r)
@@ -159,8 +161,13 @@ def cmd_report(a):
             amp = statistics.median(float(r["amplification"]) for r in g)
             ratio = f"{m / base:.2f}" if base else "-"
             vsdev = f"{m / dev[0]:.2f}x" if dev else "-"
+            warm = [float(r["warm_ms"]) for r in g if r.get("warm_ms")]
+            wm = statistics.median(warm) if warm else None
+            warmtxt = f"{wm:.0f}" if wm is not None else "-"
+            added = f"{(m - wm) / dev[0]:.2f}x" if wm is not None and dev else "-"
             w(f"| {c} | {label(k)} | {reqtxt} | {m:.0f} | {min(wall):.0f}..{max(wall):.0f} | "
-              f"{readm:.1f} | {amp:.2f}x | {ratio} | {vsdev} | {len(g)} of {total} |")
+              f"{readm:.1f} | {amp:.2f}x | {ratio} | {vsdev} | {warmtxt} | {added} | "
+              f"{len(g)} of {total} |")
             plot.append(f'"{label(k)}" {m:.1f} {1 if k.startswith("mmapd:") else 2}')
         w("")
         if len(plot) > 1:
