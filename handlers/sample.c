@@ -72,9 +72,10 @@ static void sample_answer_free(void *p)
  * cold records in one hand-off (request_hand_off(): with helper threads, they give the
  * WILLNEED hints, all of them before reading, so the device has them all in flight, and read
  * the records in while the connection waits). The hints and the reads go through the file's
- * descriptor, and so does the body of a page with cold records (`through_fd`): a record that
- * came in for this request is in the page cache but not in mmapd's page tables, and mapping
- * it costs a page fault per page (about 15 us on a VM, several times a pread of the page).
+ * descriptor, and so does the body of a page with cold records or read ahead (`through_fd`):
+ * a record that came in for this request is in the page cache but not in mmapd's page
+ * tables, and mapping it costs a page fault per page (about 15 us on a VM, several times a
+ * pread of the page).
  * True when a helper took them. `exact`: a page
  * read ahead, whose records may still be in flight: mincore(2), which counts a page being
  * read as missing, instead of cachestat(2), which counts it as resident, so that the request
@@ -109,7 +110,7 @@ static bool hand_off_cold(struct request *req, struct sample_answer *a, bool exa
             advice_willneed(ctx->metrics, ACCESS_RANDOM, base, a->offsets[i], size,
                             ctx->prefetch_window);
     }
-    a->through_fd = ncold > 0;
+    a->through_fd = ncold > 0 || exact; /* a page read ahead came in for it too */
     bool taken = ncold && request_hand_off(req, a->m, ACCESS_RANDOM, MH_SAMPLE, true, cold,
                                            ncold, NULL);
     free(cold);

@@ -2,6 +2,7 @@
 #include "sampling/sample_response.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 
 struct held_body {
     struct record_body body;
@@ -17,12 +18,29 @@ static void held_free(void *cls)
     free(h);
 }
 
+/* True when a block of n body bytes copied out of the mapping took `faults` page faults for
+ * at least a quarter of its records: they were in the page cache but not in mmapd's page
+ * tables, where a fault costs several times a pread(2) of the page. */
+static bool faults_say_unmapped(const struct record_body *b, uint64_t faults, size_t n)
+{
+    uint64_t per = b->data_len + b->text.len / (b->n + 1); /* bytes per record, with text */
+    uint64_t records = per ? n / per : 0;
+    return faults > 0 && 4 * faults >= (records ? records : 1);
+}
+
 static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct held_body *h = cls;
     metrics_handler_enter(h->metrics, MH_SAMPLE); /* faults while copying count for /sample */
     struct held_copy copy = {h->body.base, h->map, h->metrics, 0};
+    struct rusage r0, r1;
+    bool watch = h->body.fd < 0 && getrusage(RUSAGE_THREAD, &r0) == 0;
     ssize_t n = record_body_read(&h->body, &copy, pos, buf, max);
+    if (watch && n > 0 && getrusage(RUSAGE_THREAD, &r1) == 0 &&
+        faults_say_unmapped(&h->body,
+                            (uint64_t)(r1.ru_minflt - r0.ru_minflt + r1.ru_majflt - r0.ru_majflt),
+                            (size_t)n))
+        record_body_read_through(&h->body, mapped_file_info(h->map)->fd); /* the rest */
     if (n > 0 && held_copy_done(&copy)) /* counted when not */
         return n;
     if (n < 0 && h->body.fd >= 0) /* a read through the descriptor failed or came short */

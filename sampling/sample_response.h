@@ -24,7 +24,11 @@
  *                        client sees a short body. A body that reads its records through
  *                        the descriptor (record_body_read_through()) always takes this
  *                        shape; a read of it that fails or comes short counts
- *                        mmapd_read_errors_total{reason="short"}.
+ *                        mmapd_read_errors_total{reason="short"}. A body that copies out of
+ *                        the mapping counts the page faults of each block (getrusage), and
+ *                        when they reach a quarter of the block's records (records in the
+ *                        page cache but not in mmapd's page tables) reads the rest through
+ *                        the descriptor.
  *
  * An empty body (length 0) always becomes an empty buffer response, which also holds both.
  */

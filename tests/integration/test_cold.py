@@ -211,5 +211,35 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
     check(short >= 1, f"read errors (short) +{short}: the body's failed read was not counted")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after a truncated /sample")
 
+# Records in the page cache that mmapd never mapped (read by another process, here this one,
+# a page at a time, so each is a folio of its own): no record is cold, so the body starts
+# copying out of the mapping, takes a page fault per record in its first block, and reads the
+# rest through the descriptor.
+with Server(root, args=["--threads", "1"]) as s:
+    warm = os.urandom(256 << 20)  # sparse records: no two share a fault-around window
+    write_evicted(os.path.join(root, "warm.bin"), warm)
+    n = 700
+    url = s.url(f"/sample/warm.bin?n={n}&size={REC}&seed=8&format=raw")
+    st, h, _, _ = curl(url, "-I")
+    offs = json.loads(h.get("sample-offsets", "[]"))
+    fd = os.open(os.path.join(root, "warm.bin"), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    for o in offs:
+        os.pread(fd, REC, o)
+    os.close(fd)
+    for seed in range(4):  # the responses' buffers come from a heap whose pages are in
+        curl(s.url(f"/sample/small.txt?n=1&size=1&seed={seed}&format=raw"))
+    before = s.metrics_text()
+    st, h, body, _ = curl(url)
+    after = s.metrics_text()
+    check(st == 200 and json.loads(h.get("sample-offsets", "[]")) == offs and len(offs) == n and
+          body == b"".join(warm[o:o + REC] for o in offs),
+          f"warm unmapped /sample: {st}, {len(offs)} offsets, {len(body)} bytes")
+    check(sample_cold(after) == sample_cold(before), "a warm /sample was handed off")
+    took = faults(after) - faults(before)
+    check(took < n / 3, f"a warm /sample of {n} unmapped records took {took:.0f} page faults "
+          f"(copied out of the mapping to the end)")
+    print(f"warm /sample of {n} x {REC} B never mapped: {took:.0f} page faults")
+
 shutil.rmtree(root)
 done()
