@@ -98,12 +98,16 @@ size_t record_body_iovec(const struct record_body *b, struct MHD_IoVec *iov)
 }
 
 /* File bytes [off, off + len) into dst: from the descriptor when the body reads through it,
- * else out of the mapping through `copy`. False when the file did not hold them all. */
+ * else out of the mapping through `copy`. False when the file did not hold them all. Either
+ * way `copy` remembers how far into the file it read, so that held_copy_done() checks the
+ * file still holds it (a truncation in place during a read zeroes what it has not copied). */
 static bool file_bytes(const struct record_body *b, struct held_copy *copy, void *dst,
                        uint64_t off, size_t len)
 {
     if (b->fd < 0)
         return held_copy(copy, dst, off, len);
+    if (off + len > copy->end)
+        copy->end = off + len;
     char *to = dst;
     while (len > 0) {
         ssize_t k = pread(b->fd, to, len, (off_t)off);

@@ -15,7 +15,8 @@
  *                        held_copy_done() whether the file still holds what was copied.
  *                        After record_body_read_through(), records are read with pread(2)
  *                        from the file's descriptor instead, and a read that comes short
- *                        (the file shrank) or fails makes record_body_read() fail.
+ *                        (the file shrank) or fails makes record_body_read() fail; `copy`
+ *                        still tracks how far it read, for held_copy_done().
  *                        Stateless: any position, any order, any thread.
  *
  * Building: record_body_init() takes ownership of `offsets` (malloc'd, n entries; freed by

@@ -15,6 +15,12 @@ root, files = make_root()
 SIZE = 32 * 1024 * 1024
 
 
+def read_errors_added(before, after, reason):
+    """mmapd_read_errors_total{reason} of the /metrics text `after` less that of `before`."""
+    name = f'mmapd_read_errors_total{{reason="{reason}"}}'
+    return metric_value(after, name, 0.0) - metric_value(before, name, 0.0)
+
+
 def fresh_cold_file(name):
     """A file never mapped by the server, written, flushed and evicted."""
     data = os.urandom(SIZE)
@@ -135,8 +141,7 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
     check(st in (0, 200) and victim_data.startswith(body) and len(body) < SIZE,
           f"the request whose prefetch failed: {st}, {len(body)} bytes (a short body of the "
           f"file's old bytes expected)")
-    sigbus = metric_value(after, 'mmapd_read_errors_total{reason="sigbus"}', 0.0) - \
-        metric_value(before, 'mmapd_read_errors_total{reason="sigbus"}', 0.0)
+    sigbus = read_errors_added(before, after, "sigbus")
     check(sigbus >= 1, f"read errors (sigbus) +{sigbus}: the helper's failed read was not counted")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after a failed prefetch")
     print(f"failed prefetch: the victim got {st} with {len(body)} bytes; sigbus read errors +{sigbus:.0f}")
@@ -206,8 +211,7 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
     check(st == 200 and len(body) < NREC * REC and whole.startswith(body),
           f"a /sample whose file was truncated under it: {st}, {len(body)} bytes (a short "
           f"body of the file's old bytes expected)")
-    short = metric_value(after, 'mmapd_read_errors_total{reason="short"}', 0.0) - \
-        metric_value(before, 'mmapd_read_errors_total{reason="short"}', 0.0)
+    short = read_errors_added(before, after, "short")
     check(short >= 1, f"read errors (short) +{short}: the body's failed read was not counted")
     check(curl(s.url("/healthz"))[0] == 200, "healthz after a truncated /sample")
 
