@@ -52,7 +52,7 @@ struct sample_answer {
     uint64_t seed;
     uint64_t *offsets;     /* s.count of them */
     char *offsets_header;  /* Sample-Offsets (format=raw), or NULL */
-    bool through_fd;       /* records were cold: the body reads them with pread(2) */
+    bool through_fd;       /* records were cold or read ahead: the body pread(2)s them */
     char rel[];            /* the path, as decoded from the URL */
 };
 

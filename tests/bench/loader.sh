@@ -18,8 +18,9 @@
 # figures measured first in the same run.
 # Arms (tests/bench/loader_client.py runs one epoch and prints its time):
 #   mmapd-lookahead     MmapdDataset (scripts/mmapd_dataset.py), page=${LOADER_PAGE:-1024} records (4 batches;
-#                       LOADER_PAGE) per GET /sample, mmapd's default --sample-lookahead
-#                       (skipped, with a note, by a build without that flag)
+#                       LOADER_PAGE) per GET /sample, --sample-lookahead LOADER_LOOKAHEAD
+#                       (1 page by default; mmapd's own default is 0, off) (skipped, with a
+#                       note, by a build without that flag)
 #   mmapd-nolookahead   the same with --sample-lookahead 0 (no flag on a build without it)
 #   mmapd-willneed      (only when named in LOADER_ARMS) --sample-lookahead 0 --advice
 #                       random=random,willneed: every cold page gets its WILLNEED batch, where
@@ -55,7 +56,8 @@
 # tests/bench/results (LOADER_RESULTS).
 # Environment: LOADER_SMOKE=1 (one repetition, steps k = 0 and 1, for a check end to end),
 # LOADER_ARMS (the arms above, space-separated), LOADER_STEPS (the k list, "0 0.5 1 1.5 2"),
-# LOADER_PAGE (records per /sample page and per multi-range request, 1024).
+# LOADER_PAGE (records per /sample page and per multi-range request, 1024), LOADER_LOOKAHEAD
+# (the mmapd-lookahead arm's --sample-lookahead, 1).
 # Needs: apt-get install python3-torch fio curl util-linux gnuplot-nox nginx lighttpd (torch
 # through Debian's /usr/bin/python3; peers that are missing are skipped and fio's figures left
 # out, each with a note). On demand only: never part of the test suite.
@@ -69,7 +71,7 @@ if [ "$smoke" = 1 ]; then reps=1; ks=${LOADER_STEPS:-0 1}; fi
 read -r -a arms <<<"${LOADER_ARMS:-mmapd-lookahead mmapd-nolookahead nginx nginx-auto lighttpd python-mmap compute}"
 results=${LOADER_RESULTS:-tests/bench/results}
 command_line=
-for v in LOADER_SMOKE LOADER_ARMS LOADER_STEPS LOADER_PAGE; do
+for v in LOADER_SMOKE LOADER_ARMS LOADER_STEPS LOADER_PAGE LOADER_LOOKAHEAD; do
   [ -z "${!v:-}" ] || command_line+="$v=\"${!v}\" "
 done
 command_line+="tests/bench/loader.sh $*"
@@ -91,12 +93,11 @@ bench_build_mmapd
 
 notes=()
 have_la=0
+la_depth=${LOADER_LOOKAHEAD:-1}
 la_default="not in this build"
 if build/bench/mmapd --help | grep -q -- --sample-lookahead; then
   have_la=1
-  la_default=$(build/bench/mmapd --help | sed -n '/--sample-lookahead/,/^  --/p' |
-    grep -o 'default [0-9]*' | head -1 | cut -d' ' -f2)
-  la_default="$la_default page$([ "$la_default" = 1 ] || echo s), the default"
+  la_default="--sample-lookahead $la_depth"
 fi
 picked=()
 for a in "${arms[@]}"; do
@@ -180,7 +181,10 @@ start_server() { # ARM
   case $1 in
     mmapd-*|compute)
       local -a flags=()
-      [ "$have_la" = 0 ] || case $1 in mmapd-nolookahead|mmapd-willneed) flags+=(--sample-lookahead 0) ;; esac
+      [ "$have_la" = 0 ] || case $1 in
+        mmapd-lookahead) flags+=(--sample-lookahead "$la_depth") ;;
+        mmapd-nolookahead|mmapd-willneed) flags+=(--sample-lookahead 0) ;;
+      esac
       [ "$1" != mmapd-willneed ] || flags+=(--advice "random=random,willneed")
       bench_start_mmapd "$work/mmapd.log" "$work/www/files" "${flags[@]}" || exit 1 ;;
     nginx|nginx-auto)
@@ -305,7 +309,7 @@ for a in "${arms[@]}"; do
 done
 arm_text=$(for a in "${arms[@]}"; do
   case $a in
-    mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults (lookahead: $la_default)" ;;
+    mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults but $la_default" ;;
     mmapd-nolookahead) echo "mmapd-nolookahead: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0" || echo "a build without lookahead, no flag")" ;;
     mmapd-willneed) echo "mmapd-willneed: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0 ")--advice random=random,willneed (a WILLNEED batch on every cold page, where auto tries a new process's first cold pages both ways)" ;;
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;

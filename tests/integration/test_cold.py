@@ -168,19 +168,41 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
 # records are the file's, and a file truncated while the helper holds the request makes the
 # body's read come short (counted as reason="short", not as a SIGBUS of the mapping).
 REC, NREC = 4096, 512
+
+
+def faults(text):
+    return sum(metric_value(text, f'mmapd_page_faults_total{{handler="sample",type="{t}"}}', 0.0)
+               for t in ("minor", "major"))
+
+
+def sample_cold(text):
+    return metric_value(text, 'mmapd_cold_requests_total{handler="sample"}', 0.0)
+
+
+def page_overhead(s, n):
+    """The page faults of a /sample page of n records of a small file that are mapped already:
+    the response's own buffers (more under ASan, whose allocator hands out fresh memory). The
+    least of two requests for the same page, after one that mapped it."""
+    path = os.path.join(root, f"mapped{n}.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(n * REC))
+    url = s.url(f"/sample/mapped{n}.bin?n={n}&size={REC}&seed=1&format=raw")
+    curl(url)
+    took = []
+    for _ in range(2):
+        before = s.metrics_text()
+        curl(url)
+        took.append(faults(s.metrics_text()) - faults(before))
+    return min(took)
+
+
 with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
                         "--advice", "random=random,willneed"],
             env={"MMAPD_TEST_HINT_DELAY_MS": "willneed=1500"}) as s:
     recs = os.urandom(128 << 20)  # sparse records: no two share a fault-around window
     write_evicted(os.path.join(root, "records.bin"), recs)
 
-    def faults(text):
-        return sum(metric_value(text, f'mmapd_page_faults_total{{handler="sample",type="{t}"}}', 0.0)
-                   for t in ("minor", "major"))
-
-    def sample_cold(text):
-        return metric_value(text, 'mmapd_cold_requests_total{handler="sample"}', 0.0)
-
+    base = page_overhead(s, NREC)
     before = s.metrics_text()
     st, h, body, _ = curl(s.url(f"/sample/records.bin?n={NREC}&size={REC}&seed=5&format=raw"))
     after = s.metrics_text()
@@ -189,9 +211,10 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
           f"cold /sample through the descriptor: {st}, {len(offs)} offsets, {len(body)} bytes")
     check(sample_cold(after) - sample_cold(before) == 1, "the cold /sample was not handed off")
     took = faults(after) - faults(before)
-    check(took < NREC / 4, f"a cold /sample of {NREC} records took {took:.0f} page faults "
+    check(took < base + NREC / 4, f"a cold /sample of {NREC} records took {took:.0f} page faults "
+          f"(a mapped page {base:.0f}) "
           f"(its records were copied out of the mapping, not read through the descriptor)")
-    print(f"cold /sample of {NREC} x {REC} B: {took:.0f} page faults")
+    print(f"cold /sample of {NREC} x {REC} B: {took:.0f} page faults (a mapped page {base:.0f})")
 
     evict(os.path.join(root, "records.bin"))
     before = s.metrics_text()
@@ -231,8 +254,7 @@ with Server(root, args=["--threads", "1"]) as s:
     for o in offs:
         os.pread(fd, REC, o)
     os.close(fd)
-    for seed in range(4):  # the responses' buffers come from a heap whose pages are in
-        curl(s.url(f"/sample/small.txt?n=1&size=1&seed={seed}&format=raw"))
+    base = page_overhead(s, n)
     before = s.metrics_text()
     st, h, body, _ = curl(url)
     after = s.metrics_text()
@@ -241,9 +263,10 @@ with Server(root, args=["--threads", "1"]) as s:
           f"warm unmapped /sample: {st}, {len(offs)} offsets, {len(body)} bytes")
     check(sample_cold(after) == sample_cold(before), "a warm /sample was handed off")
     took = faults(after) - faults(before)
-    check(took < n / 3, f"a warm /sample of {n} unmapped records took {took:.0f} page faults "
-          f"(copied out of the mapping to the end)")
-    print(f"warm /sample of {n} x {REC} B never mapped: {took:.0f} page faults")
+    check(took < base + n / 3, f"a warm /sample of {n} unmapped records took {took:.0f} page "
+          f"faults, a mapped page {base:.0f} (copied out of the mapping to the end)")
+    print(f"warm /sample of {n} x {REC} B never mapped: {took:.0f} page faults (a mapped page "
+          f"{base:.0f})")
 
 shutil.rmtree(root)
 done()

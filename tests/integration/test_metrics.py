@@ -366,7 +366,10 @@ with Server(root_cold, args=["--threads", "1", "--advice", "stream=sequential,wi
         check(status == 200 and len(body) == size, f"cold GET: {status} {len(body)} bytes")
         s1, _ = samples_of(s)
         miss = val(s1, F, handler="files") - val(s0, F, handler="files")
-        check(0 < miss <= min(window, size),
+        # the first window's, not a window per block; a few pages more when a page read ahead
+        # was dropped again before the copy reached it (these VMs' page cache drifts out pages
+        # nothing has touched yet: seen once, 4 KiB over, under ASan)
+        check(0 < miss <= min(window, size) + 16 * 4096,
               f"cold GET: miss bytes grew by {miss} (window {window})")
         major = (val(s1, MAJ, handler="files", type="major") -
                  val(s0, MAJ, handler="files", type="major"))
