@@ -25,7 +25,11 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   If-Match on /sample, so the client compares.)
 - Records: `bytes` by default; `tensors=True` gives uint8 tensors, views (torch.frombuffer)
   into the one buffer a page's answer is read into, no copy per record;
-  `transform` is applied to each record last. `format="raw"` asks for the records back to
+  `transform` is applied to each record last. `batch=B` (with tensors=True) yields batches
+  instead, B x record_size tensors made in the worker, for DataLoader(ds, batch_size=None):
+  no Python work per record (with format="raw" a batch is a view of the page's buffer, with
+  multipart one copy); a page that is not a multiple of B ends in a smaller batch, so make
+  `page` a multiple of B. `transform` then gets each batch. `format="raw"` asks for the records back to
   back instead of multipart (smaller answers, but mmapd refuses pages whose offsets do not fit
   in an 8000-byte header).
 - Checkpoints: `state_dict()` holds the epoch, seed, ETag and, per shard, the number of its
@@ -127,24 +131,36 @@ class SampleClient:
         """One page: returns (records, next start or None at the end, ETag). The records are
         bytes, or with views=True memoryviews into one bytearray that holds the whole answer
         (no copy per record: what torch.frombuffer takes)."""
-        status, h, body = self.request("GET", path, dict(params, size=size, format=fmt))
-        nxt = h.get("Sample-Next")
-        nxt = None if nxt in (None, "end") else int(nxt)
-        if status == 204:
-            recs = []
-        elif fmt == "raw":
-            if len(body) % size:
-                raise SampleError(f"raw body of {len(body)} bytes is not whole records of {size}")
+        if fmt == "raw":
+            body, nxt, etag = self.raw_page(path, size, **params)
             recs = [body[i:i + size] for i in range(0, len(body), size)]
         else:
-            recs = parse_multipart(body, h["Content-Type"])
+            status, h, body = self.request("GET", path, dict(params, size=size, format=fmt))
+            recs = [] if status == 204 else parse_multipart(body, h["Content-Type"])
+            nxt, etag = self._checked(h, len(recs))
         if not views:
             recs = [bytes(r) for r in recs]
-        if not recs and nxt is not None:
+        return recs, nxt, etag
+
+    def raw_page(self, path, size, **params):
+        """One page in format=raw: (records, next start or None at the end, ETag), the records
+        one memoryview of them back to back (records x size bytes) in a reused bytearray."""
+        _, h, body = self.request("GET", path, dict(params, size=size, format="raw"))
+        if len(body) % size:
+            raise SampleError(f"raw body of {len(body)} bytes is not whole records of {size}")
+        nxt, etag = self._checked(h, len(body) // size)
+        return body, nxt, etag
+
+    @staticmethod
+    def _checked(h, count):
+        """(Sample-Next as a start or None at the end, ETag) of a page of `count` records."""
+        nxt = h.get("Sample-Next")
+        nxt = None if nxt in (None, "end") else int(nxt)
+        if not count and nxt is not None:
             raise SampleError(f"an empty page whose Sample-Next is {nxt}, not end")
-        if len(recs) != int(h["Sample-Records"]):
-            raise SampleError(f"{len(recs)} records in a page announced as {h['Sample-Records']}")
-        return recs, nxt, h["ETag"]
+        if count != int(h["Sample-Records"]):
+            raise SampleError(f"{count} records in a page announced as {h['Sample-Records']}")
+        return nxt, h["ETag"]
 
     def close(self):
         if self.conn is not None:
@@ -204,9 +220,12 @@ class MmapdDataset(IterableDataset):
 
     def __init__(self, url, path, record_size, *, seed=0, epoch=0, page=1024, align=None,
                  rank=None, world=None, fmt="multipart", tensors=False, transform=None,
-                 positions=False, token=None, headers=None, ssl_context=None, timeout=60):
+                 positions=False, batch=None, token=None, headers=None, ssl_context=None,
+                 timeout=60):
         if torch is None:
             raise ImportError("MmapdDataset needs torch; SampleClient works without it")
+        if batch is not None and (not tensors or batch < 1):
+            raise ValueError("batch= needs tensors=True and at least 1 record")
         if (rank is None) != (world is None):
             raise ValueError("give both rank and world, or neither")
         if rank is None and torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -215,6 +234,7 @@ class MmapdDataset(IterableDataset):
         self.url, self.path, self.size, self.page, self.align = url, path, record_size, page, align
         self.seed, self.epoch, self.fmt = seed, epoch, fmt
         self.tensors, self.transform, self.positions = tensors, transform, positions
+        self.batch = batch
         self.client_args = dict(token=token, headers=headers, ssl_context=ssl_context, timeout=timeout)
         self.start = {}    # shard -> records of it consumed in this epoch
         self.shards = None  # rank x worker shards of the run that consumed them
@@ -267,19 +287,49 @@ class MmapdDataset(IterableDataset):
         client = self._client()
         try:
             while start is not None:
-                recs, nxt, etag = client.page(self.path, self.size, self.fmt, views=self.tensors,
-                                              start=start, **params)
+                if self.batch and self.fmt == "raw":
+                    body, nxt, etag = client.raw_page(self.path, self.size, start=start, **params)
+                    recs = None
+                else:
+                    recs, nxt, etag = client.page(self.path, self.size, self.fmt,
+                                                  views=self.tensors, start=start, **params)
                 if etag != self.etag:
                     raise FileChanged(f"{self.path} changed: page at start={start} of shard {shard} "
                                       f"has ETag {etag}, the epoch began with {self.etag}")
-                for i, rec in enumerate(recs, start):
-                    item = torch.frombuffer(rec, dtype=torch.uint8) if self.tensors else rec
+                if self.batch:
+                    items = self._batches(recs if recs is not None else body, start)
+                else:
+                    items = ((i, i + 1, torch.frombuffer(rec, dtype=torch.uint8)
+                              if self.tensors else rec) for i, rec in enumerate(recs, start))
+                for i, end, item in items:
                     if self.transform:
                         item = self.transform(item)
                     if info is None:       # iterated in this process: keep the position here
-                        self.start[shard], self.shards = i + 1, world
-                    yield ({"data": item, "shard": shard, "index": i, "shards": world}
+                        self.start[shard], self.shards = end, world
+                    yield (self._positioned(item, shard, i, end, world)
                            if self.positions else item)
                 start = nxt
         finally:
             client.close()
+
+    def _batches(self, recs, start):
+        """(first index, end index, k x record_size tensor) for each batch of a page: views of
+        a raw page's body (no copy at all), or one copy of a multipart page's records."""
+        n = len(recs) // self.size if isinstance(recs, memoryview) else len(recs)
+        for a in range(0, n, self.batch):
+            b = min(a + self.batch, n)
+            if isinstance(recs, memoryview):
+                t = torch.frombuffer(recs[a * self.size:b * self.size], dtype=torch.uint8)
+                yield start + a, start + b, t.view(b - a, self.size)
+            else:
+                yield start + a, start + b, torch.stack(
+                    [torch.frombuffer(r, dtype=torch.uint8) for r in recs[a:b]])
+
+    def _positioned(self, item, shard, i, end, world):
+        """An item with its position: as DataLoader collates single records, or, for a batch
+        (batch_size=None passes it through), the same per record."""
+        if not self.batch:
+            return {"data": item, "shard": shard, "index": i, "shards": world}
+        k = end - i
+        return {"data": item, "shard": torch.full((k,), shard), "index": torch.arange(i, end),
+                "shards": torch.full((k,), world)}

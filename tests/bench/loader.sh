@@ -22,6 +22,11 @@
 #                       (1 page by default; mmapd's own default is 0, off) (skipped, with a
 #                       note, by a build without that flag)
 #   mmapd-nolookahead   the same with --sample-lookahead 0 (no flag on a build without it)
+#   mmapd-batch         (only when named in LOADER_ARMS) the same server as mmapd-nolookahead;
+#                       MmapdDataset(batch=256) makes whole batches in the workers (one
+#                       torch.stack per batch of a multipart page), DataLoader(batch_size=None):
+#                       no Python work per record
+#   mmapd-batch-lookahead  (only when named) the same client, --sample-lookahead LOADER_LOOKAHEAD
 #   mmapd-willneed      (only when named in LOADER_ARMS) --sample-lookahead 0 --advice
 #                       random=random,willneed: every cold page gets its WILLNEED batch, where
 #                       the default `auto` serves some of a new process's first cold pages
@@ -108,7 +113,7 @@ for a in "${arms[@]}"; do
       fi ;;
     nginx|nginx-auto|lighttpd)
       command -v "${a%-auto}" >/dev/null || { notes+=("${a%-auto} is not installed: $a skipped"); continue; } ;;
-    mmapd-nolookahead|mmapd-willneed|python-mmap|compute) ;;
+    mmapd-nolookahead|mmapd-batch|mmapd-batch-lookahead|mmapd-willneed|python-mmap|compute) ;;
     *) echo "unknown arm $a" >&2; exit 1 ;;
   esac
   picked+=("$a")
@@ -182,8 +187,8 @@ start_server() { # ARM
     mmapd-*|compute)
       local -a flags=()
       [ "$have_la" = 0 ] || case $1 in
-        mmapd-lookahead) flags+=(--sample-lookahead "$la_depth") ;;
-        mmapd-nolookahead|mmapd-willneed) flags+=(--sample-lookahead 0) ;;
+        mmapd-lookahead|mmapd-batch-lookahead) flags+=(--sample-lookahead "$la_depth") ;;
+        mmapd-nolookahead|mmapd-batch|mmapd-willneed) flags+=(--sample-lookahead 0) ;;
       esac
       [ "$1" != mmapd-willneed ] || flags+=(--advice "random=random,willneed")
       bench_start_mmapd "$work/mmapd.log" "$work/www/files" "${flags[@]}" || exit 1 ;;
@@ -235,6 +240,7 @@ done
 
 client_args() { # ARM: the loader_client.py subcommand and its server arguments
   case $1 in
+    mmapd-batch|mmapd-batch-lookahead) echo "mmapd --url http://127.0.0.1:$port --path loader.bin --page $page --batched" ;;
     mmapd-*|compute) echo "mmapd --url http://127.0.0.1:$port --path loader.bin --page $page" ;;
     nginx|nginx-auto|lighttpd) echo "peer --url http://127.0.0.1:$port --path /files/loader.bin --per-req ${per_req[$1]}" ;;
     python-mmap) echo local ;;
@@ -311,6 +317,8 @@ arm_text=$(for a in "${arms[@]}"; do
   case $a in
     mmapd-lookahead) echo "mmapd-lookahead: MmapdDataset, page=$page, mmapd's defaults but $la_default" ;;
     mmapd-nolookahead) echo "mmapd-nolookahead: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0" || echo "a build without lookahead, no flag")" ;;
+    mmapd-batch) echo "mmapd-batch: --sample-lookahead 0, MmapdDataset(batch=256): the workers make whole batches (one stack per batch), DataLoader(batch_size=None)" ;;
+    mmapd-batch-lookahead) echo "mmapd-batch-lookahead: the same client, $la_default" ;;
     mmapd-willneed) echo "mmapd-willneed: the same, $([ "$have_la" = 1 ] && echo "--sample-lookahead 0 ")--advice random=random,willneed (a WILLNEED batch on every cold page, where auto tries a new process's first cold pages both ways)" ;;
     nginx|nginx-auto) echo "$a: $([ "$a" = nginx ] && echo "1 worker" || echo "worker_processes auto"), multi-range GETs of ${per_req[$a]} records (tcp_nopush off)" ;;
     lighttpd) echo "lighttpd: defaults, multi-range GETs of ${per_req[$a]} records" ;;

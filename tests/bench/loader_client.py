@@ -174,12 +174,14 @@ def run_epoch(a):
     if a.cmd == "mmapd":
         from mmapd_dataset import MmapdDataset
         ds = MmapdDataset(a.url, a.path, a.record, seed=a.seed, epoch=a.epoch, page=a.page,
-                          align=a.align, tensors=True, positions=a.check)
+                          align=a.align, tensors=True, positions=a.check,
+                          batch=a.batch if a.batched else None)
     else:
         PeerDataset, LocalDataset = datasets()
         ds = (PeerDataset(a.url, a.path, a.record, offsets, a.per_req, a.check)
               if a.cmd == "peer" else LocalDataset(a.file, a.record, offsets, a.check))
-    loader = DataLoader(ds, batch_size=a.batch, num_workers=WORKERS)
+    batched = a.cmd == "mmapd" and a.batched  # the workers make the batches
+    loader = DataLoader(ds, batch_size=None if batched else a.batch, num_workers=WORKERS)
     fd = os.open(a.file, os.O_RDONLY) if a.check else None
     seen, problem, n = set(), None, 0
     t0 = time.perf_counter()
@@ -389,6 +391,8 @@ def main():
             s.add_argument("--path", required=True)
         if name == "mmapd":
             s.add_argument("--page", type=int, default=1024)
+            s.add_argument("--batched", action="store_true",
+                           help="MmapdDataset(batch=BATCH) and DataLoader(batch_size=None)")
         if name == "peer":
             s.add_argument("--per-req", type=int, required=True)
     s = sub.add_parser("probe")

@@ -286,9 +286,55 @@ def test_https_token():
         check(sorted(got) == list(range(N)), f"https + token: {len(got)} records, not each once")
 
 
+def test_batches(srv):
+    """batch=32 with DataLoader(batch_size=None): the workers make the batches; every record
+    once, each shard in mmapd's order, 32 x S tensors (smaller at a page's end when the page
+    is not a multiple); a raw page's batches are views of one buffer; advance() takes them."""
+    for fmt in ("raw", "multipart"):
+        seen = []
+        for rank in (0, 1):
+            ds = MmapdDataset(srv.base, "rec.bin", S, seed=7, page=100, rank=rank, world=2,
+                              tensors=True, positions=True, batch=32, fmt=fmt)
+            got, sizes = [], set()
+            for b in DataLoader(ds, batch_size=None, num_workers=2):
+                sizes.add(tuple(b["data"].shape))
+                check(b["shard"].shape == b["index"].shape == (b["data"].shape[0],),
+                      f"{fmt}: positions of a batch {b['shard'].shape} {b['index'].shape}")
+                for s, row in zip(b["shard"].tolist(), b["data"]):
+                    got.append((s, index(row.numpy().tobytes())))
+            check(all(k <= 32 and w == S for k, w in sizes) and {(32, S), (4, S)} <= sizes,
+                  f"{fmt}: batch shapes {sorted(sizes)} (pages of 100: 32, 32, 32, 4; a "
+                  f"shard's last page less)")
+            for shard in (rank * 2, rank * 2 + 1):
+                check([i for t, i in got if t == shard] == shard_order(srv.base, shard, 4),
+                      f"{fmt} batches: shard {shard} not in mmapd's order")
+            seen += [i for _, i in got]
+        check(sorted(seen) == list(range(N)), f"{fmt} batches: not every record exactly once")
+    ds = MmapdDataset(srv.base, "rec.bin", S, seed=7, page=128, rank=0, world=2, tensors=True,
+                      batch=32, fmt="raw")
+    it = iter(ds)
+    b1, b2 = next(it), next(it)
+    check(b2.data_ptr() - b1.data_ptr() == 32 * S,
+          "raw batches of one page are not views of its buffer, back to back")
+    del it, b1, b2
+    ds = MmapdDataset(srv.base, "rec.bin", S, seed=7, page=128, rank=0, world=2, tensors=True,
+                      positions=True, batch=32, fmt="raw")
+    for k, b in enumerate(DataLoader(ds, batch_size=None, num_workers=2)):
+        if k == 3:
+            break
+        ds.advance(b)
+    check(sum(ds.state_dict()["start"].values()) == 96, f"advance() over 3 batches of 32: "
+          f"{ds.state_dict()['start']}")
+    try:
+        MmapdDataset(srv.base, "rec.bin", S, batch=32)
+        check(False, "batch= without tensors=True was accepted")
+    except ValueError:
+        pass
+
+
 with Server(root=ROOT) as srv:
     for t in (test_shards, test_order, test_resume_workers, test_resume_in_process,
-              test_replaced, test_views_kept, test_client, test_distributed):
+              test_replaced, test_views_kept, test_client, test_distributed, test_batches):
         t(srv)
 test_https_token()
 done()
