@@ -25,13 +25,14 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   If-Match on /sample, so the client compares.)
 - Records: `bytes` by default; `tensors=True` gives uint8 tensors, views (torch.frombuffer)
   into the one buffer a page's answer is read into, no copy per record;
-  `transform` is applied to each record last. `batch=B` (with tensors=True) yields batches
-  instead, B x record_size tensors made in the worker, for DataLoader(ds, batch_size=None):
-  no Python work per record (with format="raw" a batch is a view of the page's buffer, with
-  multipart one copy); a page that is not a multiple of B ends in a smaller batch, so make
-  `page` a multiple of B. `transform` then gets each batch. `format="raw"` asks for the records back to
+  `transform` is applied to each record last. `format="raw"` asks for the records back to
   back instead of multipart (smaller answers, but mmapd refuses pages whose offsets do not fit
   in an 8000-byte header).
+- Batches: `batch=B` (with tensors=True) yields B x record_size tensors made in the worker,
+  for DataLoader(ds, batch_size=None): no Python work per record (with format="raw" a batch
+  is a view of the page's buffer, with multipart one copy). A page that is not a multiple of
+  B ends in a smaller batch, so make `page` a multiple of B. `transform` then gets each
+  batch.
 - Checkpoints: `state_dict()` holds the epoch, seed, ETag and, per shard, the number of its
   records consumed (the `start` of its next page); `load_state_dict()` resumes there and
   reads exactly the remaining records. When the dataset is iterated in this process
