@@ -3,7 +3,8 @@
 # not in the page cache before any run, served by mmapd with each madvise policy and by
 # nginx (sendfile on, 1 worker), lighttpd (defaults) and Caddy (file_server).
 #   usage: tests/bench/cold.sh [REPS=3] [DIR=a directory on a disk, not tmpfs; default $TMPDIR]
-# Cases (the same offsets for every server within a repetition, new ones per repetition):
+# Cases (the same offsets for every server within a repetition, new ones per repetition; the
+# order of a case's servers and modes rotates by one each repetition):
 #   sample  mmapd only: GET /sample/cold.bin?n=4096&size=4096&seed=REP&format=multipart
 #   multi   the same 4096 records (offsets taken from mmapd's /sample answer, in its order)
 #           as multi-range GETs of 64 ranges each on one keep-alive connection; a server that
@@ -260,7 +261,12 @@ for r in $(seq "$reps"); do
   stop_server
   measure_device "$r"
   for c in "${cases[@]}"; do
-    for row in $(rows_for "$c"); do
+    # each repetition starts the case's rows one further on: no server or mode always runs
+    # first (right after fio, or after another case's servers)
+    read -r -a rows <<<"$(rows_for "$c" | tr '\n' ' ')"
+    nrows=${#rows[@]}
+    for i in $(seq 0 $((nrows - 1))); do
+      row=${rows[$(((i + r - 1) % nrows))]}
       run_one "$c" "${row%%:*}" "${row#*:}" "$r" 1
     done
   done
