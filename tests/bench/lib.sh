@@ -381,3 +381,41 @@ bench_fio_s() {
     --output-format=json "$@" 2>/dev/null |
     python3 -c 'import json, sys; r = json.load(sys.stdin)["jobs"][0]["read"]; print("%.6f" % (r["io_bytes"] / r["bw_bytes"]))'
 }
+
+# bench_throttle_reads FILE BYTES_PER_S: from now on this shell and everything it starts read
+# the disk that holds FILE at most BYTES_PER_S (the block layer's throttle, cgroup v1 blkio or
+# v2 io.max, in a new cgroup `mmapd-bench-$$`): a slower disk than this machine's, for
+# benchmarks whose claims are about the disk and the compute being level. Sets throttle_dev
+# (MAJ:MIN), throttle_cg (the cgroup's directory) and throttle_parent (where processes go to
+# read unthrottled: bench_unthrottled). Returns 1, with a message, where it cannot.
+bench_throttle_reads() {
+  local sysdev root
+  sysdev=/sys/dev/block/$(stat -c '%Hd:%Ld' "$1")
+  [ -e "$sysdev/partition" ] && sysdev=$(readlink -f "$sysdev/..")
+  throttle_dev=$(cat "$sysdev/dev" 2>/dev/null) || { echo "no block device under $1" >&2; return 1; }
+  if [ -e /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device ]; then
+    root=/sys/fs/cgroup/blkio
+    throttle_cg=$root/mmapd-bench-$$
+    mkdir -p "$throttle_cg" && echo "$throttle_dev $2" > "$throttle_cg/blkio.throttle.read_bps_device" || return 1
+  elif [ -e /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw io /sys/fs/cgroup/cgroup.controllers; then
+    root=/sys/fs/cgroup
+    throttle_cg=$root/mmapd-bench-$$
+    echo +io > "$root/cgroup.subtree_control" 2>/dev/null || true
+    mkdir -p "$throttle_cg" && echo "$throttle_dev rbps=$2" > "$throttle_cg/io.max" || return 1
+  else
+    echo "no blkio or io cgroup controller here: cannot throttle reads" >&2; return 1
+  fi
+  throttle_parent=$root
+  echo $$ > "$throttle_cg/cgroup.procs"
+}
+
+# bench_unthrottled CMD...: runs CMD outside the throttle's cgroup (filling the page cache).
+bench_unthrottled() { (echo "$BASHPID" > "$throttle_parent/cgroup.procs" && "$@"); }
+
+# bench_throttle_end: this shell back out of the throttle's cgroup, the cgroup removed (after
+# every process started in it has stopped).
+bench_throttle_end() {
+  [ -n "${throttle_cg:-}" ] || return 0
+  echo $$ > "$throttle_parent/cgroup.procs" 2>/dev/null || true
+  rmdir "$throttle_cg" 2>/dev/null || true
+}

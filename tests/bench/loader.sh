@@ -62,7 +62,10 @@
 # Environment: LOADER_SMOKE=1 (one repetition, steps k = 0 and 1, for a check end to end),
 # LOADER_ARMS (the arms above, space-separated), LOADER_STEPS (the k list, "0 0.5 1 1.5 2"),
 # LOADER_PAGE (records per /sample page and per multi-range request, 1024), LOADER_LOOKAHEAD
-# (the mmapd-lookahead arm's --sample-lookahead, 1).
+# (the mmapd-lookahead arm's --sample-lookahead, 1), LOADER_READ_BPS (bytes per second: the
+# script, every server, client and fio read the file's disk through the block layer's
+# throttle at most that fast, a slower disk than the machine's: bench_throttle_reads in
+# lib.sh; the compute arm fills the page cache outside it; needs root).
 # Needs: apt-get install python3-torch fio curl util-linux gnuplot-nox nginx lighttpd (torch
 # through Debian's /usr/bin/python3; peers that are missing are skipped and fio's figures left
 # out, each with a note). On demand only: never part of the test suite.
@@ -76,7 +79,7 @@ if [ "$smoke" = 1 ]; then reps=1; ks=${LOADER_STEPS:-0 1}; fi
 read -r -a arms <<<"${LOADER_ARMS:-mmapd-lookahead mmapd-nolookahead nginx nginx-auto lighttpd python-mmap compute}"
 results=${LOADER_RESULTS:-tests/bench/results}
 command_line=
-for v in LOADER_SMOKE LOADER_ARMS LOADER_STEPS LOADER_PAGE LOADER_LOOKAHEAD; do
+for v in LOADER_SMOKE LOADER_ARMS LOADER_STEPS LOADER_PAGE LOADER_LOOKAHEAD LOADER_READ_BPS; do
   [ -z "${!v:-}" ] || command_line+="$v=\"${!v}\" "
 done
 command_line+="tests/bench/loader.sh $*"
@@ -124,7 +127,7 @@ command -v fio >/dev/null || { have_fio=0; notes+=("fio is not installed (apt-ge
 
 work=$(bench_disk_workdir "$dir" mmapd-loader) || exit 1
 pid=
-cleanup() { [ -z "$pid" ] || bench_stop "$pid"; rm -rf "$work"; }
+cleanup() { [ -z "$pid" ] || bench_stop "$pid"; bench_throttle_end; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/www/files"
 chmod 755 "$work" "$work/www" "$work/www/files"   # nginx workers run as www-data
@@ -141,6 +144,10 @@ min_warm=$((file_size * 99 / 100))
 bench_device_of "$file"
 sectors_read() { if [ -n "$devname" ]; then awk -v d="$devname" '$3 == d {print $6}' /proc/diskstats; else echo 0; fi; }
 in_flight() { awk -v d="$devname" '$3 == d {print $12}' /proc/diskstats; }
+if [ -n "${LOADER_READ_BPS:-}" ]; then
+  bench_throttle_reads "$file" "$LOADER_READ_BPS" || exit 1
+  notes+=("every arm and fio read the disk through the block layer's throttle, at most $((LOADER_READ_BPS / 1000000)) MB/s (LOADER_READ_BPS, cgroup $throttle_cg on $throttle_dev): a slower disk than this machine's")
+fi
 BENCH_IDLE_CHECK=bench_disk_quiet
 
 # Per record size: the records of an epoch and its batches (each worker batches its own shard).
@@ -261,9 +268,9 @@ run_one() { # KIND(run|check) ARM RECORD ALIGN STEP_MS REP: one epoch, one CSV r
   start_server "$arm"
   bench_wait_idle || idle=no
   if [ "$arm" = compute ]; then # warmed last: cached pages that nothing touches drift out here
-    cat "$file" > /dev/null
+    bench_unthrottled cat "$file" > /dev/null
     res=$(bench_resident "$file")
-    [ "$res" -ge "$min_warm" ] || { cat "$file" > /dev/null; res=$(bench_resident "$file"); }
+    [ "$res" -ge "$min_warm" ] || { bench_unthrottled cat "$file" > /dev/null; res=$(bench_resident "$file"); }
   fi
   res2=$(bench_resident "$file")
   load=$(cut -d' ' -f1 /proc/loadavg)
