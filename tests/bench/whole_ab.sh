@@ -13,7 +13,7 @@
 # Per run, from /proc/diskstats of the file's device over the GET: reads completed, their
 # average size, the sum of their times (read ticks) over the GET's wall time (the mean number
 # of reads in flight), and that sum per read. Writes RESULTS/whole_ab.md (every run, medians
-# per arm; RESULTS = tests/bench/results, WHOLE_RESULTS) and prints each run as it goes.
+# per arm and per place in the round; RESULTS = tests/bench/results, WHOLE_RESULTS) and prints each run as it goes.
 # Needs: curl, fincore (util-linux). On demand only: never part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -81,9 +81,13 @@ mkdir -p "$results"
   echo "|---|---|---|---|---|---|---|"
   awk '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' "$rows"
   echo
-  for arm in A B; do
-    awk -v a="$arm" '$2 == a {print $3}' "$rows" | sort -g |
-      awk -v a="$arm" '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+  # per arm, and per place in the round (the first run of a round follows the other round's
+  # last run of the same arm)
+  for sel in "arm A" "arm B" "first in its round" "second in its round"; do
+    awk -v sel="$sel" '{first = ($1 % 2 == 1) == ($2 == "A")}
+      sel == "arm " $2 || (sel == "first in its round" && first) ||
+      (sel == "second in its round" && !first) {print $3}' "$rows" | sort -g |
+      awk -v a="$sel" '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
         printf "- %s: median %.3f s, %.3f..%.3f s over %d runs\n", a, m, v[1], v[NR], NR}'
   done
 } > "$results/whole_ab.md"
