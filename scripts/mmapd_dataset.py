@@ -16,7 +16,10 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   initialized, or from the `rank`/`world` arguments. Together the shards read every record of
   the file exactly once per epoch (without replacement, mmapd's default).
 - Pages: each worker asks for `page` records at a time on one keep-alive connection and
-  follows `Sample-Next` to the end of its shard. `seed` and `epoch` are sent with every page;
+  follows `Sample-Next` to the end of its shard. By default a page is 1024 records or 16 MiB,
+  whichever is fewer records (with `batch=B`, rounded down to a multiple of B): a worker
+  waits for its first page before it yields anything, so a page of 64 MiB leaves the disk
+  and the training step one page apart (docs/sample.md, "Does lookahead pay"). `seed` and `epoch` are sent with every page;
   `set_epoch(e)` works as DistributedSampler's: call it before each epoch (not with
   DataLoader(persistent_workers=True), whose workers keep the dataset of the first epoch).
 - One version of the file: the dataset pins the file's ETag (a HEAD when it is made and when
@@ -31,7 +34,7 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
 - Batches: `batch=B` (with tensors=True) yields B x record_size tensors made in the worker,
   for DataLoader(ds, batch_size=None): no Python work per record (with format="raw" a batch
   is a view of the page's buffer, with multipart one copy). A page that is not a multiple of
-  B ends in a smaller batch, so make `page` a multiple of B. `transform` then gets each
+  B ends in a smaller batch, so make a `page` you choose a multiple of B. `transform` then gets each
   batch.
 - Checkpoints: `state_dict()` holds the epoch, seed, ETag and, per shard, the number of its
   records consumed (the `start` of its next page); `load_state_dict()` resumes there and
@@ -51,6 +54,10 @@ import ssl
 import urllib.parse
 
 __all__ = ["SampleClient", "FileChanged", "SampleError", "MmapdDataset"]
+
+# The default page: at most this many records, and at most this many bytes of them.
+PAGE_RECORDS = 1024
+PAGE_BYTES = 16 << 20
 
 
 class SampleError(RuntimeError):
@@ -219,7 +226,7 @@ except ImportError:  # the HTTP part above works without torch
 class MmapdDataset(IterableDataset):
     """An epoch of mmapd's /sample of one file, sharded over DataLoader workers and ranks."""
 
-    def __init__(self, url, path, record_size, *, seed=0, epoch=0, page=1024, align=None,
+    def __init__(self, url, path, record_size, *, seed=0, epoch=0, page=None, align=None,
                  rank=None, world=None, fmt="multipart", tensors=False, transform=None,
                  positions=False, batch=None, token=None, headers=None, ssl_context=None,
                  timeout=60):
@@ -232,6 +239,10 @@ class MmapdDataset(IterableDataset):
         if rank is None and torch.distributed.is_available() and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
         self.rank, self.world = (rank or 0), (world or 1)
+        if page is None:
+            page = max(1, min(PAGE_RECORDS, PAGE_BYTES // max(1, record_size)))
+            if batch:
+                page = max(batch, page - page % batch)
         self.url, self.path, self.size, self.page, self.align = url, path, record_size, page, align
         self.seed, self.epoch, self.fmt = seed, epoch, fmt
         self.tensors, self.transform, self.positions = tensors, transform, positions

@@ -19,6 +19,8 @@ read names itself and its bytes can be compared with the file's.
   when no view of it is alive), and a client whose pages nobody keeps reuses its buffers.
 - SampleClient without torch's Dataset: a token and extra headers on a server without
   --auth-token-file, a 400 is a SampleError, the kept-alive connection goes on.
+- The default page: 1024 records or 16 MiB of them, whichever is fewer records (with batch=B,
+  rounded down to a multiple of B), counted as GETs in /metrics.
 - HTTPS with a certificate made here (ssl_context) and --auth-token-file: without the token
   a SampleError (401), with it an epoch over 2 workers reads every record once.
 """
@@ -332,9 +334,34 @@ def test_batches(srv):
         pass
 
 
+def sample_gets(srv):
+    """GET /sample requests finished, from /metrics."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in srv.metrics_text().splitlines()
+               if line.startswith("mmapd_http_requests_total{") and 'handler="sample"' in line
+               and 'method="GET"' in line)
+
+
+def test_default_page(srv):
+    """Without page=, a page is 1024 records or 16 MiB of them (with batch=, a multiple of it):
+    320 records of 64 KiB are 2 pages of 256, 1000 records of 64 B one page."""
+    big = 64 << 10
+    write("big.bin", bytes(320 * big))
+    for size, batch, pages, page in ((big, None, 2, 256), (S, None, 1, 1024), (big, 100, 2, 200)):
+        ds = MmapdDataset(srv.base, "big.bin" if size == big else "rec.bin", size, seed=3,
+                          tensors=batch is not None, batch=batch, rank=0, world=1)
+        check(ds.page == page, f"default page for {size} B records, batch {batch}: {ds.page}")
+        before = sample_gets(srv)
+        n = sum(len(b) for b in ds) if batch else sum(1 for _ in zip(range(1000), ds))
+        got = sample_gets(srv) - before
+        check(n == (320 if size == big else 1000), f"{n} records read")
+        check(got == pages, f"{size} B records, batch {batch}: {got} GETs, want {pages}")
+    os.unlink(os.path.join(ROOT, "big.bin"))
+
+
 with Server(root=ROOT) as srv:
     for t in (test_shards, test_order, test_resume_workers, test_resume_in_process,
-              test_replaced, test_views_kept, test_client, test_distributed, test_batches):
+              test_replaced, test_views_kept, test_client, test_distributed, test_batches,
+              test_default_page):
         t(srv)
 test_https_token()
 done()
