@@ -19,9 +19,10 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   follows `Sample-Next` to the end of its shard. By default a page is 1024 records or 16 MiB,
   whichever is fewer records (with `batch=B`, rounded down to a multiple of B): a worker
   waits for its first page before it yields anything, so a page of 64 MiB leaves the disk
-  and the training step one page apart (docs/sample.md, "Does lookahead pay"). `seed` and `epoch` are sent with every page;
-  `set_epoch(e)` works as DistributedSampler's: call it before each epoch (not with
-  DataLoader(persistent_workers=True), whose workers keep the dataset of the first epoch).
+  and the training step one page apart (docs/sample.md, "Does lookahead pay"). `seed` and
+  `epoch` are sent with every page; `set_epoch(e)` works as DistributedSampler's: call it
+  before each epoch (not with DataLoader(persistent_workers=True), whose workers keep the
+  dataset of the first epoch).
 - One version of the file: the dataset pins the file's ETag (a HEAD when it is made and when
   the epoch changes) and every page must carry it; a page of another version raises
   `FileChanged`, so records of two versions are never mixed. (mmapd does not evaluate
@@ -34,8 +35,8 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
 - Batches: `batch=B` (with tensors=True) yields B x record_size tensors made in the worker,
   for DataLoader(ds, batch_size=None): no Python work per record (with format="raw" a batch
   is a view of the page's buffer, with multipart one copy). A page that is not a multiple of
-  B ends in a smaller batch, so make a `page` you choose a multiple of B. `transform` then gets each
-  batch.
+  B ends in a smaller batch, so make a `page` you choose a multiple of B. `transform` then
+  gets each batch.
 - Checkpoints: `state_dict()` holds the epoch, seed, ETag and, per shard, the number of its
   records consumed (the `start` of its next page); `load_state_dict()` resumes there and
   reads exactly the remaining records. When the dataset is iterated in this process
