@@ -9,6 +9,7 @@ not) wait that much longer, as a slower device would:
   its start.
 - none=60: the range class keeps WILLNEED (no change); a stream body (over 1 MiB), which
   starts without WILLNEED, switches to it.
+- A fixed `range=willneed` is not measured, and every request found cold gets its hint.
 - Every answer has the file's bytes; a malformed knob stops mmapd at start (exit 2).
 Files are evicted before each request (posix_fadvise DONTNEED, checked with fincore); where
 the page cache keeps them (tmpfs), the test says so and skips those parts.
@@ -130,12 +131,20 @@ else:
     # --- a fixed list is not measured
     with Server(root, args=["--threads", "1", "--advice", "range=willneed"],
                 env={"MMAPD_TEST_HINT_DELAY_MS": "willneed=60"}) as s:
-        cold_gets(s, root, small, 1)
-        text = s.metrics_text()
+        # an evicted file can be read back in by the kernel's own read-ahead, which the
+        # page-cache-only read starts, before that read looks again (on a loaded machine):
+        # such a request is warm. Every request found cold must have had its hint.
+        for _ in range(5):
+            cold_gets(s, root, small, 1)
+            text = s.metrics_text()
+            cold = metric_value(text, 'mmapd_cold_requests_total{handler="files"}', 0)
+            if cold:
+                break
         check(metric_value(text, 'mmapd_advice_auto_willneed{class="range"}', None) is None,
               "a fixed range policy is reported as auto")
-        check(metric_value(text, 'mmapd_madvise_calls_total{class="range",advice="willneed",result="ok"}', 0) >= len(small),
-              "range=willneed did not give WILLNEED on every cold request")
+        hints = metric_value(text, 'mmapd_madvise_calls_total{class="range",advice="willneed",result="ok"}', 0)
+        check(cold >= 1 and hints >= cold,
+              f"range=willneed: {hints} WILLNEED hints for {cold} cold requests")
 
 shutil.rmtree(root)
 done()
