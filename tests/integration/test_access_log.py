@@ -188,13 +188,19 @@ with open(cold_path, "wb") as f:
 log_cold = os.path.join(work, "access.cold.log")
 with Server(root, args=["--access-log", log_cold, "--advice", "range=willneed"],
             env={"MMAPD_TEST_HINT_DELAY_MS": "willneed=50"}) as s:
-    with open(cold_path, "rb") as f:
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    st, h, body, _ = curl(s.url("/files/cold.bin"), "-r", "1048576-1052671,2097152-2101247")
-    check(st == 206, f"cold: {st}")
-    cold_counted = metric_total(s.metrics_text(), "mmapd_cold_requests_total")
+    # the kernel's read-ahead, which the page-cache-only read starts, can bring the ranges in
+    # before that read looks again (on a loaded machine): evicted and asked again, up to 5
+    # times, until a request is found cold; the last request's line is the one checked
+    for attempt in range(5):
+        with open(cold_path, "rb") as f:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        st, h, body, _ = curl(s.url("/files/cold.bin"), "-r", "1048576-1052671,2097152-2101247")
+        check(st == 206, f"cold: {st}")
+        cold_counted = metric_total(s.metrics_text(), "mmapd_cold_requests_total")
+        if cold_counted:
+            break
 docs = parse_json_lines(read_lines(log_cold), "cold")
-d = next((x for x in docs if x["target"] == "/files/cold.bin"), {})
+d = ([x for x in docs if x["target"] == "/files/cold.bin"] or [{}])[-1]
 check(d.get("cold") is (cold_counted == 1) and cold_counted == 1 and d.get("prefetch_wait_ms", 0) >= 40 and d.get("ranges") == 2
       and d.get("file_size") == 4 << 20 and d.get("duration_ms", 0) >= d.get("prefetch_wait_ms", 1),
       f"cold request line: {d}")
