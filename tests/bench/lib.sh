@@ -409,8 +409,12 @@ bench_throttle_reads() {
   echo $$ > "$throttle_cg/cgroup.procs"
 }
 
-# bench_unthrottled CMD...: runs CMD outside the throttle's cgroup (filling the page cache).
-bench_unthrottled() { (echo "$BASHPID" > "$throttle_parent/cgroup.procs" && "$@"); }
+# bench_unthrottled CMD...: runs CMD outside the throttle's cgroup (filling the page cache);
+# without a throttle, as it is.
+bench_unthrottled() {
+  if [ -n "${throttle_parent:-}" ]; then (echo "$BASHPID" > "$throttle_parent/cgroup.procs" && "$@")
+  else "$@"; fi
+}
 
 # bench_throttle_end: this shell back out of the throttle's cgroup, the cgroup removed (after
 # every process started in it has stopped).
