@@ -16,10 +16,10 @@ Copy this file next to your training script or put it on PYTHONPATH. What a user
   initialized, or from the `rank`/`world` arguments. Together the shards read every record of
   the file exactly once per epoch (without replacement, mmapd's default).
 - Pages: each worker asks for `page` records at a time on one keep-alive connection and
-  follows `Sample-Next` to the end of its shard. By default a page is 1024 records or 16 MiB,
+  follows `Sample-Next` to the end of its shard. By default a page is 256 records or 16 MiB,
   whichever is fewer records (with `batch=B`, rounded down to a multiple of B): a worker
-  waits for its first page before it yields anything, so a page of 64 MiB leaves the disk
-  and the training step one page apart (docs/sample.md, "Does lookahead pay"). `seed` and
+  waits for a whole page before it yields from it, and a large page's fresh buffer costs
+  the worker page faults (docs/sample.md, "Does lookahead pay"). `seed` and
   `epoch` are sent with every page; `set_epoch(e)` works as DistributedSampler's: call it
   before each epoch (not with DataLoader(persistent_workers=True), whose workers keep the
   dataset of the first epoch).
@@ -57,7 +57,7 @@ import urllib.parse
 __all__ = ["SampleClient", "FileChanged", "SampleError", "MmapdDataset"]
 
 # The default page: at most this many records, and at most this many bytes of them.
-PAGE_RECORDS = 1024
+PAGE_RECORDS = 256
 PAGE_BYTES = 16 << 20
 
 

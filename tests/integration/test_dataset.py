@@ -19,7 +19,7 @@ read names itself and its bytes can be compared with the file's.
   when no view of it is alive), and a client whose pages nobody keeps reuses its buffers.
 - SampleClient without torch's Dataset: a token and extra headers on a server without
   --auth-token-file, a 400 is a SampleError, the kept-alive connection goes on.
-- The default page: 1024 records or 16 MiB of them, whichever is fewer records (with batch=B,
+- The default page: 256 records or 16 MiB of them, whichever is fewer records (with batch=B,
   rounded down to a multiple of B), counted as GETs in /metrics.
 - HTTPS with a certificate made here (ssl_context) and --auth-token-file: without the token
   a SampleError (401), with it an epoch over 2 workers reads every record once.
@@ -343,11 +343,11 @@ def sample_gets(srv):
 
 
 def test_default_page(srv):
-    """Without page=, a page is 1024 records or 16 MiB of them (with batch=, a multiple of it):
-    320 records of 64 KiB are 2 pages of 256, 1000 records of 64 B one page."""
+    """Without page=, a page is 256 records or 16 MiB of them (with batch=, a multiple of it):
+    320 records of 64 KiB are 2 pages of 256, 1000 records of 64 B 4 pages."""
     big = 64 << 10
     write("big.bin", bytes(320 * big))
-    for size, batch, pages, page in ((big, None, 2, 256), (S, None, 1, 1024), (big, 100, 2, 200)):
+    for size, batch, pages, page in ((big, None, 2, 256), (S, None, 4, 256), (big, 100, 2, 200)):
         ds = MmapdDataset(srv.base, "big.bin" if size == big else "rec.bin", size, seed=3,
                           tensors=batch is not None, batch=batch, rank=0, world=1)
         check(ds.page == page, f"default page for {size} B records, batch {batch}: {ds.page}")
