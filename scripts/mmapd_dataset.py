@@ -300,9 +300,8 @@ class MmapdDataset(IterableDataset):
         client = self._client()
         try:
             while start is not None:
-                if self.batch and self.fmt == "raw":
-                    body, nxt, etag = client.raw_page(self.path, self.size, start=start, **params)
-                    recs = None
+                if self.batch and self.fmt == "raw":  # one view of the records back to back
+                    recs, nxt, etag = client.raw_page(self.path, self.size, start=start, **params)
                 else:
                     recs, nxt, etag = client.page(self.path, self.size, self.fmt,
                                                   views=self.tensors, start=start, **params)
@@ -310,7 +309,7 @@ class MmapdDataset(IterableDataset):
                     raise FileChanged(f"{self.path} changed: page at start={start} of shard {shard} "
                                       f"has ETag {etag}, the epoch began with {self.etag}")
                 if self.batch:
-                    items = self._batches(recs if recs is not None else body, start)
+                    items = self._batches(recs, start)
                 else:
                     items = ((i, i + 1, torch.frombuffer(rec, dtype=torch.uint8)
                               if self.tensors else rec) for i, rec in enumerate(recs, start))

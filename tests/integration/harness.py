@@ -133,6 +133,12 @@ def metric_total(text, name):
                                              text, re.M))
 
 
+def page_faults(text, handler):
+    """The page faults, minor and major, that a /metrics text counts for `handler`."""
+    return sum(metric_value(text, f'mmapd_page_faults_total{{handler="{handler}",type="{t}"}}', 0.0)
+               for t in ("minor", "major"))
+
+
 def open_fds(pid):
     """The descriptors process `pid` holds open."""
     return len(os.listdir(f"/proc/{pid}/fd"))

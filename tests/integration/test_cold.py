@@ -9,7 +9,8 @@ import shutil
 import threading
 import time
 
-from harness import Server, check, curl, done, evict, make_root, metric_value, write_evicted
+from harness import (Server, check, curl, done, evict, make_root, metric_value, page_faults,
+                     write_evicted)
 
 root, files = make_root()
 SIZE = 32 * 1024 * 1024
@@ -170,11 +171,6 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
 REC, NREC = 4096, 512
 
 
-def faults(text):
-    return sum(metric_value(text, f'mmapd_page_faults_total{{handler="sample",type="{t}"}}', 0.0)
-               for t in ("minor", "major"))
-
-
 def sample_cold(text):
     return metric_value(text, 'mmapd_cold_requests_total{handler="sample"}', 0.0)
 
@@ -192,7 +188,7 @@ def page_overhead(s, n):
     for _ in range(2):
         before = s.metrics_text()
         curl(url)
-        took.append(faults(s.metrics_text()) - faults(before))
+        took.append(page_faults(s.metrics_text(), "sample") - page_faults(before, "sample"))
     return min(took)
 
 
@@ -210,7 +206,7 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1",
     check(st == 200 and len(offs) == NREC and body == b"".join(recs[o:o + REC] for o in offs),
           f"cold /sample through the descriptor: {st}, {len(offs)} offsets, {len(body)} bytes")
     check(sample_cold(after) - sample_cold(before) == 1, "the cold /sample was not handed off")
-    took = faults(after) - faults(before)
+    took = page_faults(after, "sample") - page_faults(before, "sample")
     check(took < base + NREC / 4, f"a cold /sample of {NREC} records took {took:.0f} page faults "
           f"(a mapped page {base:.0f}) "
           f"(its records were copied out of the mapping, not read through the descriptor)")
@@ -262,7 +258,7 @@ with Server(root, args=["--threads", "1"]) as s:
           body == b"".join(warm[o:o + REC] for o in offs),
           f"warm unmapped /sample: {st}, {len(offs)} offsets, {len(body)} bytes")
     check(sample_cold(after) == sample_cold(before), "a warm /sample was handed off")
-    took = faults(after) - faults(before)
+    took = page_faults(after, "sample") - page_faults(before, "sample")
     check(took < base + n / 3, f"a warm /sample of {n} unmapped records took {took:.0f} page "
           f"faults, a mapped page {base:.0f} (copied out of the mapping to the end)")
     print(f"warm /sample of {n} x {REC} B never mapped: {took:.0f} page faults (a mapped page "

@@ -12,7 +12,7 @@ import threading
 import time
 
 from harness import (BIN, Server, check, curl, done, evict, make_root, metric_total,
-                     metric_value, write_evicted)
+                     metric_value, page_faults, write_evicted)
 
 root, _ = make_root()
 SIZE = 64 * 1024 * 1024
@@ -60,9 +60,7 @@ def wait_for(s, what, at_least, secs=10):
 
 
 def sample_faults(s):
-    text = s.metrics_text()
-    return sum(metric_value(text, f'mmapd_page_faults_total{{handler="sample",type="{t}"}}', 0)
-               for t in ("minor", "major"))
+    return page_faults(s.metrics_text(), "sample")
 
 
 def cold_requests(s):
