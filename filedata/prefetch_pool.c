@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filedata/page_cache.h"
 #include "filedata/page_size.h"
 #include "filedata/sigbus_guard.h"
 #include "metrics/metrics.h"
@@ -54,6 +55,26 @@ static bool read_through(int fd, char *into, uint64_t off, uint64_t len)
     return true;
 }
 
+/* WILLNEED over the span as two I/Os: its first PREFETCH_SPLIT bytes, then the rest, unless
+ * every page of it is in the page cache or being read in already (cachestat). The
+ * first completes without waiting for the rest (one hint of a whole 1 MiB span is one request
+ * to the device, whose first byte comes with its last), and the rest is one request, not a
+ * queue of small ones sharing the device (measured: docs/performance.md). */
+static void hint_split(struct prefetch_pool *p, const struct prefetch_job *job, int fd,
+                       const struct prefetch_span *s)
+{
+    uint64_t page = page_size(), start = s->off - s->off % page, cached = 0;
+    uint64_t pages = (s->off + s->len - start + page - 1) / page;
+    if (page_cache_cached_pages(fd, start, pages * page, &cached) == 0 && cached >= pages)
+        return; /* hinted by the request's first job and still on its way (or in): no more */
+    uint64_t first = s->len < PREFETCH_SPLIT ? s->len : PREFETCH_SPLIT;
+    /* windows a page longer than each part: a part that starts inside a page is one call */
+    advice_willneed_fd(p->metrics, job->cls, fd, s->off, first, (size_t)(first + page));
+    if (s->len > first)
+        advice_willneed_fd(p->metrics, job->cls, fd, s->off + first, s->len - first,
+                           (size_t)(s->len - first + page));
+}
+
 static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
 {
     uint64_t t0 = metrics_now_ns();
@@ -65,17 +86,21 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     size_t page = (size_t)page_size();
     if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
         goto done;
+    /* a body read at once (every span says where its bytes go): read it, no budget (such a
+     * body is at most FILE_BODY_COPY_MAX); a cold range streamed as it arrives: hinted in
+     * I/Os of PREFETCH_SPLIT, the first waited for; otherwise bring pages in, hints only
+     * without a connection (nobody waits) */
+    bool fill = job->by_read && job->conn && job->nspans > 0 && sp[0].into;
+    bool split = job->by_read && job->conn && !fill && job->cls == ACCESS_RANGE;
     for (size_t i = 0; i < job->nspans && job->willneed; i++) { /* all hints first: one deep
                                                                    I/O queue */
-        if (job->by_read)
+        if (split)
+            hint_split(p, job, fd, &sp[i]);
+        else if (job->by_read)
             advice_willneed_fd(p->metrics, job->cls, fd, sp[i].off, sp[i].len, p->window);
         else
             advice_willneed(p->metrics, job->cls, base, sp[i].off, sp[i].len, p->window);
     }
-    /* a body read at once (every span says where its bytes go): read it, no budget (such a
-     * body is at most FILE_BODY_COPY_MAX); otherwise bring pages in, hints only without a
-     * connection (nobody waits) */
-    bool fill = job->by_read && job->conn && job->nspans > 0 && sp[0].into;
     for (size_t i = 0; fill && i < job->nspans; i++) {
         if (metrics_now_ns() - t0 > PREFETCH_DEADLINE_NS ||
             !read_through(fd, sp[i].into, sp[i].off, sp[i].len)) {
@@ -86,6 +111,8 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     uint64_t budget = job->conn && !fill ? PREFETCH_BUDGET : 0;
     for (size_t i = 0; i < job->nspans && budget > 0; i++) {
         uint64_t first = p->window > PREFETCH_SPAN_MIN ? p->window : PREFETCH_SPAN_MIN;
+        if (split && job->willneed) /* the rest is on its way: resume once the first is in */
+            first = PREFETCH_SPLIT;
         uint64_t n = sp[i].len < first ? sp[i].len : first;
         if (n > budget)
             n = budget;

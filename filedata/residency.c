@@ -1,4 +1,5 @@
-/* residency.c - cachestat(), then mincore() over the first window of a requested span; and
+/* residency.c - cachestat(), then mincore() over the first window of a requested span; the
+ * resident prefix of a span (mincore()); and
  * cachestat() over a whole file. */
 #include "filedata/residency.h"
 
@@ -49,4 +50,24 @@ bool residency_file_cached(int fd, uint64_t size)
     uint64_t page = page_size(), cached = 0;
     return fd >= 0 && size > 0 && page_cache_cached_pages(fd, 0, size, &cached) == 0 &&
            cached >= (size + page - 1) / page;
+}
+
+uint64_t residency_resident_prefix(const void *base, uint64_t off, uint64_t len)
+{
+    uint64_t page = page_size();
+    unsigned char vec[MAX_PAGES];
+    uint64_t start = off - off % page, end = off + len, checked = 0;
+    while (start < end) {
+        uint64_t pages = (end - start + page - 1) / page;
+        pages = pages < MAX_PAGES ? pages : MAX_PAGES;
+        if (mincore((void *)((const unsigned char *)base + start), (size_t)(pages * page), vec))
+            return len;
+        for (uint64_t i = 0; i < pages; i++) {
+            if (!(vec[i] & 1))
+                return checked;
+            start += page; /* the end of that page */
+            checked = start - off < len ? start - off : len;
+        }
+    }
+    return len;
 }

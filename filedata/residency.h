@@ -25,4 +25,9 @@ uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
  * for one residency_missing()), so ask it before many spans of a small file only. */
 bool residency_file_cached(int fd, uint64_t size);
 
+/* The bytes of [off, off+len) of the mapping at `base`, from off on, whose pages mincore(2)
+ * finds resident and read (a page still being read in is not): 0 up to len. A span it cannot
+ * check counts as resident (len), so the caller copies it. */
+uint64_t residency_resident_prefix(const void *base, uint64_t off, uint64_t len);
+
 #endif

@@ -15,6 +15,8 @@
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
 #include "filedata/held_copy.h"
+#include "filedata/page_cache.h"
+#include "filedata/page_size.h"
 
 struct piece {
     uint64_t off, len; /* text: offset into the body's text; span: offset in the mapping */
@@ -41,6 +43,7 @@ struct file_body {
     uint64_t resumed_at;  /* body offset a helper was asked to make resident: copy it then */
     size_t hint_piece;    /* the piece hinted_to belongs to */
     uint64_t hinted_to;   /* mapping offset up to which the read-ahead was looked after */
+    bool cold_range;      /* a cold range streamed as it arrives (file_body_stream_cold()) */
 };
 
 struct file_body *file_body_new(struct mapped_file *m, const struct body_env *env)
@@ -153,7 +156,8 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
 {
     b->resumed_at = pos; /* the next call at pos copies, whatever the helper achieved */
     struct prefetch_span span = {off, rest, NULL};
-    return request_hand_off(b->req, b->map, ACCESS_STREAM, MH_FILES, false, &span, 1, NULL);
+    enum access_class cls = b->cold_range ? ACCESS_RANGE : ACCESS_STREAM;
+    return request_hand_off(b->req, b->map, cls, MH_FILES, b->cold_range, &span, 1, NULL);
 }
 
 /* With `willneed`: keeps WILLNEED windows ahead of the copy at mapping offset `from` within
@@ -162,7 +166,8 @@ static bool hand_to_helpers(struct file_body *b, uint64_t pos, uint64_t off, uin
 static void read_ahead(struct file_body *b, uint64_t from, uint64_t end)
 {
     uint64_t window = b->env.window;
-    if (!advice_may_willneed(b->env.policy, ACCESS_STREAM) ||
+    if (b->cold_range || /* its helper hinted the whole span */
+        !advice_may_willneed(b->env.policy, ACCESS_STREAM) ||
         (b->req->hints.decided && !b->req->hints.willneed))
         return;
     if (b->hint_piece != b->cursor || b->hinted_to < from) {
@@ -219,7 +224,19 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
             memcpy(buf + done, b->text.data + p->off + in, k);
         } else {
             uint64_t off = p->off + in;
-            if (streaming && pos + done != b->resumed_at) {
+            if (streaming && b->cold_range) {
+                /* send what is in (pages still being read are not, for mincore); right
+                 * after the helpers, what they read even if it is gone again (waiting) */
+                uint64_t in_now = residency_resident_prefix(b->base, off, k);
+                if (in_now == 0 && pos + done != b->resumed_at) {
+                    if (done)
+                        break;
+                    if (hand_to_helpers(b, pos, off, p->len - in))
+                        return 0;
+                } else if (in_now) {
+                    k = (size_t)in_now;
+                }
+            } else if (streaming && pos + done != b->resumed_at) {
                 uint64_t missing = residency_missing(b->base, b->fd, off, k, k);
                 if (missing && done)
                     break; /* send what is ready; the next call deals with the cold span */
@@ -356,7 +373,29 @@ static uint64_t block_max(const struct file_body *b)
 bool file_body_copied(const struct file_body *b, const struct request *req)
 {
     return !b->failed && req->rec.method != MM_HEAD && b->length <= copy_max(b) &&
-           !zero_copy(b, req);
+           !zero_copy(b, req) && !b->cold_range;
+}
+
+bool file_body_stream_cold(struct file_body *b, struct request *req)
+{
+    if (!file_body_copied(b, req) || b->n != 1 || b->pieces[0].text ||
+        b->length <= FILE_BODY_STREAM_MIN)
+        return false;
+    /* one cachestat first, so that a warm body is not mapped for the look (no cachestat:
+     * read at once, as every warm body is) */
+    uint64_t page = page_size(), off = b->pieces[0].off, cached = 0;
+    uint64_t start = off - off % page, pages = (off + b->length - start + page - 1) / page;
+    if (page_cache_cached_pages(b->fd, start, pages * page, &cached) != 0 || cached >= pages)
+        return false;
+    const unsigned char *base = mapped_file_base(b->map);
+    if (!base || residency_resident_prefix(base, off, b->length) == b->length)
+        return false;
+    /* found cold: the request takes its arm now; without WILLNEED it is read at once */
+    if (!request_willneed(req, ACCESS_RANGE))
+        return false;
+    b->base = base;
+    b->cold_range = true;
+    return true;
 }
 
 struct MHD_Response *file_body_response(struct file_body *b, struct request *req,
@@ -371,7 +410,7 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
         *res = BODY_OK;
         return zero_copy_response(b);
     }
-    if (req->rec.method == MM_HEAD || b->length > copy_max(b)) {
+    if (req->rec.method == MM_HEAD || b->length > copy_max(b) || b->cold_range) {
         /* HEAD: MHD never reads the body, so no block is worth allocating */
         size_t block = req->rec.method == MM_HEAD  ? 1
                        : b->length < block_max(b) ? (size_t)b->length

@@ -82,6 +82,20 @@ uint64_t file_body_length(const struct file_body *b);
 /* Whether the body will be read at once (not streamed, not sent from the mapping). */
 bool file_body_copied(const struct file_body *b, const struct request *req);
 
+/* A cold range streams as it arrives: a body that would be read at once, one span of more
+ * than FILE_BODY_STREAM_MIN bytes with pages of it not in the page cache (cachestat, then
+ * mincore on the mapping; without cachestat, Linux before 6.5, it is read at once), whose request
+ * takes the range class's `willneed` (request_willneed(), asked here), is streamed instead,
+ * so the client gets its first bytes while the disk reads the rest. The caller then hands
+ * the span to the helpers as the range class, read through the descriptor: they hint its
+ * first PREFETCH_SPLIT bytes and the rest as two I/Os and resume the connection once the
+ * first is in. True when the body is now streamed that way. Its content reader copies the
+ * resident prefix of each block and hands the rest back to the helpers while its pages are
+ * still being read, so no HTTP thread waits for them. Without `willneed` the body stays one
+ * read at once. */
+#define FILE_BODY_STREAM_MIN (256u << 10)
+bool file_body_stream_cold(struct file_body *b, struct request *req);
+
 enum body_result {
     BODY_OK,      /* the response */
     BODY_COLD,    /* a span is not in the page cache: nothing sent, the body is the caller's */

@@ -190,10 +190,11 @@ static size_t cold_spans(struct request *req, struct mapped_file *m,
 /* Hands the answer to the helpers when its body is cold: a body streamed or sent from the
  * mapping when the first windows of its spans are not resident (looked at before the response
  * is made), a body read at once when its page-cache-only read failed (the helper then reads
- * the spans straight into the body's buffer). True when a helper took it: the request goes on
- * in resume_answer(). */
+ * the spans straight into the body's buffer), a cold range streamed as it arrives (`by_read`
+ * without `known_cold`: mincore found it cold; the helper reads its first split through the
+ * descriptor). True when a helper took it: the request goes on in resume_answer(). */
 static bool hand_off_cold(struct request *req, struct answer *a, const struct byte_range *ranges,
-                          size_t n, bool known_cold)
+                          size_t n, bool known_cold, bool by_read)
 {
     /* a body that a page-cache-only read found cold is one read at once; if no helper takes
      * it, it is read here, waiting for the disk. The class follows the body's length, not how
@@ -207,14 +208,14 @@ static bool hand_off_cold(struct request *req, struct answer *a, const struct by
     struct prefetch_span *sp = malloc((room > n ? room : n) * sizeof *sp);
     if (!sp)
         return false;
-    size_t k = cold_spans(req, a->m, ranges, n, known_cold, sp);
+    size_t k = cold_spans(req, a->m, ranges, n, known_cold || by_read, sp);
     bool *into_failed = NULL, taken = false;
     if (k && known_cold && req->ctx->prefetch) {
         size_t filled = file_body_fill_spans(a->b, sp, &into_failed);
         k = filled ? filled : k; /* out of memory for the buffer: bring the pages in only */
     }
     if (k)
-        taken = request_hand_off(req, a->m, cls, MH_FILES, known_cold, sp, k, into_failed);
+        taken = request_hand_off(req, a->m, cls, MH_FILES, by_read, sp, k, into_failed);
     if (taken)
         request_set_resume(req, resume_answer, a, answer_free);
     free(sp);
@@ -257,11 +258,17 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
         /* streamed or sent from the mapping: its first windows are looked at first */
         bool look = advice_may_willneed(&ctx->policy, ACCESS_STREAM) || ctx->prefetch ||
                     metrics_level(ctx->metrics) == INSTRUMENT_FULL;
-        if (look && hand_off_cold(req, a, spans, n, false))
+        if (look && hand_off_cold(req, a, spans, n, false, false))
             return MHD_YES;
         return finish(req, a);
     }
-    /* read at once: the read finds out whether it is cold */
+    /* a cold range long enough streams as it arrives; otherwise read at once: the read
+     * finds out whether it is cold */
+    if (ctx->prefetch && file_body_stream_cold(b, req)) {
+        if (hand_off_cold(req, a, spans, n, false, true))
+            return MHD_YES;
+        return finish(req, a);
+    }
     enum body_result res;
     uint64_t len = file_body_length(b);
     struct MHD_Response *r = file_body_response(b, req, &res);
@@ -269,7 +276,7 @@ static enum MHD_Result send_body(struct request *req, unsigned status, struct ma
         a->b = NULL; /* taken */
         return conclude(req, a, r, res, len);
     }
-    if (hand_off_cold(req, a, spans, n, true))
+    if (hand_off_cold(req, a, spans, n, true, true))
         return MHD_YES;
     return finish(req, a); /* no helper took it: read it here (handed off, so waiting) */
 }

@@ -189,6 +189,37 @@ static void partly_resident(void **state)
     unmap_file(&m);
 }
 
+static void resident_prefix(void **state)
+{
+    (void)state;
+    struct tmp_map m;
+    map_cold_file(&m, 16);
+    const uint64_t p = ps();
+    assert_int_equal(residency_resident_prefix(m.base, 0, m.size), 0);
+    /* pages 0-3 and 6 resident (page by page: no read-ahead around the faults) */
+    assert_int_equal(madvise(m.base, m.size, MADV_RANDOM), 0);
+    volatile unsigned char c;
+    for (size_t i = 0; i < 4; i++)
+        c = m.base[i * p];
+    c = m.base[6 * p];
+    (void)c;
+    if (resident_pages(&m, 0, 16) != 5 || resident_pages(&m, 4, 2) != 0) {
+        print_message("reading pages one by one brought in %zu of 16: skipping\n",
+                      resident_pages(&m, 0, 16));
+        unmap_file(&m);
+        skip();
+    }
+    assert_int_equal(residency_resident_prefix(m.base, 0, m.size), 4 * p);
+    /* from inside page 1: up to the end of page 3; a span ending before page 4: all of it */
+    assert_int_equal(residency_resident_prefix(m.base, p + 100, m.size - p - 100), 3 * p - 100);
+    assert_int_equal(residency_resident_prefix(m.base, 100, 2 * p), 2 * p);
+    /* starting on a cold page, even one before a resident page: nothing */
+    assert_int_equal(residency_resident_prefix(m.base, 5 * p, 2 * p), 0);
+    assert_int_equal(residency_resident_prefix(m.base, 6 * p + 1, p - 1), p - 1);
+    assert_int_equal(residency_resident_prefix(m.base, 0, 0), 0);
+    unmap_file(&m);
+}
+
 static void unmapped_counts_as_warm(void **state)
 {
     (void)state;
@@ -198,6 +229,7 @@ static void unmapped_counts_as_warm(void **state)
     assert_int_equal(munmap(a, 4 * p), 0);
     /* mincore fails (ENOMEM): a span that cannot be checked gets no hint */
     assert_int_equal(residency_missing(a, -1, 0, 4 * p, 4 * p), 0);
+    assert_int_equal(residency_resident_prefix(a, 0, 4 * p), 4 * p);
 }
 
 /* Whether this kernel answers cachestat(2) for the file (a seccomp filter or an old kernel
@@ -254,6 +286,7 @@ int main(void)
         cmocka_unit_test(cold_span_inside_window),
         cmocka_unit_test(cold_span_capped_by_window),
         cmocka_unit_test(partly_resident),
+        cmocka_unit_test(resident_prefix),
         cmocka_unit_test(unmapped_counts_as_warm),
         cmocka_unit_test(whole_file),
     };
