@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include "filedata/page_size.h"
 #include "filedata/sigbus_guard.h"
 #include "metrics/metrics.h"
+#include "metrics/process.h"
 
 struct prefetch_pool {
     pthread_mutex_t lock;
@@ -78,8 +78,8 @@ static void hint_split(struct prefetch_pool *p, const struct prefetch_job *job, 
 static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
 {
     uint64_t t0 = metrics_now_ns();
-    struct rusage ru0, ru1;
-    bool faults = getrusage(RUSAGE_THREAD, &ru0) == 0;
+    uint64_t minor0, major0, minor1, major1;
+    bool faults = process_own_faults(&minor0, &major0);
     const unsigned char *base = job->by_read ? NULL : mapped_file_base(job->map);
     int fd = mapped_file_info(job->map)->fd;
     const struct prefetch_span *sp = job->spans ? job->spans : &job->one;
@@ -134,10 +134,9 @@ done:
     }
     if (job->conn)
         metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
-    if (faults && getrusage(RUSAGE_THREAD, &ru1) == 0)
-        metrics_add_faults(p->metrics, (enum metric_handler)job->handler,
-                           (uint64_t)(ru1.ru_minflt - ru0.ru_minflt),
-                           (uint64_t)(ru1.ru_majflt - ru0.ru_majflt));
+    if (faults && process_own_faults(&minor1, &major1))
+        metrics_add_faults(p->metrics, (enum metric_handler)job->handler, minor1 - minor0,
+                           major1 - major0);
     job_free(job);
     if (job->conn)
         MHD_resume_connection(job->conn);

@@ -98,3 +98,13 @@ void process_read(struct process_stats *out)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         out->max_fds = rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur;
 }
+
+bool process_own_faults(uint64_t *minor, uint64_t *major)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0)
+        return false;
+    *minor = (uint64_t)ru.ru_minflt;
+    *major = (uint64_t)ru.ru_majflt;
+    return true;
+}

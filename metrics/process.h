@@ -28,4 +28,9 @@ void process_read(struct process_stats *out);
  * cannot be read (the thread is gone, or no /proc). */
 bool process_thread_faults(pid_t tid, uint64_t *minor, uint64_t *major);
 
+/* The minor and major page faults the calling thread has taken so far
+ * (getrusage(RUSAGE_THREAD)): the difference of two calls is what the code between them
+ * faulted. False when it cannot tell. */
+bool process_own_faults(uint64_t *minor, uint64_t *major);
+
 #endif

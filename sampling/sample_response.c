@@ -2,7 +2,8 @@
 #include "sampling/sample_response.h"
 
 #include <stdlib.h>
-#include <sys/resource.h>
+
+#include "metrics/process.h"
 
 struct held_body {
     struct record_body body;
@@ -33,13 +34,11 @@ static ssize_t held_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct held_body *h = cls;
     metrics_handler_enter(h->metrics, MH_SAMPLE); /* faults while copying count for /sample */
     struct held_copy copy = {h->body.base, h->map, h->metrics, 0};
-    struct rusage r0, r1;
-    bool watch = h->body.fd < 0 && getrusage(RUSAGE_THREAD, &r0) == 0;
+    uint64_t minor0, major0, minor1, major1;
+    bool watch = h->body.fd < 0 && process_own_faults(&minor0, &major0);
     ssize_t n = record_body_read(&h->body, &copy, pos, buf, max);
-    if (watch && n > 0 && getrusage(RUSAGE_THREAD, &r1) == 0 &&
-        faults_say_unmapped(&h->body,
-                            (uint64_t)(r1.ru_minflt - r0.ru_minflt + r1.ru_majflt - r0.ru_majflt),
-                            (size_t)n))
+    if (watch && n > 0 && process_own_faults(&minor1, &major1) &&
+        faults_say_unmapped(&h->body, minor1 - minor0 + major1 - major0, (size_t)n))
         record_body_read_through(&h->body, mapped_file_info(h->map)->fd); /* the rest */
     if (n > 0 && held_copy_done(&copy)) /* counted when not */
         return n;
