@@ -12,6 +12,7 @@
 
 #include "base/strbuf.h"
 #include "filedata/advice.h"
+#include "filedata/advice_auto.h"
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
 #include "filedata/held_copy.h"
@@ -44,6 +45,10 @@ struct file_body {
     size_t hint_piece;    /* the piece hinted_to belongs to */
     uint64_t hinted_to;   /* mapping offset up to which the read-ahead was looked after */
     bool cold_range;      /* a cold range streamed as it arrives (file_body_stream_cold()) */
+    /* the segment of a long cold stream being measured (measure_segment()) */
+    uint64_t seg_from; /* body offset where it starts (or started), UINT64_MAX: none yet */
+    uint64_t seg_t0;   /* when it started, 0: not yet (the copy has not reached seg_from) */
+    bool seg_arm;      /* the arm (WILLNEED or not) it runs under */
 };
 
 struct file_body *file_body_new(struct mapped_file *m, const struct body_env *env)
@@ -60,6 +65,7 @@ struct file_body *file_body_new(struct mapped_file *m, const struct body_env *en
     b->fd = mapped_file_info(m)->fd;
     b->resumed_at = UINT64_MAX;
     b->hint_piece = SIZE_MAX;
+    b->seg_from = UINT64_MAX;
     return b;
 }
 
@@ -268,10 +274,55 @@ static bool zero_copy(const struct file_body *b, const struct request *req)
            b->length <= b->env.zero_copy_max && req->rec.method != MM_HEAD;
 }
 
+/* The WILLNEED lead at body offset `pos`: how far past it the read-ahead has hinted. */
+static uint64_t hinted_lead(struct file_body *b, uint64_t pos)
+{
+    seek(b, pos);
+    if (b->cursor >= b->n || b->hint_piece != b->cursor || b->pieces[b->cursor].text)
+        return 0;
+    uint64_t off = b->pieces[b->cursor].off + (pos - b->cursor_pos);
+    return b->hinted_to > off ? b->hinted_to - off : 0;
+}
+
+/* A long cold stream under the stream class's `auto`: its cost is measured per
+ * FILE_BODY_SEGMENT bytes, and each segment runs under the arm advice_auto_pick() gives, so
+ * that the arms alternate within the first long download and the cheaper one serves the rest
+ * of it. A segment without WILLNEED after one with it is measured from where the earlier
+ * hints end, so that what they read does not count for it. Called with the body offset the
+ * reader is asked for. */
+static void measure_segment(struct file_body *b, uint64_t pos)
+{
+    struct request *req = b->req;
+    if (b->cold_range || !req->hints.decided || !req->hints.automatic ||
+        req->hints.cls != ACCESS_STREAM)
+        return;
+    uint64_t now = metrics_now_ns();
+    if (b->seg_from == UINT64_MAX || (b->seg_t0 == 0 && pos >= b->seg_from)) {
+        b->seg_from = pos; /* the copy got here: this segment's clock starts */
+        b->seg_t0 = now;
+        b->seg_arm = req->hints.willneed;
+        return;
+    }
+    if (b->seg_t0 == 0 || pos - b->seg_from < FILE_BODY_SEGMENT)
+        return;
+    struct advice_auto *a = req->ctx->auto_advice;
+    advice_auto_record(a, ACCESS_STREAM, b->seg_arm, now - b->seg_t0, pos - b->seg_from);
+    req->hints.segmented = true;
+    bool next = advice_auto_pick(a, ACCESS_STREAM, 0);
+    b->seg_from = pos + (b->seg_arm && !next ? hinted_lead(b, pos) : 0);
+    b->seg_t0 = 0;
+    req->hints.willneed = next;
+    if (b->seg_from == pos) { /* nothing to wait for: it starts now */
+        b->seg_t0 = now;
+        b->seg_arm = next;
+    }
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct file_body *b = cls;
     metrics_handler_enter(b->env.metrics, MH_FILES); /* faults while copying count for /files */
+    measure_segment(b, pos);
     ssize_t n = fill(b, pos, buf, max, true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }

@@ -47,6 +47,11 @@
  * response in flight. */
 #define FILE_BODY_COPY_MAX (1024u << 10)
 #define FILE_BODY_BLOCK (256u << 10)
+/* A long cold stream whose request takes the stream class's `auto` measures its cost in
+ * segments of this many body bytes, and each segment runs under advice_auto_pick()'s arm:
+ * the first long download on a device already finds out which arm pays there
+ * (docs/operating.md, Hints). */
+#define FILE_BODY_SEGMENT (32u << 20)
 /* Under TLS a body longer than this streams through the content reader in blocks of this
  * size: GnuTLS encrypts 16 KiB records from whatever buffer it is given, so a larger buffer
  * only holds memory while the records go out (a 1 MiB range read at once then costs 1 MiB per

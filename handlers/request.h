@@ -55,6 +55,8 @@ struct request {
         bool decided;   /* request_willneed() was asked: the request was found cold */
         bool willneed;  /* ... and gives WILLNEED hints */
         bool automatic; /* ... as advice_auto picked: its cost is reported when it completes */
+        bool segmented; /* ... in segments of a long stream instead (file_body.c), each
+                           under its own pick: the whole request's cost is not reported */
         enum access_class cls;
     } hints;
     const char *cors_origin; /* Access-Control-Allow-Origin for this request, or NULL */

@@ -297,7 +297,8 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             req->rec.sample_records = 0;
         }
         metrics_request_done(ctx->metrics, &req->rec);
-        if (req->hints.automatic && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        if (req->hints.automatic && !req->hints.segmented &&
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
             advice_auto_record(ctx->auto_advice, req->hints.cls, req->hints.willneed,
                                metrics_now_ns() - req->rec.start_ns, req->rec.body_bytes);
         metrics_sample_records(ctx->metrics, req->rec.sample_records);

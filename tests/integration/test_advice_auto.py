@@ -10,10 +10,13 @@ not) wait that much longer, as a slower device would:
 - none=60: the range class keeps WILLNEED (no change); a stream body (over 1 MiB), which
   starts without WILLNEED, switches to it.
 - A fixed `range=willneed` is not measured, and every request found cold gets its hint.
+- One cold 160 MiB download measures both arms of the stream class by itself (its cost is
+  taken per 32 MiB segment, each segment under its own pick), with the file's bytes.
 - Every answer has the file's bytes; a malformed knob stops mmapd at start (exit 2).
 Files are evicted before each request (posix_fadvise DONTNEED, checked with fincore); where
 the page cache keeps them (tmpfs), the test says so and skips those parts.
 """
+import hashlib
 import os
 import re
 import shutil
@@ -25,6 +28,7 @@ from harness import BIN, Server, check, curl, done, metric_value
 
 SMALL = 256 << 10  # range class: read at once
 LARGE = 3 << 20    # stream class: over 1 MiB
+LONG_MIB = 160     # five segments of 32 MiB (FILE_BODY_SEGMENT)
 
 
 def evict(path):
@@ -145,6 +149,26 @@ else:
         hints = metric_value(text, 'mmapd_madvise_calls_total{class="range",advice="willneed",result="ok"}', 0)
         check(cold >= 1 and hints >= cold,
               f"range=willneed: {hints} WILLNEED hints for {cold} cold requests")
+
+    # --- one long cold stream measures both arms itself, in segments of 32 MiB
+    longf = os.path.join(root, "long.bin")
+    block = hashlib.sha256(b"long").digest() * (1 << 15)  # 1 MiB
+    with open(longf, "wb") as f:
+        for i in range(LONG_MIB):
+            f.write(block[i % 32:] + block[:i % 32])
+    want = hashlib.sha256(open(longf, "rb").read()).hexdigest()
+    with Server(root, args=["--threads", "1"]) as s:
+        check(evict(longf), "the long file was not evicted")
+        p = subprocess.run(["curl", "-sS", "-o", "-", s.url("/files/long.bin")],
+                           capture_output=True, timeout=120)
+        got = hashlib.sha256(p.stdout).hexdigest()
+        check(p.returncode == 0 and got == want,
+              f"long stream: curl {p.returncode}, {len(p.stdout)} bytes, sha256 {got[:12]}")
+        st = auto_state(s, "stream")
+        print(f"one long stream: {st}")
+        check(st["yes"] >= 1 and st["no"] >= 1 and st["yes"] + st["no"] >= 3,
+              f"one {LONG_MIB} MiB cold stream did not measure both arms in segments: {st}")
+    os.unlink(longf)
 
 shutil.rmtree(root)
 done()
