@@ -14,8 +14,10 @@
  *     cold request of the class runs under the other one (every ADVICE_AUTO_EXPLORE_FAR-th
  *     while it costs more than twice as much), so a change of device or load is noticed;
  *   - advice_auto_record() takes a cold request's cost when it completes: wall time per MiB
- *     sent (requests under ADVICE_AUTO_MIN_BYTES are not counted). Averages are exponentially
- *     weighted, the newest cost counting ADVICE_AUTO_WEIGHT;
+ *     sent (requests under ADVICE_AUTO_MIN_BYTES are not counted); a long cold stream gives
+ *     one cost per segment instead, each segment under its own pick (FILE_BODY_SEGMENT,
+ *     handlers/file_body.c). Averages are exponentially weighted, the newest cost counting
+ *     ADVICE_AUTO_WEIGHT;
  *   - when the two averages are within ADVICE_AUTO_MARGIN of each other, the arm without
  *     WILLNEED serves: it makes fewer system calls, and a device too fast to tell the arms
  *     apart gains nothing from them;

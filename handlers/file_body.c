@@ -213,6 +213,41 @@ static uint64_t spans_end(const struct file_body *b)
     return need;
 }
 
+/* Reads [off, off+len) of the file into buf with pread(2): with `nowait` (RWF_NOWAIT) only
+ * from the page cache. */
+enum span_read { SPAN_OK, SPAN_COLD, SPAN_SHORT, SPAN_NOWAIT_UNSUPPORTED, SPAN_ERROR };
+static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, bool nowait)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec iov = {buf + done, len - done};
+        ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), nowait ? RWF_NOWAIT : 0);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n == 0)
+            return SPAN_SHORT; /* the end of the file came first: it was truncated */
+        else if (errno == EAGAIN && nowait)
+            return SPAN_COLD;
+        else if (errno == EOPNOTSUPP && nowait)
+            return SPAN_NOWAIT_UNSUPPORTED;
+        else if (errno != EINTR)
+            return SPAN_ERROR;
+    }
+    return SPAN_OK;
+}
+
+/* A cold range's part [off, off+len) read into buf with pread(2), not copied from the
+ * mapping (no page table entries: the range class), then the size check; false after a
+ * failed or short read or a truncation (counted). */
+static bool read_held(struct file_body *b, char *buf, uint64_t off, size_t len)
+{
+    if (read_span(b->fd, buf, off, len, false) != SPAN_OK) {
+        metrics_read_error(b->env.metrics, MRE_SHORT);
+        return false;
+    }
+    return held_copy_holds(b->map, off + len, b->env.metrics);
+}
+
 /* Copies body bytes [pos, pos+max) into buf. `streaming` (the content reader): checks each
  * span's residency first, hands a cold one to the helpers and keeps the read-ahead going.
  * Returns the bytes copied (it stops early before a cold span when it has copied something),
@@ -242,19 +277,23 @@ static ssize_t fill(struct file_body *b, uint64_t pos, char *buf, size_t max, bo
                 } else if (in_now) {
                     k = (size_t)in_now;
                 }
-            } else if (streaming && pos + done != b->resumed_at) {
-                uint64_t missing = residency_missing(b->base, b->fd, off, k, k);
-                if (missing && done)
-                    break; /* send what is ready; the next call deals with the cold span */
-                b->req->rec.miss_bytes += missing;
-                if (missing && hand_to_helpers(b, pos, off, p->len - in))
-                    return 0;
+                if (!read_held(b, buf + done, off, k))
+                    return -1;
+            } else {
+                if (streaming && pos + done != b->resumed_at) {
+                    uint64_t missing = residency_missing(b->base, b->fd, off, k, k);
+                    if (missing && done)
+                        break; /* send what is ready; the next call deals with the cold span */
+                    b->req->rec.miss_bytes += missing;
+                    if (missing && hand_to_helpers(b, pos, off, p->len - in))
+                        return 0;
+                }
+                if (!held_copy(&copy, buf + done, off, k))
+                    return -1;
+                advice_dontneed(b->env.policy, b->env.metrics, ACCESS_STREAM, b->base, off, k);
+                if (streaming)
+                    read_ahead(b, off + k, p->off + p->len);
             }
-            if (!held_copy(&copy, buf + done, off, k))
-                return -1;
-            advice_dontneed(b->env.policy, b->env.metrics, ACCESS_STREAM, b->base, off, k);
-            if (streaming)
-                read_ahead(b, off + k, p->off + p->len);
         }
         done += k;
         if (in + k == p->len) {
@@ -354,29 +393,6 @@ static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max)
 struct MHD_Response *file_body_headers_only(uint64_t len)
 {
     return MHD_create_response_from_callback(len, 1, never_read, NULL, NULL);
-}
-
-/* Reads [off, off+len) of the file into buf with pread(2): with `nowait` (RWF_NOWAIT) only
- * from the page cache. */
-enum span_read { SPAN_OK, SPAN_COLD, SPAN_SHORT, SPAN_NOWAIT_UNSUPPORTED, SPAN_ERROR };
-static enum span_read read_span(int fd, char *buf, uint64_t off, size_t len, bool nowait)
-{
-    size_t done = 0;
-    while (done < len) {
-        struct iovec iov = {buf + done, len - done};
-        ssize_t n = preadv2(fd, &iov, 1, (off_t)(off + done), nowait ? RWF_NOWAIT : 0);
-        if (n > 0)
-            done += (size_t)n;
-        else if (n == 0)
-            return SPAN_SHORT; /* the end of the file came first: it was truncated */
-        else if (errno == EAGAIN && nowait)
-            return SPAN_COLD;
-        else if (errno == EOPNOTSUPP && nowait)
-            return SPAN_NOWAIT_UNSUPPORTED;
-        else if (errno != EINTR)
-            return SPAN_ERROR;
-    }
-    return SPAN_OK;
 }
 
 /* The whole body into buf: text pieces copied, spans read from the file. A read is checked

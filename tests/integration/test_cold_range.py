@@ -7,11 +7,12 @@ here, on a real mmapd over loopback with curl:
 - every answer has the file's bytes (aligned, odd offsets, a suffix range to the file's end),
   and each request found cold gave exactly two WILLNEED hints (one, the whole span, when the
   body is read at once);
+- the ranges are read with pread, not copied out of the mapping: none of big.bin is in
+  mmapd's page tables afterwards (its Rss in /proc/PID/smaps);
 - the same range warm again gives no hint;
 - without WILLNEED (`range=none`) the cold range is read at once, with no hint, bytes right;
 - a cold multi-range body of two such spans is still read at once and right.
-Each request reads a region of the file no earlier request read: a page copied out of
-mmapd's mapping stays mapped, and a mapped page cannot be evicted.
+Each request reads a region of the file no earlier request read.
 """
 import os
 import shutil
@@ -30,14 +31,29 @@ def counts(s):
     return metric_value(text, HINTS, 0), metric_value(text, COLD, 0)
 
 
-def get_range(s, path, data, first, last, what):
-    """One cold GET of bytes first-last (last None: to the end); returns (hints, cold) it
-    added."""
-    evict(path)
+def mapped_rss_kb(pid, name):
+    """Rss of mmapd's mappings of files named `name` (/proc/PID/smaps), in KiB."""
+    rss, inside = 0, False
+    for line in open(f"/proc/{pid}/smaps"):
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            inside = line.rstrip().endswith("/" + name)
+        elif inside and line.startswith("Rss:"):
+            rss += int(head[1])
+    return rss
+
+
+def get_range(s, path, data, first, last, what, cold=True):
+    """One GET of bytes first-last (last None: to the end), of the evicted file when `cold`;
+    returns (hints, cold requests) it added."""
+    end = len(data) - 1 if last is None else last
+    if cold:  # that range only: the ranges asked before stay as they are
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, first, end + 1 - first, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
     h0, c0 = counts(s)
     spec = f"{first}-{'' if last is None else last}"
     st, hdr, body, _ = curl(s.url("/files/big.bin"), "-H", f"Range: bytes={spec}")
-    end = len(data) - 1 if last is None else last
     check(st == 206 and hdr.get("content-range") == f"bytes {first}-{end}/{len(data)}",
           f"{what}: {st} {hdr.get('content-range')}")
     check(body == data[first:end + 1],
@@ -77,8 +93,11 @@ with Server(root, args=["--threads", "1", "--advice", "range=willneed"]) as s:
             found_cold += 1
             check(hints == 2, f"{what}: {hints} WILLNEED hints for a cold streamed range, "
                               f"wanted 2 (its first 128 KiB, then the rest)")
+    # read with pread, not copied out of the mapping: none of it in mmapd's page tables
+    rss = mapped_rss_kb(s.proc.pid, "big.bin")
+    check(rss == 0, f"the cold ranges left {rss} KiB of big.bin mapped in mmapd")
     # the same range again, warm now: no hint, same bytes
-    hints, cold = get_range(s, path, data, 1 * MIB, 2 * MIB - 1, "1 MiB aligned, again")
+    hints, cold = get_range(s, path, data, 1 * MIB, 2 * MIB - 1, "1 MiB aligned, again", False)
     check(cold == 0 and hints == 0, f"warm again: {cold} cold, {hints} hints")
     # two cold spans in one request: read at once, one hint per span
     st, hdr, body, _ = curl(s.url("/files/big.bin"), "-H",
