@@ -586,7 +586,8 @@ static void build(struct render *r, const struct totals *t, const struct metrics
                 sample(r, in->advice_auto[c].cost_ns[w] / 1e9, NULL, 2,
                        metrics_class_names[c], yes_no[w]);
     family(r, "mmapd_advice_auto_requests_total",
-           "Under the auto advice: cold requests measured, with and without WILLNEED.",
+           "Under the auto advice: cold requests (for stream, 32 MiB segments of a long one) "
+           "measured, with and without WILLNEED.",
            METRIC_COUNTER, L_CW, 2);
     for (int c = 0; c < METRICS_ADVICE_CLASSES; c++)
         for (int w = 0; w < 2 && in->advice_auto[c].used; w++)
