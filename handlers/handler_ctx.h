@@ -46,6 +46,7 @@ struct handler_ctx {
     struct access_log *access_log;  /* --access-log, or NULL: off (no X-Request-Id either) */
     bool tls; /* HTTPS: bodies stream in smaller blocks; the access log names the version */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
+    _Atomic bool stopping;       /* the drain is over: a request that starts now gets 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
     _Atomic uint64_t seeds_drawn; /* /sample seeds picked for requests that name none */
 };

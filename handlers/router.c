@@ -82,6 +82,10 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
         &settings->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
     /* a connection over a connection limit gets 503 for all but the liveness probe: a
      * saturated server is alive, and an orchestrator must not restart it for being busy */
+    /* the drain is over (server_drain()) and the daemon stops any moment: a request that
+     * starts now is answered at once rather than cut off in the middle of its body */
+    if (atomic_load(&ctx->stopping))
+        return reply_unavailable(req, "shutting down");
     enum admission_reason over = admission_refusal(conn_slot_admission(req->slot));
     if (over != ADMISSION_OK && handle != health_live)
         return reply_unavailable(req, over == ADMISSION_PER_IP
@@ -185,7 +189,9 @@ enum MHD_Result router_access(void *cls, struct MHD_Connection *c, const char *u
             memcpy(req->log.method, method, req->log.method_len);
             snprintf(req->log.version, sizeof req->log.version, "%s", version);
         }
-        atomic_fetch_add_explicit(&ctx->in_flight, 1, memory_order_relaxed);
+        /* counted before dispatch() looks at ctx->stopping (both sequentially consistent):
+         * either the drain sees it in flight and waits, or it sees the drain over */
+        atomic_fetch_add(&ctx->in_flight, 1);
         return MHD_YES;
     }
     if (*upload_data_size != 0) { /* a request body is never used: discard it */

@@ -296,6 +296,12 @@ unsigned long server_drain(struct server *s, unsigned timeout_s, const sigset_t 
     double deadline = now_s() + timeout_s;
     for (;;) {
         uint64_t left = atomic_load(&s->handlers.in_flight);
+        if (left == 0) {
+            /* none in flight: requests that start from now on get 503; one that started
+             * before this store was seen is in flight again, and waited for */
+            atomic_store(&s->handlers.stopping, true);
+            left = atomic_load(&s->handlers.in_flight);
+        }
         if (left == 0 || now_s() >= deadline)
             return (unsigned long)left;
         access_log_flush(s->handlers.access_log);

@@ -9,7 +9,9 @@
  * The settings SIGHUP may change are published in `handlers.settings` (access/live_settings.h).
  * On failure it returns false with one line in `err` and leaves nothing running or open.
  * server_drain() stops accepting and waits until no request is in flight or the drain
- * timeout passes (a further SIGTERM or SIGINT cuts it short; SIGUSR1 still reopens the log, SIGHUP is ignored); server_stop() closes
+ * timeout passes (a further SIGTERM or SIGINT cuts it short; SIGUSR1 still reopens the log, SIGHUP is ignored);
+ * once none is in flight, a request that starts on a connection still open is answered 503
+ * "shutting down" instead of being cut off by the stop; server_stop() closes
  * the rest, the access log last, after every request completed.
  */
 #ifndef MMAPD_SERVER_H
