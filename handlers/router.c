@@ -85,7 +85,7 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     /* the drain is over (server_drain()) and the daemon stops any moment: a request that
      * starts now is answered at once rather than cut off in the middle of its body */
     if (atomic_load(&ctx->stopping))
-        return reply_unavailable(req, "shutting down");
+        return reply_error(req, 503, "shutting down"); /* draining: it closes */
     enum admission_reason over = admission_refusal(conn_slot_admission(req->slot));
     if (over != ADMISSION_OK && handle != health_live)
         return reply_unavailable(req, over == ADMISSION_PER_IP
