@@ -80,12 +80,12 @@ static enum MHD_Result dispatch(struct request *req, const char *url, const char
     const struct live_settings *settings = req->settings;
     req->cors_origin = cors_allow_origin(
         &settings->cors, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Origin"));
-    /* a connection over a connection limit gets 503 for all but the liveness probe: a
-     * saturated server is alive, and an orchestrator must not restart it for being busy */
     /* the drain is over (server_drain()) and the daemon stops any moment: a request that
      * starts now is answered at once rather than cut off in the middle of its body */
     if (atomic_load(&ctx->stopping))
         return reply_error(req, 503, "shutting down"); /* draining: it closes */
+    /* a connection over a connection limit gets 503 for all but the liveness probe: a
+     * saturated server is alive, and an orchestrator must not restart it for being busy */
     enum admission_reason over = admission_refusal(conn_slot_admission(req->slot));
     if (over != ADMISSION_OK && handle != health_live)
         return reply_unavailable(req, over == ADMISSION_PER_IP
