@@ -7,8 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "filedata/page_cache.h"
 #include "filedata/page_size.h"
+#include "filedata/residency.h"
 #include "filedata/sigbus_guard.h"
 #include "metrics/metrics.h"
 #include "metrics/process.h"
@@ -63,10 +63,9 @@ static bool read_through(int fd, char *into, uint64_t off, uint64_t len)
 static void hint_split(struct prefetch_pool *p, const struct prefetch_job *job, int fd,
                        const struct prefetch_span *s)
 {
-    uint64_t page = page_size(), start = s->off - s->off % page, cached = 0;
-    uint64_t pages = (s->off + s->len - start + page - 1) / page;
-    if (page_cache_cached_pages(fd, start, pages * page, &cached) == 0 && cached >= pages)
+    if (residency_span_cached(fd, s->off, s->len) == RESIDENCY_CACHED)
         return; /* hinted by the request's first job and still on its way (or in): no more */
+    uint64_t page = page_size();
     uint64_t first = s->len < PREFETCH_SPLIT ? s->len : PREFETCH_SPLIT;
     /* windows a page longer than each part: a part that starts inside a page is one call */
     advice_willneed_fd(p->metrics, job->cls, fd, s->off, first, (size_t)(first + page));
@@ -87,8 +86,8 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
         goto done;
     /* a body read at once (every span says where its bytes go): read it, no budget (such a
-     * body is at most FILE_BODY_COPY_MAX); a cold range streamed as it arrives: hinted in
-     * I/Os of PREFETCH_SPLIT, the first waited for; otherwise bring pages in, hints only
+     * body is at most FILE_BODY_COPY_MAX); a cold range streamed as it arrives: its first
+     * PREFETCH_SPLIT bytes and the rest hinted as two I/Os, the first waited for; otherwise bring pages in, hints only
      * without a connection (nobody waits) */
     bool fill = job->by_read && job->conn && job->nspans > 0 && sp[0].into;
     bool split = job->by_read && job->conn && !fill && job->cls == ACCESS_RANGE;

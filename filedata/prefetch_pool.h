@@ -35,7 +35,7 @@
 #define PREFETCH_BUDGET (64u << 20)       /* bytes read in per job, at most */
 #define PREFETCH_SPAN_MIN (1u << 20)      /* read in per span: this, or a window if larger */
 #define PREFETCH_DEADLINE_NS 5000000000ull /* serve anyway after this long */
-#define PREFETCH_SPLIT (128u << 10)        /* a cold range streamed: hinted in I/Os of this */
+#define PREFETCH_SPLIT (128u << 10)        /* a cold range streamed: its first I/O, waited for */
 #define PREFETCH_BACKGROUND_CAP 2u        /* background tasks queued per helper, at most */
 
 struct metrics;
@@ -51,8 +51,9 @@ struct prefetch_span {
  * ADVICE_PREFETCH_WINDOWS per span), then, for a job with a connection, one byte of every
  * page of the first window (or PREFETCH_SPAN_MIN bytes if more) of each span,
  * PREFETCH_BUDGET bytes in all. A range-class job read through the descriptor with no
- * buffers (a cold range streamed as it arrives) hints the whole span in windows of
- * PREFETCH_SPLIT and reads only its first PREFETCH_SPLIT bytes before resuming. */
+ * buffers (a cold range streamed as it arrives) hints its first PREFETCH_SPLIT bytes and
+ * the rest as two I/Os (none when cachestat finds every page cached or on its way) and
+ * reads only the first PREFETCH_SPLIT bytes before resuming. */
 struct prefetch_job {
     struct MHD_Connection *conn; /* suspended by the caller; NULL: hints only */
     struct mapped_file *map;     /* a reference the job owns */

@@ -1,6 +1,5 @@
 /* residency.c - cachestat(), then mincore() over the first window of a requested span; the
- * resident prefix of a span (mincore()); and
- * cachestat() over a whole file. */
+ * resident prefix of a span (mincore()); and cachestat() over a span or a whole file. */
 #include "filedata/residency.h"
 
 #include <sys/mman.h>
@@ -45,11 +44,18 @@ uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
     return missing;
 }
 
+enum residency_cached residency_span_cached(int fd, uint64_t off, uint64_t len)
+{
+    uint64_t page = page_size(), start = off - off % page, cached = 0;
+    uint64_t pages = (off + len - start + page - 1) / page;
+    if (fd < 0 || len == 0 || page_cache_cached_pages(fd, start, pages * page, &cached) != 0)
+        return RESIDENCY_UNKNOWN;
+    return cached >= pages ? RESIDENCY_CACHED : RESIDENCY_MISSING;
+}
+
 bool residency_file_cached(int fd, uint64_t size)
 {
-    uint64_t page = page_size(), cached = 0;
-    return fd >= 0 && size > 0 && page_cache_cached_pages(fd, 0, size, &cached) == 0 &&
-           cached >= (size + page - 1) / page;
+    return residency_span_cached(fd, 0, size) == RESIDENCY_CACHED;
 }
 
 uint64_t residency_resident_prefix(const void *base, uint64_t off, uint64_t len)

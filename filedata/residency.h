@@ -18,6 +18,12 @@
 uint64_t residency_missing(const void *base, int fd, uint64_t off, uint64_t len,
                            size_t max_check);
 
+/* What one cachestat(2) on `fd` finds of the pages of [off, off+len): every one in the page
+ * cache (pages being read in count), one missing, or nothing known (len 0, `fd` -1, no
+ * cachestat here). */
+enum residency_cached { RESIDENCY_CACHED, RESIDENCY_MISSING, RESIDENCY_UNKNOWN };
+enum residency_cached residency_span_cached(int fd, uint64_t off, uint64_t len);
+
 /* True when one cachestat(2) on `fd` finds every page of the file's `size` bytes in the page
  * cache (pages being read in count), so that no span of it misses anything; false when a
  * page is missing, `size` is 0, `fd` is -1 or the kernel has no cachestat. Its cost grows

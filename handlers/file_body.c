@@ -16,8 +16,6 @@
 #include "filedata/prefetch_pool.h"
 #include "filedata/residency.h"
 #include "filedata/held_copy.h"
-#include "filedata/page_cache.h"
-#include "filedata/page_size.h"
 
 struct piece {
     uint64_t off, len; /* text: offset into the body's text; span: offset in the mapping */
@@ -450,9 +448,8 @@ bool file_body_stream_cold(struct file_body *b, struct request *req)
         return false;
     /* one cachestat first, so that a warm body is not mapped for the look (no cachestat:
      * read at once, as every warm body is) */
-    uint64_t page = page_size(), off = b->pieces[0].off, cached = 0;
-    uint64_t start = off - off % page, pages = (off + b->length - start + page - 1) / page;
-    if (page_cache_cached_pages(b->fd, start, pages * page, &cached) != 0 || cached >= pages)
+    uint64_t off = b->pieces[0].off;
+    if (residency_span_cached(b->fd, off, b->length) != RESIDENCY_MISSING)
         return false;
     const unsigned char *base = mapped_file_base(b->map);
     if (!base || residency_resident_prefix(base, off, b->length) == b->length)

@@ -23,8 +23,8 @@ import tempfile
 import threading
 import time
 
-from harness import (BIN, Server, check, curl, done, make_root, metric_total, metric_value,
-                     parse_responses, raw)
+from harness import (BIN, Server, check, curl, done, evict, make_root, metric_total,
+                     metric_value, parse_responses, raw)
 
 root, files = make_root()
 work = tempfile.mkdtemp(prefix="mmapd-accesslog-")
@@ -192,8 +192,7 @@ with Server(root, args=["--access-log", log_cold, "--advice", "range=willneed"],
     # before that read looks again (on a loaded machine): evicted and asked again, up to 5
     # times, until a request is found cold; the last request's line is the one checked
     for attempt in range(5):
-        with open(cold_path, "rb") as f:
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        evict(cold_path)
         st, h, body, _ = curl(s.url("/files/cold.bin"), "-r", "1048576-1052671,2097152-2101247")
         check(st == 206, f"cold: {st}")
         cold_counted = metric_total(s.metrics_text(), "mmapd_cold_requests_total")

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import threading
 
-from harness import Server, check, done, make_root, metric_value, open_fds
+from harness import Server, check, done, evict, make_root, metric_value, open_fds
 
 NFILES = 3000
 DIRS = 30
@@ -213,9 +213,7 @@ with Server(root, args=["--threads", "1"]) as s:
     # in before that read looks again (on a loaded machine): the request is then warm, so the
     # file is evicted and fetched again, up to 5 times, until one request is found cold
     for attempt in range(5):
-        fd = os.open(cold, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+        evict(cold)
         # fincore (cachestat/mincore) reads nothing in; a read, even RWF_NOWAIT, starts read-ahead
         res = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", cold],
                              capture_output=True, text=True)

@@ -269,6 +269,14 @@ static void whole_file(void **state)
     assert_false(residency_file_cached(m.fd, m.size));
     assert_int_equal(missing(&m, 0, m.size, SIZE_MAX), p);
     assert_int_equal(residency_file_cached(m.fd, 9 * p), cs); /* the pages before it */
+    /* a span: from inside page 8 into page 9 misses it, one ending in page 8 does not */
+    enum residency_cached in = cs ? RESIDENCY_CACHED : RESIDENCY_UNKNOWN;
+    enum residency_cached out = cs ? RESIDENCY_MISSING : RESIDENCY_UNKNOWN;
+    assert_int_equal(residency_span_cached(m.fd, 8 * p + 1, p), out);
+    assert_int_equal(residency_span_cached(m.fd, 7 * p + 1, p), in);
+    assert_int_equal(residency_span_cached(m.fd, 10 * p, 6 * p), in);
+    assert_int_equal(residency_span_cached(m.fd, 3 * p, 0), RESIDENCY_UNKNOWN);
+    assert_int_equal(residency_span_cached(-1, 0, p), RESIDENCY_UNKNOWN);
     c = m.base[9 * p];
     (void)c;
     assert_int_equal(residency_file_cached(m.fd, m.size), cs);
