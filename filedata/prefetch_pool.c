@@ -126,12 +126,14 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             break;
     }
 done:
-    if (job->conn && p->delay_ns[job->willneed]) {
+    if (job->offload && !*job->into_failed)
+        metrics_stream_offloaded(p->metrics, sp[0].len);
+    if (job->conn && !job->offload && p->delay_ns[job->willneed]) {
         struct timespec d = {(time_t)(p->delay_ns[job->willneed] / 1000000000u),
                              (long)(p->delay_ns[job->willneed] % 1000000000u)};
         nanosleep(&d, NULL);
     }
-    if (job->conn)
+    if (job->conn && !job->offload)
         metrics_prefetch_done(p->metrics, job->cls, metrics_now_ns() - t0);
     if (faults && process_own_faults(&minor1, &major1))
         metrics_add_faults(p->metrics, (enum metric_handler)job->handler, minor1 - minor0,

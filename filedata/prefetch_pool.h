@@ -62,6 +62,9 @@ struct prefetch_job {
                      mapping's page tables empty */
     enum access_class cls;
     bool willneed;               /* give the WILLNEED hints (request_willneed()) */
+    bool offload; /* a block of a streamed body read into its send buffer for an HTTP thread
+                     (by_read, one span with `into`): not a prefetch, so no wait recorded and
+                     no test delay; its bytes count in mmapd_stream_offloaded_bytes_total */
     int handler;                 /* enum metric_handler: whose faults the reads are */
     size_t nspans;
     struct prefetch_span *spans; /* malloc'd, owned by the job; NULL: the one span `one` */

@@ -4,6 +4,7 @@
 #include "handlers/file_body.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,15 @@ struct file_body {
     size_t hint_piece;    /* the piece hinted_to belongs to */
     uint64_t hinted_to;   /* mapping offset up to which the read-ahead was looked after */
     bool cold_range;      /* a cold range streamed as it arrives (file_body_stream_cold()) */
+    /* a block handed to a helper to read into the send buffer (offload()) */
+    struct {
+        char *buf;  /* the buffer it goes into, NULL: none handed */
+        uint64_t pos, off;
+        size_t len;
+        bool failed; /* set by the helper: not read whole */
+    } offloaded;
+    uint64_t short_seen;  /* handler_ctx.short_answers when last looked at */
+    unsigned quiet_blocks; /* blocks since it last moved */
     /* the segment of a long cold stream being measured (measure_segment()) */
     uint64_t seg_from; /* body offset where it starts (or started), UINT64_MAX: none yet */
     uint64_t seg_t0;   /* when it started, 0: not yet (the copy has not reached seg_from) */
@@ -355,12 +365,79 @@ static void measure_segment(struct file_body *b, uint64_t pos)
     }
 }
 
+/* Whether other requests are being answered: a short answer completed since this body last
+ * looked, or within its last FILE_BODY_OFFLOAD_LINGER blocks. */
+static bool others_answered(struct file_body *b)
+{
+    uint64_t n = atomic_load_explicit(&b->req->ctx->short_answers, memory_order_relaxed);
+    if (n != b->short_seen) {
+        b->short_seen = n;
+        b->quiet_blocks = 0;
+        return true;
+    }
+    if (b->quiet_blocks >= FILE_BODY_OFFLOAD_LINGER)
+        return false;
+    b->quiet_blocks++;
+    return true;
+}
+
+/* Hands the block at body offset `pos` (of one span, at most `max` bytes) to a helper, which
+ * reads it into `buf` with the connection suspended, if every page of it is in the page
+ * cache or on its way (cachestat; a cold block takes the cold path, and without cachestat
+ * none is handed). The read-ahead is kept going first. True when a helper took it. */
+static bool offload(struct file_body *b, uint64_t pos, char *buf, size_t max)
+{
+    seek(b, pos);
+    if (b->cold_range || b->cursor >= b->n || b->pieces[b->cursor].text)
+        return false;
+    const struct piece *p = &b->pieces[b->cursor];
+    uint64_t in = pos - b->cursor_pos, off = p->off + in;
+    size_t k = (size_t)(p->len - in < max ? p->len - in : max);
+    if (residency_span_cached(b->fd, off, k) != RESIDENCY_CACHED)
+        return false;
+    read_ahead(b, off + k, p->off + p->len);
+    b->offloaded.buf = buf;
+    b->offloaded.pos = pos;
+    b->offloaded.off = off;
+    b->offloaded.len = k;
+    b->offloaded.failed = false;
+    if (request_read_into(b->req, b->map, off, k, buf, &b->offloaded.failed))
+        return true;
+    b->offloaded.buf = NULL;
+    return false;
+}
+
+/* The block a helper read, when the reader is called again at its offset with its buffer:
+ * its length once the file still holds it (-1: it no longer does, counted), 0 when there is
+ * none to take (nothing handed, another offset or buffer, or not read whole: `*retry` set,
+ * and the block is copied here). */
+static ssize_t take_offloaded(struct file_body *b, uint64_t pos, const char *buf, bool *retry)
+{
+    char *handed = b->offloaded.buf;
+    b->offloaded.buf = NULL;
+    *retry = false;
+    if (!handed)
+        return 0;
+    if (handed != buf || b->offloaded.pos != pos || b->offloaded.failed) {
+        *retry = b->offloaded.pos == pos;
+        return 0;
+    }
+    if (!held_copy_holds(b->map, b->offloaded.off + b->offloaded.len, b->env.metrics))
+        return -1;
+    return (ssize_t)b->offloaded.len;
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct file_body *b = cls;
     metrics_handler_enter(b->env.metrics, MH_FILES); /* faults while copying count for /files */
     measure_segment(b, pos);
-    ssize_t n = fill(b, pos, buf, max, true);
+    bool retry;
+    ssize_t n = take_offloaded(b, pos, buf, &retry);
+    if (n == 0 && !retry && others_answered(b) && offload(b, pos, buf, max))
+        return 0;
+    if (n == 0)
+        n = fill(b, pos, buf, max, true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
@@ -481,10 +558,13 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
                                                   : (size_t)block_max(b);
         if (req->rec.method != MM_HEAD && !(b->base = mapped_file_base(b->map)))
             goto consumed; /* no mapping to stream from: the connection closes */
+        b->short_seen = atomic_load_explicit(&req->ctx->short_answers, memory_order_relaxed);
+        b->quiet_blocks = FILE_BODY_OFFLOAD_LINGER; /* alone until a short answer completes */
         r = MHD_create_response_from_callback(b->length, block ? block : 1, reader, b,
                                               reader_free);
         if (!r)
             goto consumed;
+        req->streamed = true;
         *res = BODY_OK;
         return r;
     }

@@ -25,8 +25,17 @@
  *    ADVICE_PREFETCH_WINDOWS windows of read_ahead_kb at a time, only while the next window
  *    is not resident), so a long download keeps the device busy without reading the file up
  *    front; with `dontneed` it drops this process's page table entries behind the copy, so
- *    RSS stays bounded while huge files stream through. A failed read there ends the
- *    response early: the connection is closed and the client sees a short body.
+ *    RSS stays bounded while huge files stream through. While other requests are being
+ *    answered (a short answer completed within the last FILE_BODY_OFFLOAD_LINGER blocks), a
+ *    block whose pages are all in the page cache or on their way (cachestat) is not copied
+ *    by the HTTP thread: a helper reads it with pread(2) into libmicrohttpd's send buffer for
+ *    the response (the buffer its content reader is given on every call) while the
+ *    connection is suspended, and the reader hands it over, after the size check, when it is
+ *    called again at that offset with that buffer (anything else: it copies the block
+ *    itself). The HTTP thread then only sends, and the short requests it also serves do not
+ *    wait behind a copy (docs/performance.md, Warm requests during a cold download). A failed
+ *    read there ends the response early: the connection is closed and the client sees a
+ *    short body.
  * With --files-zero-copy-max, a body that is one span of at most that many bytes is sent
  * straight from the mapping instead (no copy, no size check: for files replaced by rename).
  * mmapd_read_errors_total{reason="sigbus"|"short"} counts failed reads. HEAD never reads the
@@ -47,6 +56,10 @@
  * response in flight. */
 #define FILE_BODY_COPY_MAX (1024u << 10)
 #define FILE_BODY_BLOCK (256u << 10)
+/* A streamed body's blocks are read by a helper into libmicrohttpd's send buffer, instead of
+ * copied by the HTTP thread, while other requests are being answered: from a short answer's
+ * completion until this many blocks later (file_body.c, offload()). */
+#define FILE_BODY_OFFLOAD_LINGER 8u
 /* A long cold stream whose request takes the stream class's `auto` measures its cost in
  * segments of this many body bytes, and each segment runs under advice_auto_pick()'s arm:
  * the first long download on a device already finds out which arm pays there

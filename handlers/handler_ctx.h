@@ -48,6 +48,9 @@ struct handler_ctx {
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic bool stopping;       /* the drain is over: a request that starts now gets 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */
+    /* answers completed whose body was not streamed block by block: a long stream sees
+     * from it that other requests are being answered (file_body.c) */
+    _Atomic uint64_t short_answers;
     _Atomic uint64_t seeds_drawn; /* /sample seeds picked for requests that name none */
 };
 

@@ -72,6 +72,18 @@ const char *request_id(struct request *req)
     return req->log.id;
 }
 
+bool request_read_into(struct request *req, struct mapped_file *m, uint64_t off, uint64_t len,
+                       char *into, bool *failed)
+{
+    struct handler_ctx *ctx = req->ctx;
+    if (!ctx->prefetch)
+        return false;
+    struct prefetch_job job = {.conn = req->conn, .map = file_map_retain(m), .by_read = true,
+                               .cls = ACCESS_STREAM, .offload = true, .handler = MH_FILES,
+                               .nspans = 1, .one = {off, len, into}, .into_failed = failed};
+    return prefetch_pool_suspend_for(ctx->prefetch, &job);
+}
+
 void request_read_ahead(struct request *req, struct mapped_file *m, enum access_class cls,
                         uint64_t off, uint64_t len)
 {

@@ -42,6 +42,7 @@ struct request {
     char *query;   /* the bytes after the first '?' of the target, as sent; NULL when none */
     enum request_phase phase;
     bool counted_cold; /* mmapd_cold_requests_total counted it */
+    bool streamed;     /* its body is streamed block by block (file_body.c): not a short answer */
     /* Where a request handed to the helpers goes on: set by its handler before it suspends
      * the connection, called by the router instead of the handler when the connection is
      * resumed, with `state` (freed by state_free when the request ends, called or not). */
@@ -105,6 +106,13 @@ bool request_willneed(struct request *req, enum access_class c);
 bool request_hand_off(struct request *req, struct mapped_file *m, enum access_class cls,
                       int handler, bool by_read, const struct prefetch_span *spans, size_t n,
                       bool *into_failed);
+
+/* Suspends the connection and has a helper read [off, off+len) of `m`'s file into `into` (a
+ * block of a streamed body), then resume it: no hints, no cold request counted, and
+ * `*failed` set when the block was not read whole. False when there is no helper or their
+ * queue is full: the caller copies the block itself. */
+bool request_read_into(struct request *req, struct mapped_file *m, uint64_t off, uint64_t len,
+                       char *into, bool *failed);
 
 /* Read-ahead for a body being sent: WILLNEED over [off, off+len) of `m` given by a helper
  * (nobody waits for it; dropped when their queue is full), or here without helpers. */

@@ -303,6 +303,8 @@ void router_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             req->rec.sample_records = 0;
         }
         metrics_request_done(ctx->metrics, &req->rec);
+        if (!req->streamed)
+            atomic_fetch_add_explicit(&ctx->short_answers, 1, memory_order_relaxed);
         if (req->hints.automatic && !req->hints.segmented &&
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
             advice_auto_record(ctx->auto_advice, req->hints.cls, req->hints.willneed,

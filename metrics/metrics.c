@@ -56,6 +56,7 @@ struct shard {
     _Atomic uint64_t read_errors[MRE_COUNT];
     _Atomic uint64_t file_cache[MFC_COUNT];
     _Atomic uint64_t blocking_reads[MH_COUNT];
+    _Atomic uint64_t stream_offloaded;
     _Atomic uint64_t rejected[MRJ_COUNT];
     _Atomic uint64_t tls_handshake_failures;
     _Atomic uint64_t sample_records;
@@ -293,6 +294,11 @@ void metrics_blocking_read(struct metrics *m, enum metric_handler h)
     add(&my_shard(m)->blocking_reads[h], 1);
 }
 
+void metrics_stream_offloaded(struct metrics *m, uint64_t bytes)
+{
+    add(&my_shard(m)->stream_offloaded, bytes);
+}
+
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason)
 {
     add(&my_shard(m)->rejected[reason], 1);
@@ -347,6 +353,7 @@ struct totals {
     uint64_t read_errors[MRE_COUNT];
     uint64_t file_cache[MFC_COUNT];
     uint64_t blocking_reads[MH_COUNT];
+    uint64_t stream_offloaded;
     uint64_t rejected[MRJ_COUNT];
     uint64_t tls_handshake_failures;
     uint64_t reload_ok, reload_success_ms, reloads[2];
@@ -393,6 +400,7 @@ static void sum_shards(struct metrics *m, struct totals *t)
         SUM_FIELD(t, s, prefetch);
         SUM_FIELD(t, s, prefetch_sum_ns);
         t->sample_records += load(&s->sample_records);
+        t->stream_offloaded += load(&s->stream_offloaded);
         t->tls_handshake_failures += load(&s->tls_handshake_failures);
     }
 }
@@ -606,6 +614,12 @@ static void build(struct render *r, const struct totals *t, const struct metrics
            METRIC_COUNTER, L_H, 1);
     for (int h = 0; h < MH_COUNT; h++)
         sample(r, (double)t->blocking_reads[h], NULL, 1, handler_names[h]);
+
+    family(r, "mmapd_stream_offloaded_bytes_total",
+           "Bytes of streamed /files bodies a helper thread read into the send buffer while "
+           "other requests were being answered, instead of the HTTP thread copying them.",
+           METRIC_COUNTER, NULL, 0);
+    sample(r, (double)t->stream_offloaded, NULL, 0);
 
     family(r, "mmapd_range_requests_total", "Requests with a Range header, by outcome.",
            METRIC_COUNTER, L_KIND, 1);

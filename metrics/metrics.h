@@ -118,6 +118,9 @@ void metrics_file_cache(struct metrics *m, enum metric_file_cache what);
  * (none configured, or their queue full), or its pages, brought in by a helper, were evicted
  * again before the read. */
 void metrics_blocking_read(struct metrics *m, enum metric_handler h);
+/* Bytes of a streamed /files body a helper read into its send buffer for an HTTP thread
+ * (counted at every instrument level, like blocking reads). */
+void metrics_stream_offloaded(struct metrics *m, uint64_t bytes);
 /* A connection refused (counted at every instrument level, like read errors). */
 void metrics_connection_rejected(struct metrics *m, enum metric_reject reason);
 /* A TLS handshake failed (counted at every instrument level). */

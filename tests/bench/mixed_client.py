@@ -12,7 +12,9 @@ on the same connections: `base` for BASE_SECS without anything else; then `cold`
 after it starts, one curl downloads the whole cold file to /dev/null, and the phase ends LEAD
 s after that download; only requests sent while the download ran count for `cold`.
 Prints one JSON object: per phase requests, p50/p99/max latency in microseconds, errors
-(wrong status or bytes, dropped connections); the download's status, length, wall ms.
+(wrong status or bytes, dropped connections), and each connection's requests, p50 and p99
+(`conns`: a server thread that also carries the download shows as the connections whose
+p50 is higher); the download's status, length, wall ms.
 """
 import argparse
 import json
@@ -34,6 +36,7 @@ class Conn:
         self.buf = bytearray()
         self.off = None
         self.t0 = 0.0
+        self.index = 0
 
     def open(self):
         self.sock = socket.create_connection(("127.0.0.1", self.port))
@@ -65,7 +68,7 @@ def main():
     blocks = len(warm) // 4096
     rnd = random.Random(os.getpid())
     sel = selectors.DefaultSelector()
-    samples = []  # (send time, latency s, ok)
+    samples = []  # (send time, latency s, ok, connection index)
     errors = 0
 
     def send(c):
@@ -82,6 +85,8 @@ def main():
         sel.register(c.sock, selectors.EVENT_READ, c)
 
     conns = [Conn(a.port) for _ in range(a.conns)]
+    for i, c in enumerate(conns):
+        c.index = i
     for c in conns:
         c.open()
         sel.register(c.sock, selectors.EVENT_READ, c)
@@ -118,7 +123,7 @@ def main():
                 ok = (head.startswith("HTTP/1.1 206") and
                       re.search(rf"(?im)^content-range:\s*bytes {c.off}-{c.off + 4095}/", head)
                       is not None and body == warm[c.off:c.off + 4096])
-                samples.append((c.t0, t1 - c.t0, ok))
+                samples.append((c.t0, t1 - c.t0, ok, c.index))
                 if not ok:
                     errors += 1
                 del c.buf[:end + 4 + clen]
@@ -129,9 +134,14 @@ def main():
     def stats(lo, hi):
         lat = sorted(s[1] * 1e6 for s in samples if lo <= s[0] < hi)
         bad = sum(1 for s in samples if lo <= s[0] < hi and not s[2])
+        per_conn = []
+        for i in range(len(conns)):
+            own = sorted(s[1] * 1e6 for s in samples if lo <= s[0] < hi and s[3] == i)
+            per_conn.append({"requests": len(own), "p50_us": percentile(own, 50),
+                             "p99_us": percentile(own, 99)})
         return {"requests": len(lat), "p50_us": percentile(lat, 50),
                 "p99_us": percentile(lat, 99), "max_us": lat[-1] if lat else None,
-                "bad": bad}
+                "bad": bad, "conns": per_conn}
 
     t_base = time.perf_counter()
     pump(lambda: time.perf_counter() - t_base >= a.base_secs)

@@ -137,7 +137,9 @@ def strace_part(root, data, tmp):
     for line in open(out, errors="replace"):
         m = call.match(line)
         if not execed:
-            execed = bool(m) and m.group(1) == "execve" and BIN in line and "= 0" in line
+            # the execve of mmapd itself, not the helper's, whose arguments name it too
+            # (strace cuts strings at 32 characters, so a longer BIN hid this)
+            execed = bool(m) and f'execve("{BIN}",' in line and "= 0" in line
             continue
         if m:
             made.add(m.group(1))

@@ -9,6 +9,9 @@ what the file held at that offset. The content has no zero bytes, so the trap of
 truncation that keeps part of the last page (the rest of that page reads as zeros, without
 any signal) shows up as wrong bytes.
 
+The whole-file download runs beside shorter ones, so its blocks are read by the helpers into
+the send buffer (mmapd_stream_offloaded_bytes_total grows) in some rounds.
+
 Expected: 0 wrong bytes; a response whose data went away is cut short (the connection is
 closed before Content-Length bytes), never completed with bytes the file did not hold;
 mmapd_read_errors_total counts the cuts; the server lives, its descriptors and mappings do
@@ -41,6 +44,7 @@ with Server(root, args=["--threads", "2"]) as s:
     errors0 = metric_total(s.metrics_text(), "mmapd_read_errors_total")
     t0 = time.time()
     cold0 = metric_total(s.metrics_text(), "mmapd_cold_requests_total")
+    offloaded0 = metric_total(s.metrics_text(), "mmapd_stream_offloaded_bytes_total")
     for i in range(ROUNDS):
         with open(path, "r+b") as f:  # in place: the same inode, full content again
             f.write(CONTENT)
@@ -66,6 +70,9 @@ with Server(root, args=["--threads", "2"]) as s:
     survived = metric_total(s.metrics_text(), "mmapd_read_errors_total") - errors0
     cold = metric_total(s.metrics_text(), "mmapd_cold_requests_total") - cold0
     check(cold > 0, "no request was found cold: the helpers never ran under a truncation")
+    offloaded = metric_total(s.metrics_text(), "mmapd_stream_offloaded_bytes_total") - offloaded0
+    check(offloaded > 0, "no streamed block was read by a helper (beside the short downloads): "
+          "no truncation ran under one")
     check(counts["wrong"] == 0, f"{counts['wrong']} wrong bytes: {errors[:5]}")
     check(not errors, f"{len(errors)} bad downloads: {errors[:5]}")
     check(counts["cut"] > 0, "no download was cut short: the test did not truncate under one")
