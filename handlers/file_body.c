@@ -369,6 +369,8 @@ static void measure_segment(struct file_body *b, uint64_t pos)
  * looked, or within its last FILE_BODY_OFFLOAD_LINGER blocks. */
 static bool others_answered(struct file_body *b)
 {
+    if (!b->req->ctx->stream_offload)
+        return false;
     uint64_t n = atomic_load_explicit(&b->req->ctx->short_answers, memory_order_relaxed);
     if (n != b->short_seen) {
         b->short_seen = n;

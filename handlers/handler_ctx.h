@@ -45,6 +45,8 @@ struct handler_ctx {
     struct admission *admission;    /* open connections against the connection limits */
     struct access_log *access_log;  /* --access-log, or NULL: off (no X-Request-Id either) */
     bool tls; /* HTTPS: bodies stream in smaller blocks; the access log names the version */
+    bool stream_offload; /* streamed blocks go to the helpers while others are answered
+                            (file_body.c); off only by MMAPD_TEST_STREAM_OFFLOAD=0 */
     _Atomic bool draining;       /* set on SIGTERM: /readyz answers 503 */
     _Atomic bool stopping;       /* the drain is over: a request that starts now gets 503 */
     _Atomic uint64_t in_flight;  /* requests between first handler call and completion */

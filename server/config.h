@@ -61,6 +61,7 @@ struct mmapd_config {
     uint64_t test_hint_delay_ns[2];  /* [willneed]: MMAPD_TEST_HINT_DELAY_MS, tests only */
     uint64_t test_lookahead_expiry_ns; /* MMAPD_TEST_LOOKAHEAD_EXPIRY_MS, tests only; 0: the
                                           default */
+    bool test_no_offload; /* MMAPD_TEST_STREAM_OFFLOAD=0: streams never offload (benchmarks) */
     struct cors_policy cors;
     struct advice_policy advice;
 };

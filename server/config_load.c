@@ -234,6 +234,20 @@ static bool apply_expiry_knob(struct mmapd_config *c, const char *v, char *err, 
     return true;
 }
 
+/* MMAPD_TEST_STREAM_OFFLOAD=0 or 1, for benchmarks of the trade only: with 0, the HTTP thread
+ * copies every block of a streamed body, even while other requests are being answered. */
+static bool apply_offload_knob(struct mmapd_config *c, const char *v, char *err, size_t errlen)
+{
+    if (!v)
+        return true;
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+        snprintf(err, errlen, "MMAPD_TEST_STREAM_OFFLOAD: expected 0 or 1, got '%s'", v);
+        return false;
+    }
+    c->test_no_offload = v[0] == '0';
+    return true;
+}
+
 enum config_result config_load(struct mmapd_config *c, int argc, char *const argv[],
                                char *const envp[], char *err, size_t errlen)
 {
@@ -265,7 +279,8 @@ enum config_result config_load(struct mmapd_config *c, int argc, char *const arg
     struct env_ctx e = {c, envp, err, errlen, true};
     config_each_option(apply_env_option, &e);
     if (!e.ok || !apply_test_knob(c, env_lookup(envp, "MMAPD_TEST_HINT_DELAY_MS"), err, errlen) ||
-        !apply_expiry_knob(c, env_lookup(envp, "MMAPD_TEST_LOOKAHEAD_EXPIRY_MS"), err, errlen))
+        !apply_expiry_knob(c, env_lookup(envp, "MMAPD_TEST_LOOKAHEAD_EXPIRY_MS"), err, errlen) ||
+        !apply_offload_knob(c, env_lookup(envp, "MMAPD_TEST_STREAM_OFFLOAD"), err, errlen))
         return CONFIG_ERROR;
     for (int i = 1; i < argc; i++) {
         char source[80];

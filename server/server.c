@@ -129,6 +129,7 @@ static bool start_checked(struct server *s, const struct mmapd_config *cfg, cons
             return false;
         s->handlers.tls = true;
     }
+    s->handlers.stream_offload = !cfg->test_no_offload;
     return true;
 }
 

@@ -2,8 +2,10 @@
 # mixed.sh - warm requests while a cold download runs: does a cold 1 GiB download hold up
 # warm 4 KiB range requests to another file? Target: p99 <= 5 ms during the download.
 #   usage: tests/bench/mixed.sh [REPS=3] [DIR=a directory on a disk, not tmpfs; default $TMPDIR]
-# Servers: mmapd --threads 1, mmapd with its default threads (one per CPU), lighttpd
-# (defaults, one process) and nginx (sendfile on, 1 worker). Each repetition, for each
+# Servers: mmapd --threads 1, mmapd with its default threads (one per CPU), mmapd-copy (the
+# same with MMAPD_TEST_STREAM_OFFLOAD=0: the HTTP thread copies every block of the download
+# even while the warm requests are answered, the trade before the blocks went to the helpers),
+# lighttpd (defaults, one process) and nginx (sendfile on, 1 worker). Each repetition, for each
 # server: stop it, evict the cold file (checked with fincore), start it, read the warm 64 MiB
 # file into the page cache (checked with fincore), wait for an idle machine; then
 # tests/bench/mixed_client.py keeps 4 keep-alive connections busy with random 4 KiB ranges
@@ -15,7 +17,7 @@
 # Writes RESULTS/mixed.md (medians over the repetitions of each run's p50 and p99) and
 # mixed.csv; RESULTS = tests/bench/results.
 # Environment: MIXED_COLD_MB (1024), MIXED_WARM_MB (64), MIXED_CONNS (4), MIXED_BASE_SECS (2),
-# MIXED_SERVERS ("mmapd-1 mmapd lighttpd nginx"), MIXED_RESULTS, IDLE_PCT (90), IDLE_WAIT (60).
+# MIXED_SERVERS ("mmapd-1 mmapd mmapd-copy lighttpd nginx"), MIXED_RESULTS, IDLE_PCT (90), IDLE_WAIT (60).
 # On demand only: never part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +27,7 @@ cold_mb=${MIXED_COLD_MB:-1024}
 warm_mb=${MIXED_WARM_MB:-64}
 conns=${MIXED_CONNS:-4}
 base_secs=${MIXED_BASE_SECS:-2}
-read -r -a servers <<<"${MIXED_SERVERS:-mmapd-1 mmapd lighttpd nginx}"
+read -r -a servers <<<"${MIXED_SERVERS:-mmapd-1 mmapd mmapd-copy lighttpd nginx}"
 results=${MIXED_RESULTS:-tests/bench/results}
 command_line="tests/bench/mixed.sh $*"
 for cmd in curl python3 fincore sha256sum; do
@@ -59,7 +61,7 @@ notes=()
 run_servers=()
 for s in "${servers[@]}"; do
   case $s in
-    mmapd|mmapd-1) run_servers+=("$s") ;;
+    mmapd|mmapd-1|mmapd-copy) run_servers+=("$s") ;;
     *) if command -v "$s" >/dev/null; then run_servers+=("$s"); else notes+=("$s is not installed: skipped"); fi ;;
   esac
 done
@@ -69,6 +71,8 @@ start_server() { # NAME: sets pid and port
   case $1 in
     mmapd-1) bench_start_mmapd "$work/mmapd.log" "$work/www/files" --threads 1 || exit 1; pid=$BENCH_PID port=$BENCH_PORT ;;
     mmapd) bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1; pid=$BENCH_PID port=$BENCH_PORT ;;
+    mmapd-copy) MMAPD_TEST_STREAM_OFFLOAD=0 bench_start_mmapd "$work/mmapd.log" "$work/www/files" || exit 1
+      pid=$BENCH_PID port=$BENCH_PORT ;;
     nginx) port=$(bench_free_port); bench_start_nginx "$work" nginx 1 "$port" "$work/www"; pid=$BENCH_PID ;;
     lighttpd) port=$(bench_free_port); bench_start_lighttpd "$work" lighttpd "$port" "$work/www"; pid=$BENCH_PID ;;
   esac
@@ -132,6 +136,7 @@ import csv, datetime, os, platform, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 cmd, cold_mb, warm_mb, conns, base_secs, notes = sys.argv[2:]
 label = {"mmapd-1": "mmapd --threads 1", "mmapd": f"mmapd (default: {os.cpu_count()} threads)",
+         "mmapd-copy": "mmapd, blocks never offloaded (MMAPD_TEST_STREAM_OFFLOAD=0)",
          "lighttpd": "lighttpd", "nginx": "nginx (1 worker)"}
 print("# Warm requests during a cold download\n")
 print(f"Command: `{cmd}` on {datetime.date.today()}, {os.cpu_count()} CPUs, kernel "
@@ -150,7 +155,7 @@ print("\n| server | p50 us alone | p99 us alone | p50 us during | p99 us during 
       "| p50 us during, by connection | p99 us during, by connection "
       "| max us during | requests during | download ms | p99 <= 5 ms | runs |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for s in ("mmapd-1", "mmapd", "lighttpd", "nginx"):
+for s in ("mmapd-1", "mmapd", "mmapd-copy", "lighttpd", "nginx"):
     ok = [r for r in rows if r["server"] == s and r["status"] == "ok"]
     base = [r for r in ok if r["phase"] == "base" and r["p99_us"]]
     cold = [r for r in ok if r["phase"] == "cold" and r["p99_us"]]

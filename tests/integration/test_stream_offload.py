@@ -10,7 +10,9 @@ asking 4 KiB ranges alongside:
   does not move;
 - with short requests alongside, warm, cold (evicted first) and over HTTPS: the counter
   grows, by at most the body's length, and every byte of the download and of every short
-  answer is the file's.
+  answer is the file's;
+- with the benchmarks' knob MMAPD_TEST_STREAM_OFFLOAD=0 nothing is offloaded, short requests
+  or not; a knob other than 0 or 1 stops mmapd at start (exit 2, the variable named).
 A file truncated under an offloaded block is test_truncation.py's (its whole-file download
 runs beside short ones, and it checks that blocks were offloaded).
 """
@@ -25,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from harness import Server, check, curl, done, evict, metric_value
+from harness import BIN, Server, check, curl, done, evict, metric_value
 
 MIB = 1 << 20
 SIZE = 48 * MIB
@@ -116,6 +118,16 @@ with Server(root, args=["--threads", "2", "--tls-cert", cert, "--tls-key", key])
     curl(s.url("/files/big.bin"), "--cacert", cert)  # warm
     n = download(s, "HTTPS, with short requests", with_short=True, tls=True)
     check(0 < n <= SIZE, f"HTTPS, with short requests: {n:.0f} bytes offloaded (wanted 1..{SIZE})")
+
+with Server(root, args=["--threads", "2"], env={"MMAPD_TEST_STREAM_OFFLOAD": "0"}) as s:
+    curl(s.url("/files/big.bin"))
+    n = download(s, "knob 0, with short requests", with_short=True, rate="64M")
+    check(n == 0, f"knob 0, with short requests: {n:.0f} bytes offloaded")
+
+p = subprocess.run([BIN, "--root", root, "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                   env=dict(os.environ, MMAPD_TEST_STREAM_OFFLOAD="yes"), timeout=30)
+check(p.returncode == 2 and "MMAPD_TEST_STREAM_OFFLOAD" in p.stderr,
+      f"a malformed knob: exit {p.returncode}, {p.stderr.strip()!r}")
 
 shutil.rmtree(root)
 shutil.rmtree(tls_dir)
