@@ -225,8 +225,10 @@ void conn_slot_request_done(struct conn_slot *s)
 
 void conn_slot_headers_done(struct conn_slot *s)
 {
-    if (s)
-        atomic_store_explicit(&s->deadline_ns, 0, memory_order_relaxed);
+    if (!s)
+        return;
+    atomic_store_explicit(&s->deadline_ns, 0, memory_order_relaxed);
+    handshake_wait_over(&s->handshake); /* a request came: the handshake is over */
 }
 
 void *conn_slot_admission(const struct conn_slot *s) { return s ? s->admission : NULL; }

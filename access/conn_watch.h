@@ -61,7 +61,7 @@ struct conn_slot *conn_slot_of(struct MHD_Connection *c);
 
 /* A request line arrived on a connection that already served one: its headers are due. */
 void conn_slot_request_started(struct conn_slot *s);
-/* The request's headers are complete. */
+/* The request's headers are complete (with TLS: the handshake is over, handshake_wait_over()). */
 void conn_slot_headers_done(struct conn_slot *s);
 /* The request ended: the next request line is due within the idle and the header timeouts. */
 void conn_slot_request_done(struct conn_slot *s);

@@ -9,7 +9,11 @@
  * arrived, a read that finds nothing suspends the connection (MHD_suspend_connection) and
  * hands its socket to this module's thread, which resumes it when bytes, the end of the
  * stream or an error arrive (epoll, one-shot). After the handshake the pull function only
- * reads: libmicrohttpd's own reads handle an empty socket.
+ * reads: libmicrohttpd's own reads handle an empty socket. The handshake is over when GnuTLS
+ * says the client's Finished came, or at the latest when the connection's first request
+ * headers are in (handshake_wait_over(); after a TLS 1.3 handshake GnuTLS 3.7 reports no
+ * last message at all): a read that suspended the connection after that would wait for a
+ * client that may be waiting for an answer.
  * handshake_wait_stop() resumes every connection still waiting and refuses new ones (they
  * poll as before): call it before MHD_stop_daemon(), which needs no connection suspended, and
  * handshake_wait_free() after it. A connection cannot close while it waits (libmicrohttpd does
@@ -42,6 +46,9 @@ struct handshake_wait *handshake_wait_create(char *err, size_t errlen);
 /* Installs the pull function on `session` (the send side stays libmicrohttpd's). */
 void handshake_wait_attach(struct handshake_wait *w, struct handshake_waiter *e,
                            struct MHD_Connection *c, gnutls_session_t session, int fd);
+/* The connection's first request headers are in: its handshake is over, reads no longer
+ * suspend. Called on the connection's HTTP thread. */
+void handshake_wait_over(struct handshake_waiter *e);
 void handshake_wait_stop(struct handshake_wait *w);
 void handshake_wait_free(struct handshake_wait *w);
 

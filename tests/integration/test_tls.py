@@ -14,7 +14,14 @@ real clients: curl, openssl s_client and Python's ssl module.
   once a second.
 - Bad TLS settings stop the start with one line and exit status 2.
 - A file truncated in place under slow TLS downloads: no wrong byte, the server lives.
+- Keep-alive HTTPS clients whose requests are found cold, beside a cold HTTPS download: every
+  answer comes, right, within the clients' 5 s timeout (a read after the handshake that found
+  the socket empty used to suspend the connection until the client sent more, and a request
+  resumed from the helpers could then wait for a client that waited for it).
+- A stalled handshake waits off the HTTP thread.
 """
+import hashlib
+import http.client
 import os
 import random
 import re
@@ -22,9 +29,10 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
-from harness import BIN, Server, check, curl, done, make_root, metric_total
+from harness import BIN, Server, check, curl, done, evict, make_root, metric_total
 from truncation_check import cut_under_downloads
 
 D = tempfile.mkdtemp(prefix="mmapd-tls-")
@@ -220,6 +228,54 @@ with Server(root, args=TLS) as s:
     check(counts["cut"] > 0, "no TLS download was cut short: the test did not truncate under one")
     check(curl(s.url("/healthz"), *CA)[0] == 200, "healthz after truncations under TLS")
     print(f"TLS truncation: {counts}")
+
+# ---- keep-alive requests found cold beside a cold download -----------------------------------
+cold_small = os.urandom(8 << 20)
+cold_big = os.urandom(64 << 20)
+for name, body in (("cold_small.bin", cold_small), ("cold_big.bin", cold_big)):
+    with open(os.path.join(root, name), "wb") as f:
+        f.write(body)
+with Server(root, args=TLS + ["--threads", "2"]) as s:
+    stop, results = threading.Event(), []
+
+    def keep_alive(seed):
+        rnd, answers, wrong, failed = random.Random(seed), 0, 0, None
+        conn = http.client.HTTPSConnection("127.0.0.1", s.port, timeout=5,
+                                           context=ssl.create_default_context(cafile=p("ca.pem")))
+        try:
+            while not stop.is_set():
+                off = rnd.randrange(len(cold_small) // 4096) * 4096
+                conn.request("GET", "/files/cold_small.bin",
+                             headers={"Range": f"bytes={off}-{off + 4095}"})
+                r = conn.getresponse()
+                answers += 1
+                wrong += r.status != 206 or r.read() != cold_small[off:off + 4096]
+        except (OSError, http.client.HTTPException) as e:
+            failed = f"{type(e).__name__}: {e}"
+        conn.close()
+        results.append((answers, wrong, failed))
+
+    evict(os.path.join(root, "cold_big.bin"))
+    threads = [threading.Thread(target=keep_alive, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    dl = subprocess.Popen(["curl", "-sS", "--limit-rate", "32M", *CA, "-o", "-",
+                           s.url("/files/cold_big.bin")], stdout=subprocess.PIPE)
+    t_end = time.time() + 3
+    while time.time() < t_end:  # the small file cold again, time after time
+        evict(os.path.join(root, "cold_small.bin"))
+        time.sleep(0.1)
+    stop.set()
+    body = dl.communicate(timeout=60)[0]
+    for t in threads:
+        t.join(30)
+    check(hashlib.sha256(body).digest() == hashlib.sha256(cold_big).digest(),
+          f"the cold HTTPS download beside them: {len(body)} bytes, not the file")
+    for answers, wrong, failed in results:
+        check(failed is None and wrong == 0 and answers > 10,
+              f"a keep-alive HTTPS client beside a cold download: {answers} answers, {wrong} "
+              f"wrong, ended by {failed}")
+    print(f"keep-alive HTTPS requests beside a cold download: {results}")
 
 # ---- a stalled handshake waits off the HTTP thread ------------------------------------------
 # libmicrohttpd 0.9.75 polls a handshake that found the socket empty without sleeping; mmapd
