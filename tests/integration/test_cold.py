@@ -151,7 +151,14 @@ with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
 with Server(root, args=["--threads", "1", "--prefetch-threads", "1"]) as s:
     data5, _ = fresh_cold_file("cold5.bin")
     out = {}
-    th = threading.Thread(target=lambda: out.update(r=curl(s.url("/files/cold5.bin"), timeout=60)))
+
+    def fetch():
+        try:
+            out["r"] = curl(s.url("/files/cold5.bin"), timeout=60)
+        except RuntimeError:  # could not connect: the stop came first (no answer, below)
+            pass
+
+    th = threading.Thread(target=fetch)
     th.start()
     time.sleep(0.01)
     code = s.stop()
@@ -249,15 +256,21 @@ with Server(root, args=["--threads", "1"]) as s:
     url = s.url(f"/sample/warm.bin?n={n}&size={REC}&seed=8&format=raw")
     st, h, _, _ = curl(url, "-I")
     offs = json.loads(h.get("sample-offsets", "[]"))
-    fd = os.open(os.path.join(root, "warm.bin"), os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-    for o in offs:
-        os.pread(fd, REC, o)
-    os.close(fd)
     base = page_overhead(s, n)
-    before = s.metrics_text()
-    st, h, body, _ = curl(url)
-    after = s.metrics_text()
+    for attempt in range(2):
+        fd = os.open(os.path.join(root, "warm.bin"), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        for o in offs:
+            os.pread(fd, REC, o)
+        os.close(fd)
+        before = s.metrics_text()
+        st, h, body, _ = curl(url)
+        after = s.metrics_text()
+        if sample_cold(after) == sample_cold(before):
+            break
+        # a page read once is the first the kernel drops (seen once in CI, under other
+        # tests' I/O): read them in again and ask once more; twice is a failure
+        print("a warm /sample was handed off: a record left the page cache? once more")
     check(st == 200 and json.loads(h.get("sample-offsets", "[]")) == offs and len(offs) == n and
           body == b"".join(warm[o:o + REC] for o in offs),
           f"warm unmapped /sample: {st}, {len(offs)} offsets, {len(body)} bytes")
