@@ -10,7 +10,8 @@
  * the request's handler, and resumes the connection. libmicrohttpd then calls the handler
  * (or the body's content reader) again, which serves the now warm data.
  * A job without a connection only gives the hints: read-ahead for a body being streamed,
- * nobody waits for it.
+ * nobody waits for it. An offload job reads one warm block of a streamed body into the
+ * response's buffer for its HTTP thread (`offload`): no hints, not counted as a prefetch.
  * prefetch_pool_submit() never blocks: false when the queue is full (the caller serves the
  * request at once, as without a pool). prefetch_pool_destroy() finishes every queued job,
  * resuming its connection, before it returns: call it before MHD_stop_daemon().
