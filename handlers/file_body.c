@@ -321,13 +321,24 @@ static bool zero_copy(const struct file_body *b, const struct request *req)
            b->length <= b->env.zero_copy_max && req->rec.method != MM_HEAD;
 }
 
+/* The span that holds body offset `pos` (the cursor is left on it), with `pos`'s offset in
+ * the file in *off; NULL when `pos` is in a text piece or past the end. */
+static const struct piece *span_at(struct file_body *b, uint64_t pos, uint64_t *off)
+{
+    seek(b, pos);
+    if (b->cursor >= b->n || b->pieces[b->cursor].text)
+        return NULL;
+    const struct piece *p = &b->pieces[b->cursor];
+    *off = p->off + (pos - b->cursor_pos);
+    return p;
+}
+
 /* The WILLNEED lead at body offset `pos`: how far past it the read-ahead has hinted. */
 static uint64_t hinted_lead(struct file_body *b, uint64_t pos)
 {
-    seek(b, pos);
-    if (b->cursor >= b->n || b->hint_piece != b->cursor || b->pieces[b->cursor].text)
+    uint64_t off;
+    if (!span_at(b, pos, &off) || b->hint_piece != b->cursor)
         return 0;
-    uint64_t off = b->pieces[b->cursor].off + (pos - b->cursor_pos);
     return b->hinted_to > off ? b->hinted_to - off : 0;
 }
 
@@ -389,12 +400,12 @@ static bool others_answered(struct file_body *b)
  * none is handed). The read-ahead is kept going first. True when a helper took it. */
 static bool offload(struct file_body *b, uint64_t pos, char *buf, size_t max)
 {
-    seek(b, pos);
-    if (b->cold_range || b->cursor >= b->n || b->pieces[b->cursor].text)
+    uint64_t off;
+    const struct piece *p = b->cold_range ? NULL : span_at(b, pos, &off);
+    if (!p)
         return false;
-    const struct piece *p = &b->pieces[b->cursor];
-    uint64_t in = pos - b->cursor_pos, off = p->off + in;
-    size_t k = (size_t)(p->len - in < max ? p->len - in : max);
+    uint64_t rest = p->off + p->len - off;
+    size_t k = (size_t)(rest < max ? rest : max);
     if (residency_span_cached(b->fd, off, k) != RESIDENCY_CACHED)
         return false;
     read_ahead(b, off + k, p->off + p->len);
