@@ -376,6 +376,25 @@ static void measure_segment(struct file_body *b, uint64_t pos)
     }
 }
 
+/* Read at once up to here; streamed above, in blocks of block_max(). */
+static uint64_t copy_max(const struct file_body *b)
+{
+    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_COPY_MAX;
+}
+
+static uint64_t block_max(const struct file_body *b)
+{
+    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_BLOCK;
+}
+
+/* The streamed body's send buffer: a block, or FILE_BODY_OFFLOAD_BLOCK where blocks may be
+ * offloaded (plain HTTP, not a cold range). */
+static uint64_t send_buffer(const struct file_body *b)
+{
+    return !b->env.tls && !b->cold_range && b->req->ctx->stream_offload ? FILE_BODY_OFFLOAD_BLOCK
+                                                                         : block_max(b);
+}
+
 /* Whether other requests are being answered: a short answer completed since this body last
  * looked, or within its last FILE_BODY_OFFLOAD_LINGER blocks. */
 static bool others_answered(struct file_body *b)
@@ -449,8 +468,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n = take_offloaded(b, pos, buf, &retry);
     if (n == 0 && !retry && others_answered(b) && offload(b, pos, buf, max))
         return 0;
-    if (n == 0)
-        n = fill(b, pos, buf, max, true);
+    if (n == 0) /* the buffer may be FILE_BODY_OFFLOAD_BLOCK: copy a block of it */
+        n = fill(b, pos, buf, max < block_max(b) ? max : (size_t)block_max(b), true);
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
@@ -514,17 +533,6 @@ static enum body_result copy_body(struct file_body *b, char *buf, bool nowait)
     return still_held(b, spans_end(b));
 }
 
-/* Read at once up to here; streamed above, in blocks of block_max(). */
-static uint64_t copy_max(const struct file_body *b)
-{
-    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_COPY_MAX;
-}
-
-static uint64_t block_max(const struct file_body *b)
-{
-    return b->env.tls ? FILE_BODY_TLS_BLOCK : FILE_BODY_BLOCK;
-}
-
 bool file_body_copied(const struct file_body *b, const struct request *req)
 {
     return !b->failed && req->rec.method != MM_HEAD && b->length <= copy_max(b) &&
@@ -566,9 +574,10 @@ struct MHD_Response *file_body_response(struct file_body *b, struct request *req
     }
     if (req->rec.method == MM_HEAD || b->length > copy_max(b) || b->cold_range) {
         /* HEAD: MHD never reads the body, so no block is worth allocating */
-        size_t block = req->rec.method == MM_HEAD  ? 1
-                       : b->length < block_max(b) ? (size_t)b->length
-                                                  : (size_t)block_max(b);
+        uint64_t buffer = send_buffer(b);
+        size_t block = req->rec.method == MM_HEAD ? 1
+                       : b->length < buffer       ? (size_t)b->length
+                                                  : (size_t)buffer;
         if (req->rec.method != MM_HEAD && !(b->base = mapped_file_base(b->map)))
             goto consumed; /* no mapping to stream from: the connection closes */
         b->short_seen = atomic_load_explicit(&req->ctx->short_answers, memory_order_relaxed);

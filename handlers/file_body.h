@@ -28,7 +28,8 @@
  *    RSS stays bounded while huge files stream through. While other requests are being
  *    answered (a short answer completed within the last FILE_BODY_OFFLOAD_LINGER blocks), a
  *    block whose pages are all in the page cache or on their way (cachestat) is not copied
- *    by the HTTP thread: a helper reads it with pread(2) into libmicrohttpd's send buffer for
+ *    by the HTTP thread: a helper reads it (up to FILE_BODY_OFFLOAD_BLOCK bytes over plain
+ *    HTTP) with pread(2) into libmicrohttpd's send buffer for
  *    the response (the buffer its content reader is given on every call) while the
  *    connection is suspended, and the reader hands it over, after the size check, when it is
  *    called again at that offset with that buffer (anything else: it copies the block
@@ -56,6 +57,11 @@
  * response in flight. */
 #define FILE_BODY_COPY_MAX (1024u << 10)
 #define FILE_BODY_BLOCK (256u << 10)
+/* The send buffer of a streamed body over plain HTTP while the offload is on: a block a
+ * helper reads fills it (a quarter of the helpers' round trips of FILE_BODY_BLOCK blocks);
+ * the HTTP thread's own copies fill FILE_BODY_BLOCK of it, so a download never offloaded
+ * touches only that much of it. */
+#define FILE_BODY_OFFLOAD_BLOCK (1024u << 10)
 /* A streamed body's blocks are read by a helper into libmicrohttpd's send buffer, instead of
  * copied by the HTTP thread, while other requests are being answered: from a short answer's
  * completion until this many blocks later (file_body.c, offload()). */
