@@ -18,6 +18,8 @@ struct prefetch_pool {
     pthread_cond_t wake;
     struct prefetch_job *queue; /* ring of `cap` jobs */
     size_t cap, head, count;
+    struct prefetch_job *offloads; /* ring of `cap` offload jobs, run when `queue` is empty */
+    size_t ohead, ocount;
     struct prefetch_task *tasks; /* ring of `tcap` background tasks */
     size_t tcap, thead, tcount;
     unsigned trunning, tmax; /* background tasks running, and how many may */
@@ -83,13 +85,13 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
     int fd = mapped_file_info(job->map)->fd;
     const struct prefetch_span *sp = job->spans ? job->spans : &job->one;
     size_t page = (size_t)page_size();
-    if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
-        goto done;
     /* a body read at once (every span says where its bytes go): read it, no budget (such a
      * body is at most FILE_BODY_COPY_MAX); a cold range streamed as it arrives: its first
      * PREFETCH_SPLIT bytes and the rest hinted as two I/Os, the first waited for; otherwise bring pages in, hints only
      * without a connection (nobody waits) */
     bool fill = job->by_read && job->conn && job->nspans > 0 && sp[0].into;
+    if (!base && !job->by_read) /* empty, or no mapping: the request is served as it is */
+        goto done;
     bool split = job->by_read && job->conn && !fill && job->cls == ACCESS_RANGE;
     for (size_t i = 0; i < job->nspans && job->willneed; i++) { /* all hints first: one deep
                                                                    I/O queue */
@@ -126,7 +128,7 @@ static void run_job(struct prefetch_pool *p, struct prefetch_job *job)
             break;
     }
 done:
-    if (job->offload && !*job->into_failed)
+    if (job->offload && fill && !*job->into_failed)
         metrics_stream_offloaded(p->metrics, sp[0].len);
     if (job->conn && !job->offload && p->delay_ns[job->willneed]) {
         struct timespec d = {(time_t)(p->delay_ns[job->willneed] / 1000000000u),
@@ -143,12 +145,22 @@ done:
         MHD_resume_connection(job->conn);
 }
 
-/* Called with the lock held: runs the oldest queued job, the lock released meanwhile. */
+static bool job_waits(const struct prefetch_pool *p) { return p->count > 0 || p->ocount > 0; }
+
+/* Called with the lock held and a job waiting: runs the oldest queued job, or when there is
+ * none the oldest offload job, the lock released meanwhile. */
 static void run_next_job(struct prefetch_pool *p)
 {
-    struct prefetch_job job = p->queue[p->head];
-    p->head = (p->head + 1) % p->cap;
-    p->count--;
+    struct prefetch_job job;
+    if (p->count > 0) {
+        job = p->queue[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+    } else {
+        job = p->offloads[p->ohead];
+        p->ohead = (p->ohead + 1) % p->cap;
+        p->ocount--;
+    }
     pthread_mutex_unlock(&p->lock);
     run_job(p, &job);
     pthread_mutex_lock(&p->lock);
@@ -164,9 +176,9 @@ static void *worker(void *arg)
     struct prefetch_pool *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->count == 0 && !task_ready(p) && !p->stopping)
+        while (!job_waits(p) && !task_ready(p) && !p->stopping)
             pthread_cond_wait(&p->wake, &p->lock);
-        if (p->count > 0) {
+        if (job_waits(p)) {
             run_next_job(p);
             continue;
         }
@@ -204,7 +216,7 @@ bool prefetch_pool_submit_background(struct prefetch_pool *p, const struct prefe
 void prefetch_pool_yield(struct prefetch_pool *p)
 {
     pthread_mutex_lock(&p->lock);
-    while (p->count > 0)
+    while (job_waits(p))
         run_next_job(p);
     pthread_mutex_unlock(&p->lock);
 }
@@ -217,11 +229,14 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
     if (!p)
         return NULL;
     p->queue = calloc(queue_cap, sizeof *p->queue);
+    p->offloads = calloc(queue_cap, sizeof *p->offloads);
     p->threads = calloc(threads, sizeof *p->threads);
     p->tcap = (size_t)threads * PREFETCH_BACKGROUND_CAP;
     p->tasks = calloc(p->tcap, sizeof *p->tasks);
-    if (!p->queue || !p->threads || !p->tasks || pthread_mutex_init(&p->lock, NULL) != 0) {
+    if (!p->queue || !p->offloads || !p->threads || !p->tasks ||
+        pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p->queue);
+        free(p->offloads);
         free(p->threads);
         free(p->tasks);
         free(p);
@@ -247,10 +262,14 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job)
 {
     pthread_mutex_lock(&p->lock);
-    bool ok = !p->stopping && p->count < p->cap;
+    size_t *count = job->offload ? &p->ocount : &p->count;
+    bool ok = !p->stopping && *count < p->cap;
     if (ok) {
-        p->queue[(p->head + p->count) % p->cap] = *job;
-        p->count++;
+        if (job->offload)
+            p->offloads[(p->ohead + p->ocount) % p->cap] = *job;
+        else
+            p->queue[(p->head + p->count) % p->cap] = *job;
+        (*count)++;
         pthread_cond_signal(&p->wake);
     }
     pthread_mutex_unlock(&p->lock);
@@ -289,5 +308,6 @@ void prefetch_pool_destroy(struct prefetch_pool *p)
     free(p->threads);
     free(p->tasks);
     free(p->queue);
+    free(p->offloads);
     free(p);
 }

@@ -12,12 +12,14 @@
  * A job without a connection only gives the hints: read-ahead for a body being streamed,
  * nobody waits for it. An offload job reads one warm block of a streamed body into the
  * response's buffer for its HTTP thread (`offload`): no hints, not counted as a prefetch.
+ * Offload jobs have a queue of their own, of the same size: a helper takes one only when no
+ * other job waits, so a cold request never queues behind the blocks of downloads.
  * prefetch_pool_submit() never blocks: false when the queue is full (the caller serves the
  * request at once, as without a pool). prefetch_pool_destroy() finishes every queued job,
  * resuming its connection, before it returns: call it before MHD_stop_daemon().
  *
  * Background tasks (the /sample lookahead) have a lane of their own, of PREFETCH_BACKGROUND_CAP
- * per helper: a helper takes one only when no job waits, and at most max(1, helpers - 1) run
+ * per helper: a helper takes one only when no job (nor offload job) waits, and at most max(1, helpers - 1) run
  * at once, so with two helpers or more one is always free for a cold request. A running task
  * calls prefetch_pool_yield() between its steps, which runs the jobs that came in meanwhile
  * first. Tasks still queued at prefetch_pool_destroy() are dropped, not run.
@@ -97,7 +99,7 @@ struct prefetch_task {
 /* Queues a background task; never blocks. False when the lane is full or the pool stops:
  * the task was not taken (arg is still the caller's). */
 bool prefetch_pool_submit_background(struct prefetch_pool *p, const struct prefetch_task *t);
-/* From a background task: runs the jobs waiting in the queue, on the calling helper. */
+/* From a background task: runs the jobs waiting in the queues, on the calling helper. */
 void prefetch_pool_yield(struct prefetch_pool *p);
 
 #endif

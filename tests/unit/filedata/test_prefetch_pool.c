@@ -4,7 +4,8 @@
  * mapping reference; a job with a connection reads its span into the response's buffer (or
  * says it could not) and resumes the connection, which is then served; a full queue refuses a
  * job at once (dropping its reference) and prefetch_pool_suspend_for() then leaves the
- * connection running; prefetch_pool_destroy() runs every queued job before it returns.
+ * connection running; offload jobs run after the jobs queued with them;
+ * prefetch_pool_destroy() runs every queued job before it returns.
  * Background tasks: jobs go first, a task's yield runs the jobs that wait, the lane is
  * bounded, one helper of two stays free, and tasks still queued at the end are dropped. */
 #include <stdarg.h>
@@ -126,13 +127,14 @@ static bool submit_hints(struct fixture *f, bool by_read, bool willneed)
 }
 
 /* The access handler: the first call suspends the request and has a helper read the
- * fixture's span into the request's buffer; a later call (or the first, when the queue was
+ * fixture's span into the request's buffer (for /offload as an offload job: no hints, no
+ * delay, as a streamed body's block); a later call (or the first, when the queue was
  * full) answers "taken=T failed=F\n" and the bytes of the span. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **req_cls)
 {
-    (void)url, (void)method, (void)version, (void)upload, (void)upload_size;
+    (void)method, (void)version, (void)upload, (void)upload_size;
     struct fixture *f = cls;
     struct pending *r = *req_cls;
     if (!r) {
@@ -142,8 +144,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return MHD_NO;
         }
         *req_cls = r;
+        bool offload = strcmp(url, "/offload") == 0;
         struct prefetch_job job = {.conn = c, .map = entry(f), .by_read = true,
-                                   .cls = ACCESS_STREAM, .willneed = true, .handler = MH_FILES,
+                                   .cls = ACCESS_STREAM, .willneed = !offload,
+                                   .offload = offload, .handler = MH_FILES,
                                    .nspans = 1, .one = {f->span_off, f->span_len, r->into},
                                    .into_failed = &r->failed};
         r->taken = prefetch_pool_suspend_for(f->pool, &job);
@@ -192,13 +196,17 @@ static void start(struct fixture *f, unsigned threads, size_t cap, unsigned dela
     assert_non_null(f->daemon);
 }
 
-/* Sends a GET on a new connection: the client's descriptor. */
-static int request(struct fixture *f)
+/* Sends a GET of `path` on a new connection: the client's descriptor. */
+static int request_path(struct fixture *f, const char *path)
 {
+    char req[128];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
     int fd = unit_connect(f->port);
-    unit_send(fd, "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    unit_send(fd, req);
     return fd;
 }
+
+static int request(struct fixture *f) { return request_path(f, "/x"); }
 
 /* The response's body on `fd` (closed here), which must start with `head`. */
 static const char *response(int fd, const char *head, char *buf, size_t cap)
@@ -294,6 +302,48 @@ static void test_full_queue_refuses(void **state)
     const char *bytes = response(slow, "taken=1 failed=0\n", buf, sizeof buf);
     assert_memory_equal(bytes, f->data, 64);
     assert_int_equal(atomic_load(&f->resumed_calls), 1);
+    expect_all_released(f);
+}
+
+/* Waits (bounded) until `n` jobs hold a reference: the requests' jobs are queued. */
+static void wait_open_files(struct fixture *f, uint64_t n)
+{
+    uint64_t until = unit_now_ms() + WAIT_MS;
+    while (open_files(f) != n && unit_now_ms() < until)
+        unit_sleep_ms(1);
+    assert_int_equal(open_files(f), n);
+}
+
+static uint64_t offloaded(struct fixture *f)
+{
+    return unit_metric(f->metrics, "mmapd_stream_offloaded_bytes_total");
+}
+
+/* Offload jobs have a queue of their own that a helper takes from only when no other job
+ * waits: a request's job queued after an offload job runs first, and the offload job then
+ * reads its block and resumes its request. */
+static void test_offload_jobs_go_after_jobs(void **state)
+{
+    struct fixture *f = *state;
+    start(f, 1, 8, 600);
+    f->span_off = 100;
+    f->span_len = 64;
+    int slow = request(f);
+    wait_helper_busy(f, 0);
+    uint64_t hints = willneed_hints(f);
+    int block = request_path(f, "/offload");
+    wait_open_files(f, 2);
+    int next = request(f);
+    wait_open_files(f, 3);
+    wait_helper_busy(f, hints); /* the one helper runs next's job, and waits its delay */
+    assert_int_equal(offloaded(f), 0); /* the offload job, queued first, has not run */
+    char buf[4096];
+    for (int i = 0; i < 3; i++) {
+        int fd = i == 0 ? slow : i == 1 ? next : block;
+        const char *bytes = response(fd, "taken=1 failed=0\n", buf, sizeof buf);
+        assert_memory_equal(bytes, f->data + 100, 64);
+    }
+    assert_int_equal(offloaded(f), 64);
     expect_all_released(f);
 }
 
@@ -440,6 +490,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_reads_and_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_finishes_queued_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offload_jobs_go_after_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_yields_to_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_lane_order_cap_and_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_leaves_a_helper_free, setup, teardown),
