@@ -274,6 +274,18 @@ static void wait_helper_busy(struct fixture *f, uint64_t hints_before)
     assert_true(willneed_hints(f) > hints_before);
 }
 
+/* One helper, a queue of `cap`, held by a request for its first 64 bytes, whose job waits
+ * `delay_ms` before it resumes it: that request's descriptor. */
+static int hold_the_helper(struct fixture *f, size_t cap, unsigned delay_ms)
+{
+    start(f, 1, cap, delay_ms);
+    f->span_off = 0;
+    f->span_len = 64;
+    int slow = request(f);
+    wait_helper_busy(f, 0);
+    return slow;
+}
+
 /* With the one helper busy, the queue takes `cap` jobs and refuses the next at once, giving
  * back its reference; a request that finds the queue full is served without the helpers,
  * its read-into buffer marked unread (else a body read at once would send that buffer). */
@@ -281,11 +293,7 @@ static void test_full_queue_refuses(void **state)
 {
     struct fixture *f = *state;
     enum { CAP = 2 };
-    start(f, 1, CAP, 600);
-    f->span_off = 0;
-    f->span_len = 64;
-    int slow = request(f);
-    wait_helper_busy(f, 0);
+    int slow = hold_the_helper(f, CAP, 600);
     for (int i = 0; i < CAP; i++)
         assert_true(submit_hints(f, false, false));
     uint64_t held = open_files(f);
@@ -325,11 +333,7 @@ static uint64_t offloaded(struct fixture *f)
 static void test_offload_jobs_go_after_jobs(void **state)
 {
     struct fixture *f = *state;
-    start(f, 1, 8, 600);
-    f->span_off = 100;
-    f->span_len = 64;
-    int slow = request(f);
-    wait_helper_busy(f, 0);
+    int slow = hold_the_helper(f, 8, 600);
     uint64_t hints = willneed_hints(f);
     int block = request_path(f, "/offload");
     wait_open_files(f, 2);
@@ -341,7 +345,7 @@ static void test_offload_jobs_go_after_jobs(void **state)
     for (int i = 0; i < 3; i++) {
         int fd = i == 0 ? slow : i == 1 ? next : block;
         const char *bytes = response(fd, "taken=1 failed=0\n", buf, sizeof buf);
-        assert_memory_equal(bytes, f->data + 100, 64);
+        assert_memory_equal(bytes, f->data, 64);
     }
     assert_int_equal(offloaded(f), 64);
     expect_all_released(f);
@@ -352,11 +356,7 @@ static void test_offload_jobs_go_after_jobs(void **state)
 static void test_destroy_finishes_queued_jobs(void **state)
 {
     struct fixture *f = *state;
-    start(f, 1, 8, 300);
-    f->span_off = 0;
-    f->span_len = 64;
-    int slow = request(f);
-    wait_helper_busy(f, 0);
+    int slow = hold_the_helper(f, 8, 300);
     uint64_t hints = willneed_hints(f);
     for (int i = 0; i < 5; i++)
         assert_true(submit_hints(f, false, true));
