@@ -19,8 +19,9 @@
  * resuming its connection, before it returns: call it before MHD_stop_daemon().
  *
  * Background tasks (the /sample lookahead) have a lane of their own, of PREFETCH_BACKGROUND_CAP
- * per helper: a helper takes one only when no job (nor offload job) waits, and at most max(1, helpers - 1) run
- * at once, so with two helpers or more one is always free for a cold request. A running task
+ * per helper: a helper takes one only when no job (nor offload job) waits, and at most
+ * max(1, helpers - 1) run at once, so with two helpers or more one is always free for a cold
+ * request. A running task
  * calls prefetch_pool_yield() between its steps, which runs the jobs that came in meanwhile
  * first. Tasks still queued at prefetch_pool_destroy() are dropped, not run.
  */
