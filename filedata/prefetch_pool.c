@@ -13,13 +13,18 @@
 #include "metrics/metrics.h"
 #include "metrics/process.h"
 
+/* A ring of the pool's `cap` jobs. */
+struct job_ring {
+    struct prefetch_job *jobs;
+    size_t head, count;
+};
+
 struct prefetch_pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct prefetch_job *queue; /* ring of `cap` jobs */
-    size_t cap, head, count;
-    struct prefetch_job *offloads; /* ring of `cap` offload jobs, run when `queue` is empty */
-    size_t ohead, ocount;
+    size_t cap;
+    struct job_ring queue;    /* jobs */
+    struct job_ring offloads; /* offload jobs, run when `queue` is empty */
     struct prefetch_task *tasks; /* ring of `tcap` background tasks */
     size_t tcap, thead, tcount;
     unsigned trunning, tmax; /* background tasks running, and how many may */
@@ -145,22 +150,19 @@ done:
         MHD_resume_connection(job->conn);
 }
 
-static bool job_waits(const struct prefetch_pool *p) { return p->count > 0 || p->ocount > 0; }
+static bool job_waits(const struct prefetch_pool *p)
+{
+    return p->queue.count > 0 || p->offloads.count > 0;
+}
 
 /* Called with the lock held and a job waiting: runs the oldest queued job, or when there is
  * none the oldest offload job, the lock released meanwhile. */
 static void run_next_job(struct prefetch_pool *p)
 {
-    struct prefetch_job job;
-    if (p->count > 0) {
-        job = p->queue[p->head];
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-    } else {
-        job = p->offloads[p->ohead];
-        p->ohead = (p->ohead + 1) % p->cap;
-        p->ocount--;
-    }
+    struct job_ring *r = p->queue.count > 0 ? &p->queue : &p->offloads;
+    struct prefetch_job job = r->jobs[r->head];
+    r->head = (r->head + 1) % p->cap;
+    r->count--;
     pthread_mutex_unlock(&p->lock);
     run_job(p, &job);
     pthread_mutex_lock(&p->lock);
@@ -228,15 +230,15 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
     struct prefetch_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->queue = calloc(queue_cap, sizeof *p->queue);
-    p->offloads = calloc(queue_cap, sizeof *p->offloads);
+    p->queue.jobs = calloc(queue_cap, sizeof *p->queue.jobs);
+    p->offloads.jobs = calloc(queue_cap, sizeof *p->offloads.jobs);
     p->threads = calloc(threads, sizeof *p->threads);
     p->tcap = (size_t)threads * PREFETCH_BACKGROUND_CAP;
     p->tasks = calloc(p->tcap, sizeof *p->tasks);
-    if (!p->queue || !p->offloads || !p->threads || !p->tasks ||
+    if (!p->queue.jobs || !p->offloads.jobs || !p->threads || !p->tasks ||
         pthread_mutex_init(&p->lock, NULL) != 0) {
-        free(p->queue);
-        free(p->offloads);
+        free(p->queue.jobs);
+        free(p->offloads.jobs);
         free(p->threads);
         free(p->tasks);
         free(p);
@@ -262,14 +264,11 @@ struct prefetch_pool *prefetch_pool_create(unsigned threads, size_t queue_cap,
 bool prefetch_pool_submit(struct prefetch_pool *p, const struct prefetch_job *job)
 {
     pthread_mutex_lock(&p->lock);
-    size_t *count = job->offload ? &p->ocount : &p->count;
-    bool ok = !p->stopping && *count < p->cap;
+    struct job_ring *r = job->offload ? &p->offloads : &p->queue;
+    bool ok = !p->stopping && r->count < p->cap;
     if (ok) {
-        if (job->offload)
-            p->offloads[(p->ohead + p->ocount) % p->cap] = *job;
-        else
-            p->queue[(p->head + p->count) % p->cap] = *job;
-        (*count)++;
+        r->jobs[(r->head + r->count) % p->cap] = *job;
+        r->count++;
         pthread_cond_signal(&p->wake);
     }
     pthread_mutex_unlock(&p->lock);
@@ -307,7 +306,7 @@ void prefetch_pool_destroy(struct prefetch_pool *p)
     pthread_mutex_destroy(&p->lock);
     free(p->threads);
     free(p->tasks);
-    free(p->queue);
-    free(p->offloads);
+    free(p->queue.jobs);
+    free(p->offloads.jobs);
     free(p);
 }
